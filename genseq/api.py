@@ -1,0 +1,273 @@
+"""The Python API: `train`, `load` and the loaded model's `sample` / `evaluate` / `info`.
+
+This is the one place that joins sources, tokenizers and the model; the CLI is a thin layer over it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from genseq.checkpoint import load_checkpoint, resolve_checkpoint
+from genseq.config import ModelConfig, SampleConfig, TrainConfig, from_dict, to_dict
+from genseq.console import counting_bar, say, training_bar
+from genseq.corpora import Document, builtin_documents, cache_dir, find_documents, guess_tokenizer, split_documents
+from genseq.data import TokenCache, build_token_cache, cache_key, evaluation_windows, load_token_cache
+from genseq.errors import InputError
+from genseq.model import LSTMLanguageModel
+from genseq.sampling import generate
+from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
+from genseq.training import RunResult, Trainer, resume_payload
+
+DEFAULT_RUNS = Path("checkpoints")
+
+
+@dataclass
+class PreparedData:
+    tokenizer: Tokenizer
+    train: TokenCache
+    val: TokenCache
+    description: dict[str, Any]
+
+
+def _documents(source: str | None, corpus: str | None, tokenizer: str | None, encoding: str) -> tuple[list[Document], str]:
+    if (source is None) == (corpus is None):
+        raise InputError("name exactly one data source: a file, folder or glob, or --corpus NAME")
+    if corpus is not None:
+        documents, recipe = builtin_documents(corpus)
+        return documents, tokenizer or recipe["tokenizer"]
+    kind = tokenizer or guess_tokenizer(source)
+    return find_documents(source, kind, encoding), kind
+
+
+def _build_tokenizer(kind: str, documents: list[Document]) -> Tokenizer:
+    """A tokenizer for `documents`; a fitted vocabulary is cached so unchanged data is read once."""
+    if kind not in TOKENIZERS:
+        raise InputError(f"unknown tokenizer {kind!r}; known: {', '.join(sorted(TOKENIZERS))}")
+    cls = TOKENIZERS[kind]
+    path = cache_dir() / "vocab" / f"{kind}-{cache_key(documents, {'vocabulary': kind})}.json"
+    if path.exists():
+        return tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    tokenizer = cls.build(documents)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
+    return tokenizer
+
+
+def _token_cache(documents: list[Document], tokenizer: Tokenizer, label: str, progress: bool) -> TokenCache:
+    path = cache_dir() / "tokens" / f"{cache_key(documents, tokenizer.to_dict())}.bin"
+    cached = load_token_cache(path)
+    if cached is not None:
+        return cached
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with counting_bar(f"tokenizing {label}", len(documents), enabled=progress) as advance:
+        return build_token_cache(documents, tokenizer, path, workers=workers, progress=advance)
+
+
+def prepare_data(
+    source: str | None = None,
+    *,
+    corpus: str | None = None,
+    tokenizer: str | Tokenizer | None = None,
+    encoding: str = "utf-8",
+    val_fraction: float = 0.1,
+    seed: int = 1337,
+    progress: bool = True,
+) -> PreparedData:
+    """Documents -> train/validation split -> tokenizer -> token caches (built once, then memory-mapped)."""
+    kind = tokenizer.kind if isinstance(tokenizer, Tokenizer) else tokenizer
+    documents, kind = _documents(source, corpus, kind, encoding)
+    split = split_documents(documents, val_fraction, seed)
+    if not isinstance(tokenizer, Tokenizer):
+        tokenizer = _build_tokenizer(kind, documents)
+    train = _token_cache(split.train, tokenizer, "train split", progress)
+    val = _token_cache(split.val, tokenizer, "validation split", progress)
+    skipped = train.skipped + val.skipped
+    if skipped:
+        say(f"[yellow]skipped {len(skipped)} unreadable file(s)[/] of {len(documents)}: {', '.join(skipped[:5])}"
+            + (" ..." if len(skipped) > 5 else ""), quiet=not progress)
+    description = {
+        "source": str(source) if source is not None else None, "corpus": corpus, "tokenizer_kind": kind,
+        "encoding": encoding, "documents": len(documents), "train_documents": train.documents,
+        "val_documents": val.documents, "train_tokens": len(train), "val_tokens": len(val), "skipped": len(skipped),
+    }
+    return PreparedData(tokenizer, train, val, description)
+
+
+def _new_run_dir(source: str | None, corpus: str | None, name: str | None) -> Path:
+    stem = name or f"{corpus or Path(str(source).rstrip('/')).stem or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = DEFAULT_RUNS / stem if name is None or os.sep not in name else Path(name)
+    if (run_dir / "last.pt").exists():
+        raise InputError(f"run folder {run_dir} already holds a run; resume it with --resume {run_dir} or pick another --name")
+    return run_dir
+
+
+def train(
+    source: str | None = None,
+    *,
+    corpus: str | None = None,
+    tokenizer: str | None = None,
+    encoding: str = "utf-8",
+    name: str | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    model: ModelConfig | dict[str, Any] | None = None,
+    **train_options: Any,
+) -> RunResult:
+    """Train a model on a file, folder, glob or built-in corpus; or resume the run in folder `resume`.
+
+    `model` holds ModelConfig fields (hidden_size, num_layers, dropout, ...); `train_options`
+    are TrainConfig fields (seq_len, batch_size, minutes, steps, ...). Returns the run's result,
+    whose `run_dir` holds best.pt, last.pt, config.json and metrics.jsonl.
+    """
+    if resume is not None:
+        payload = resume_payload(Path(resume))
+        data = payload["data"]
+        prepared = prepare_data(
+            data["source"], corpus=data["corpus"], tokenizer=tokenizer_from_dict(payload["tokenizer"]),
+            encoding=data["encoding"], val_fraction=payload["train_config"]["val_fraction"],
+            seed=payload["train_config"]["seed"], progress=progress,
+        )
+        model_config = from_dict(ModelConfig, payload["model_config"])
+        config = from_dict(TrainConfig, payload["train_config"])
+        run_dir = Path(resume)
+    else:
+        payload = None
+        config = TrainConfig(**train_options)
+        prepared = prepare_data(source, corpus=corpus, tokenizer=tokenizer, encoding=encoding,
+                                val_fraction=config.val_fraction, seed=config.seed, progress=progress)
+        model_options = to_dict(model) if isinstance(model, ModelConfig) else dict(model or {})
+        model_options["vocab_size"] = prepared.tokenizer.vocab_size
+        model_config = ModelConfig(**model_options)
+        run_dir = _new_run_dir(source, corpus, name)
+    meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description}
+    trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(
+        {"model": to_dict(model_config), "train": to_dict(config), "data": prepared.description,
+         "device": str(trainer.device), "precision": trainer.precision}, indent=2) + "\n")
+    say(f"run {run_dir}: {model_config.num_layers}x{model_config.hidden_size} LSTM, "
+        f"{trainer.model.num_parameters():,} parameters, vocab {model_config.vocab_size}, "
+        f"{len(prepared.train):,} train / {len(prepared.val):,} validation tokens, "
+        f"{trainer.device} {trainer.precision}", quiet=not progress)
+    with training_bar(enabled=progress) as update:
+        last_val = ["-"]
+
+        def on_step(t: Trainer, loss: float) -> None:
+            p = t.progress
+            if p.step % 5 == 0 or p.step == 1:
+                rate = p.tokens_seen / max(p.elapsed_seconds, 1e-9)
+                update(t.fraction_done(), {"step": p.step, "loss": f"{loss:.3f}", "val": last_val[0],
+                                           "tok_s": f"{rate:,.0f}"})
+
+        def on_eval(t: Trainer, record: dict) -> None:
+            last_val[0] = f"{record['val_loss']:.3f}"
+
+        result = trainer.run(on_step, on_eval)
+    say(f"best validation loss {result.progress.best_val_loss:.4f} nats/token "
+        f"({result.progress.best_val_loss / math.log(2):.4f} bits) after {result.progress.step} steps; "
+        f"checkpoints in {run_dir}", quiet=not progress)
+    return result
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    """Mean cross-entropy in nats per token."""
+    tokens: int
+    unknown_tokens: int
+
+    @property
+    def bits(self) -> float:
+        return self.loss / math.log(2)
+
+
+class TrainedModel:
+    """A model rebuilt from one checkpoint file, with its tokenizer: ready to sample and evaluate."""
+
+    def __init__(self, payload: dict[str, Any], path: Path):
+        self.path = path
+        self.payload = payload
+        self.tokenizer = tokenizer_from_dict(payload["tokenizer"])
+        self.config = from_dict(ModelConfig, payload["model_config"])
+        self.network = LSTMLanguageModel(self.config)
+        self.network.load_state_dict(payload["model"])
+        self.network.eval()
+
+    def encode_primer(self, primer: Any) -> list[int]:
+        """Token ids of a primer; symbols the model never saw are an error that names them."""
+        if primer is None or primer == "":
+            return []
+        unknown = self.tokenizer.unknown_symbols(primer)
+        if unknown:
+            shown = ", ".join(repr(s) for s in unknown[:10])
+            raise InputError(f"the primer holds {len(unknown)} symbol(s) this model never saw: {shown}; remove them")
+        return self.tokenizer.encode(primer)
+
+    def sample_ids(self, primer: Any = None, on_step: Callable[[torch.Tensor], None] | None = None,
+                   **options: Any) -> list[list[int]]:
+        """Token ids of new samples (without the primer); options are SampleConfig fields."""
+        config = SampleConfig(**options)
+        return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step)
+
+    def sample(self, primer: Any = None, **options: Any) -> list[Any]:
+        """Decoded samples (text, or MIDI objects for MIDI models), each continuing `primer`."""
+        return [self.tokenizer.decode(ids) for ids in self.sample_ids(primer, **options)]
+
+    @torch.no_grad()
+    def evaluate(self, source: str, encoding: str = "utf-8", seq_len: int = 256, batch_size: int = 32) -> EvalResult:
+        """Cross-entropy of the model on held-out files, documents separated as in training."""
+        documents = find_documents(source, self.tokenizer.kind, encoding)
+        pieces = [np.array([self.tokenizer.end_of_document], dtype=np.int32)]
+        for doc in documents:
+            pieces.extend(self.tokenizer.encode_array(piece) for piece in doc.pieces())
+            pieces.append(np.array([self.tokenizer.end_of_document], dtype=np.int32))
+        tokens = np.concatenate(pieces)
+        total, count, state = 0.0, 0, None
+        for window in evaluation_windows(tokens, batch_size, seq_len, len(tokens)):
+            logits, state = self.network(window[:, :-1], state)
+            targets = window[:, 1:]
+            total += torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
+            count += targets.numel()
+        return EvalResult(total / count, count, int((tokens == self.tokenizer.unknown).sum()))
+
+    def info(self) -> dict[str, Any]:
+        p = self.payload
+        return {
+            "checkpoint": str(self.path),
+            "model": to_dict(self.config),
+            "parameters": self.network.num_parameters(),
+            "tokenizer": self.tokenizer.kind,
+            "vocab_size": self.tokenizer.vocab_size,
+            "data": p.get("data"),
+            "progress": p.get("progress"),
+            "train_config": p.get("train_config"),
+            "versions": p.get("versions"),
+            "created": p.get("created"),
+        }
+
+
+def load(path: str | Path) -> TrainedModel:
+    """A trained model from a checkpoint file or a run folder (its best.pt)."""
+    path = resolve_checkpoint(path)
+    return TrainedModel(load_checkpoint(path), path)
+
+
+def write_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Path, force: bool = False) -> list[Path]:
+    """Write samples as sample-01<suffix>, ...; refuses to overwrite unless `force`."""
+    paths = [output_dir / f"sample-{i:02d}{tokenizer.output_suffix}" for i in range(1, len(samples) + 1)]
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise InputError(f"{existing[0]} already exists; pass --force to overwrite or pick another --output-dir")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for sample, path in zip(samples, paths):
+        tokenizer.write(sample, str(path))
+    return paths

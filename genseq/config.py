@@ -1,0 +1,123 @@
+"""Settings as dataclasses, validated when built. The CLI and TOML files only fill them in."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from genseq.errors import ConfigError
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the stacked LSTM language model."""
+
+    vocab_size: int
+    hidden_size: int = 512
+    num_layers: int = 2
+    embedding_size: int | None = None
+    """Defaults to hidden_size."""
+    dropout: float = 0.3
+    """Applied to the embedding output, between LSTM layers and before the output head."""
+    tie_weights: bool = False
+
+    def __post_init__(self) -> None:
+        if self.embedding_size is None:
+            self.embedding_size = self.hidden_size
+        _check(self.vocab_size > 3, f"vocab_size {self.vocab_size} is too small; the corpus needs some symbols")
+        _check(self.hidden_size > 0, f"--hidden must be positive, got {self.hidden_size}")
+        _check(self.num_layers > 0, f"--layers must be positive, got {self.num_layers}")
+        _check(0 <= self.dropout < 1, f"--dropout must lie in [0, 1), got {self.dropout}")
+        _check(
+            not self.tie_weights or self.embedding_size == self.hidden_size,
+            "--tie-weights needs the embedding size to equal the hidden size",
+        )
+
+
+@dataclass
+class TrainConfig:
+    """How to train: data shape, optimizer, schedule, budget, evaluation and where to write."""
+
+    seq_len: int = 128
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    min_lr_ratio: float = 0.05
+    """The cosine schedule ends at learning_rate * min_lr_ratio."""
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    steps: int | None = None
+    epochs: float | None = None
+    minutes: float | None = None
+    """Budget: the first one set ends the run; with none set, 10 minutes."""
+    eval_every: int = 200
+    eval_tokens: int = 262_144
+    """Validation tokens read per evaluation (the first ones of the held-out split, the same each time)."""
+    val_fraction: float = 0.1
+    seed: int = 1337
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.seq_len > 0, f"--seq-len must be positive, got {self.seq_len}")
+        _check(self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}")
+        _check(self.learning_rate > 0 and math.isfinite(self.learning_rate), f"--lr must be positive, got {self.learning_rate}")
+        _check(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        _check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        _check(self.grad_clip > 0, f"--clip must be positive, got {self.grad_clip}")
+        _check(self.eval_every > 0, f"--eval-every must be positive, got {self.eval_every}")
+        _check(0 < self.val_fraction < 1, f"--val-fraction must lie strictly between 0 and 1, got {self.val_fraction}")
+        for name in ("steps", "epochs", "minutes"):
+            value = getattr(self, name)
+            _check(value is None or value > 0, f"--{name} must be positive, got {value}")
+        if self.steps is None and self.epochs is None and self.minutes is None:
+            self.minutes = 10.0
+
+
+@dataclass
+class SampleConfig:
+    """How to draw samples from a trained model."""
+
+    length: int = 1000
+    temperature: float = 1.0
+    """0 picks the most likely token every step (greedy)."""
+    top_k: int | None = None
+    top_p: float | None = None
+    num_samples: int = 1
+    seed: int | None = None
+    stop_at_end: bool = True
+    """Stop a sample at the end-of-document token."""
+
+    def __post_init__(self) -> None:
+        _check(self.length > 0, f"--length must be positive, got {self.length}")
+        _check(
+            math.isfinite(self.temperature) and self.temperature >= 0,
+            f"--temperature must be a number >= 0 (0 is greedy), got {self.temperature}",
+        )
+        _check(self.top_k is None or self.top_k > 0, f"--top-k must be positive, got {self.top_k}")
+        _check(
+            self.top_p is None or (0 < self.top_p <= 1),
+            f"--top-p must lie in (0, 1], got {self.top_p}",
+        )
+        _check(self.num_samples > 0, f"--num-samples must be positive, got {self.num_samples}")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build `cls` from saved data, ignoring keys an older or newer version does not know."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+__all__ = ["ModelConfig", "SampleConfig", "TrainConfig", "from_dict", "to_dict"]

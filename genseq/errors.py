@@ -1,0 +1,17 @@
+"""Errors a user can cause. The CLI prints them on one line and exits with status 2."""
+
+
+class GenseqError(Exception):
+    """A problem with the user's input, configuration or files; the message names the fix."""
+
+
+class ConfigError(GenseqError):
+    """A setting is out of range or contradicts another."""
+
+
+class InputError(GenseqError):
+    """A source file, corpus, primer or other input cannot be used."""
+
+
+class CheckpointError(GenseqError):
+    """A checkpoint file is missing, corrupt, unsafe or of an unknown format version."""

@@ -1,0 +1,95 @@
+"""Device, precision, threads and random state: the facts of the machine a command runs on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from genseq.errors import ConfigError
+
+
+def choose_device(name: str = "auto") -> torch.device:
+    """`auto` picks CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps was asked for but Apple's MPS is not available; use --device cpu or auto")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), where bf16 is the fast path."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_precision(name: str, device: torch.device) -> str:
+    """`auto`: bf16 where the hardware runs it natively, else fp32 (fp16 only when asked for, on CUDA)."""
+    if name == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
+    if name not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"unknown precision {name!r}; use auto, fp32, bf16 or fp16")
+    if name == "fp16" and device.type != "cuda":
+        raise ConfigError("fp16 training needs a CUDA GPU; use --precision bf16 or fp32 on this device")
+    return name
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The mixed-precision context for `precision` (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def set_threads(threads: int | None = None) -> None:
+    """Use every core this process may run on (PyTorch's default can leave some idle)."""
+    if threads is None:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(max(1, threads))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Random state as tensors and plain data, so a checkpoint stores it without pickled objects."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def make_generator(seed: int | None) -> torch.Generator:
+    """A private generator for sampling, so sampling never disturbs the global random state."""
+    generator = torch.Generator()
+    generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
+    return generator

@@ -1,0 +1,320 @@
+"""The training loop and its run folder: checkpoints, config, metrics, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from genseq import __version__
+from genseq.checkpoint import load_checkpoint, save_checkpoint
+from genseq.config import ModelConfig, TrainConfig, from_dict, to_dict
+from genseq.data import StreamBatches, evaluation_windows
+from genseq.errors import GenseqError
+from genseq.model import LSTMLanguageModel
+from genseq.runtime import (
+    autocast, choose_device, choose_precision, restore_rng_state, rng_state, seed_everything, set_threads,
+)
+
+MAX_BAD_STEPS = 3
+
+
+@dataclass
+class Progress:
+    """Where a run stands; saved in every checkpoint so a resumed run continues exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    window: int = 0
+    tokens_seen: int = 0
+    elapsed_seconds: float = 0.0
+    best_val_loss: float = math.inf
+    last_val_loss: float = math.inf
+    lr_scale: float = 1.0
+    bad_steps: int = 0
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    progress: Progress
+    stopped_by: str
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+def versions() -> dict[str, str]:
+    return {"genseq": __version__, "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+def learning_rate(config: TrainConfig, progress: Progress, fraction_done: float) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio` over the budget."""
+    warmup = min(1.0, (progress.step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, fraction_done)))
+    floor = config.min_lr_ratio
+    return config.learning_rate * progress.lr_scale * warmup * (floor + (1 - floor) * cosine)
+
+
+class StopRequest:
+    """Turns SIGINT / SIGTERM into a flag read at the next step boundary, so a checkpoint is saved."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Trains one model on a flat token array; everything about the source stays with the caller.
+
+    `meta` (tokenizer, data description) is stored in every checkpoint unchanged, so the
+    checkpoint alone rebuilds the model and its tokenizer.
+    """
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        config: TrainConfig,
+        train_tokens: np.ndarray,
+        val_tokens: np.ndarray,
+        run_dir: Path,
+        meta: dict[str, Any],
+        resume_from: dict[str, Any] | None = None,
+    ):
+        self.config, self.run_dir, self.meta = config, Path(run_dir), meta
+        set_threads(config.threads)
+        self.device = choose_device(config.device)
+        self.precision = choose_precision(config.precision, self.device)
+        seed_everything(config.seed)
+        self.model = LSTMLanguageModel(model_config).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99), weight_decay=config.weight_decay
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.batches = StreamBatches(train_tokens, config.batch_size, config.seq_len, seed=config.seed)
+        self.val_windows = evaluation_windows(val_tokens, config.batch_size, config.seq_len, config.eval_tokens)
+        self.progress = Progress()
+        self.state = self.model.init_state(self.batches.batch_size)
+        if resume_from is not None:
+            self._restore(resume_from)
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "model_config": to_dict(self.model.config),
+            "train_config": to_dict(self.config),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "progress": asdict(self.progress),
+            "hidden": [t.detach().cpu() for t in self.state],
+            "rng": rng_state(),
+            "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **self.meta,
+        }
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.progress = from_dict(Progress, payload["progress"])
+        self.state = tuple(t.to(self.device) for t in payload["hidden"])
+        restore_rng_state(payload["rng"])
+
+    def save(self, name: str) -> None:
+        save_checkpoint(self.run_dir / name, self._payload())
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def fraction_done(self) -> float:
+        """How much of the budget is spent, 0..1: the first budget to run out ends the run."""
+        c, p = self.config, self.progress
+        parts = []
+        if c.steps:
+            parts.append(p.step / c.steps)
+        if c.epochs:
+            parts.append((p.epoch + p.window / self.batches.windows_per_epoch) / c.epochs)
+        if c.minutes:
+            parts.append(p.elapsed_seconds / (60 * c.minutes))
+        return max(parts)
+
+    def train_step(self) -> float:
+        """One window: forward, backward, clip, update. Returns the loss (nan when the step was refused)."""
+        p = self.progress
+        inputs, targets = (t.to(self.device) for t in self.batches.window(p.epoch, p.window))
+        lr = learning_rate(self.config, p, self.fraction_done())
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        with autocast(self.device, self.precision):
+            logits, state = self.model(inputs, self.state)
+            loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if not (torch.isfinite(loss) and torch.isfinite(norm)) and not self.scaler.is_enabled():
+            return self._refuse_step(loss.item())
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.state = tuple(t.detach() for t in state)
+        p.bad_steps = 0
+        self._advance(inputs.numel())
+        return loss.item()
+
+    def _refuse_step(self, loss: float) -> float:
+        """A non-finite loss or gradient: keep the weights as they were, lower the rate, start the state afresh."""
+        p = self.progress
+        p.bad_steps += 1
+        p.lr_scale *= 0.5
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state = self.model.init_state(self.batches.batch_size)
+        self._log({"step": p.step, "event": "non-finite loss", "loss": str(loss), "lr_scale": p.lr_scale})
+        self._advance(0)
+        return math.nan
+
+    def _advance(self, tokens: int) -> None:
+        p = self.progress
+        p.step += 1
+        p.tokens_seen += tokens
+        p.window += 1
+        if p.window >= self.batches.windows_per_epoch:
+            p.epoch, p.window = p.epoch + 1, 0
+            self.state = self.model.init_state(self.batches.batch_size)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean cross-entropy (nats per token) over the held-out windows, state carried between them."""
+        self.model.eval()
+        total, count = 0.0, 0
+        state = None
+        for window in self.val_windows:
+            window = window.to(self.device)
+            with autocast(self.device, self.precision):
+                logits, state = self.model(window[:, :-1], state)
+            loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten(), reduction="sum")
+            total += loss.item()
+            count += window[:, 1:].numel()
+        return total / count
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def run(self, on_step: Callable[[Trainer, float], None] | None = None,
+            on_eval: Callable[[Trainer, dict], None] | None = None) -> RunResult:
+        """Train until the budget is spent or a stop is requested; evaluate and checkpoint every `eval_every` steps."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _truncate_metrics(self.run_dir / "metrics.jsonl", self.progress.step)
+        p, config = self.progress, self.config
+        window_losses: list[float] = []
+        started, window_started, tokens_at_start = time.perf_counter(), time.perf_counter(), p.tokens_seen
+        elapsed_at_start = p.elapsed_seconds
+        stopped_by = "budget"
+        with StopRequest() as stop:
+            while self.fraction_done() < 1:
+                loss = self.train_step()
+                p.elapsed_seconds = elapsed_at_start + time.perf_counter() - started
+                if not math.isnan(loss):
+                    window_losses.append(loss)
+                if on_step:
+                    on_step(self, loss)
+                if p.bad_steps >= MAX_BAD_STEPS:
+                    stopped_by = "non-finite loss"
+                    break
+                if p.step % config.eval_every == 0:
+                    record = self._evaluate_and_save(window_losses, tokens_at_start, window_started)
+                    window_losses, window_started, tokens_at_start = [], time.perf_counter(), p.tokens_seen
+                    if on_eval:
+                        on_eval(self, record)
+                if stop.signal_name:
+                    stopped_by = stop.signal_name
+                    break
+            if p.step % config.eval_every or stopped_by != "budget":
+                record = self._evaluate_and_save(window_losses, tokens_at_start, window_started)
+                if on_eval:
+                    on_eval(self, record)
+        if stopped_by == "non-finite loss":
+            raise GenseqError(
+                f"training stopped: {MAX_BAD_STEPS} non-finite losses in a row at step {p.step}; the last good "
+                f"weights are in {self.run_dir / 'last.pt'}; resume with a lower --lr"
+            )
+        return RunResult(self.run_dir, p, stopped_by, read_metrics(self.run_dir))
+
+    def _evaluate_and_save(self, window_losses: list[float], tokens_at_start: int, window_started: float) -> dict:
+        p = self.progress
+        p.last_val_loss = self.evaluate()
+        seconds = max(time.perf_counter() - window_started, 1e-9)
+        record = {
+            "step": p.step,
+            "tokens": p.tokens_seen,
+            "train_loss": float(np.mean(window_losses)) if window_losses else None,
+            "val_loss": p.last_val_loss,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "tokens_per_s": (p.tokens_seen - tokens_at_start) / seconds,
+            "elapsed": p.elapsed_seconds,
+        }
+        self._log(record)
+        improved = p.last_val_loss < p.best_val_loss
+        if improved:
+            p.best_val_loss = p.last_val_loss
+        self.save("last.pt")
+        if improved:
+            self.save("best.pt")
+        return record
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines past `step`: they came from after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and _line_step(line) <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(kept), encoding="utf-8")
+
+
+def _line_step(line: str) -> int:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return 1 << 62  # a torn last line from a killed run
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def resume_payload(run_dir: Path) -> dict[str, Any]:
+    """The newest complete checkpoint of a run folder."""
+    return load_checkpoint(Path(run_dir) / "last.pt")
