@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from genseq.errors import CheckpointError
-from genseq.tokenizers.base import END_OF_DOCUMENT, PAD, SPECIAL_TOKENS, UNKNOWN, Tokenizer
 from genseq.tokenizers.abc import AbcTokenizer
+from genseq.tokenizers.base import END_OF_DOCUMENT, PAD, SPECIAL_TOKENS, UNKNOWN, Tokenizer
+from genseq.tokenizers.midi import MidiTokenizer
 from genseq.tokenizers.text import CharTokenizer
 
-TOKENIZERS: dict[str, type[Tokenizer]] = {t.kind: t for t in (CharTokenizer, AbcTokenizer)}
+TOKENIZERS: dict[str, type[Tokenizer]] = {t.kind: t for t in (CharTokenizer, AbcTokenizer, MidiTokenizer)}
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
@@ -22,5 +23,5 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
 
 __all__ = [
     "END_OF_DOCUMENT", "PAD", "SPECIAL_TOKENS", "UNKNOWN", "TOKENIZERS",
-    "AbcTokenizer", "CharTokenizer", "Tokenizer", "tokenizer_from_dict",
+    "AbcTokenizer", "CharTokenizer", "MidiTokenizer", "Tokenizer", "tokenizer_from_dict",
 ]

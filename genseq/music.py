@@ -1,0 +1,187 @@
+"""One note representation for MIDI: read through pretty_midi under hostile-file caps, written back, augmented.
+
+Every failure of the third-party parsers (mido raises OSError, EOFError, ValueError, KeyError,
+IndexError, struct errors, ...) leaves this module as one `InputError` that names the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, replace
+
+import mido
+import pretty_midi
+
+from genseq.errors import InputError
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""Bigger files are refused unread: mido parses about 1 MB a second, so this bounds one read to seconds."""
+MAX_TICKS = 10_000_000
+"""pretty_midi allocates one float per tick up to the last event; this bounds that array to 80 MB."""
+MAX_NOTES = 200_000
+"""Notes in one file; a solo piano piece has a few thousand, a full orchestral score some tens of thousands."""
+MAX_SECONDS = 2 * 60 * 60
+"""Length of one file (2 hours); a longer one is corrupt or not music we can learn from in one document."""
+DEFAULT_TEMPO_BPM = 120.0
+
+MidiSource = bytes | bytearray | str | os.PathLike
+
+
+@dataclass(frozen=True)
+class Note:
+    pitch: int
+    start: float
+    """Seconds from the start of the piece."""
+    end: float
+    velocity: int
+
+
+@dataclass(frozen=True)
+class Track:
+    program: int
+    """General MIDI program 0..127 (ignored by players for drums)."""
+    is_drum: bool
+    notes: tuple[Note, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Score:
+    """A piece as timed notes per instrument; tempo changes are already folded into the note times."""
+
+    tracks: tuple[Track, ...]
+    tempo_bpm: float = DEFAULT_TEMPO_BPM
+    """Initial tempo, kept so a written file shows sensible bars; note times do not depend on it."""
+    name: str = ""
+
+    def note_count(self) -> int:
+        return sum(len(track.notes) for track in self.tracks)
+
+
+def read_score(source: MidiSource, name: str | None = None) -> Score:
+    """The notes of a MIDI file (bytes or a path); unreadable, empty or oversized files raise InputError."""
+    if isinstance(source, (bytes, bytearray)):
+        return _parse(bytes(source), name or "the MIDI data")
+    name = name or str(source)
+    try:
+        size = os.path.getsize(source)
+        _check_file_size(size, name)
+        with open(source, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise InputError(f"{name}: cannot read the file ({err.strerror or err}); check the path") from None
+    return _parse(data, name)
+
+
+def _check_file_size(size: int, name: str) -> None:
+    if size == 0:
+        raise InputError(f"{name} is empty; give a MIDI file with notes in it")
+    if size > MAX_FILE_BYTES:
+        raise InputError(
+            f"{name} is {size / 2**20:.1f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB cap for one MIDI file"
+        )
+
+
+def _parse(data: bytes, name: str) -> Score:
+    _check_file_size(len(data), name)
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data))
+    except Exception as err:  # mido has no error hierarchy: corrupt bytes raise almost any built-in error
+        raise InputError(f"{name} is not a readable MIDI file ({_reason(err)})") from None
+    _check_events(midi, name)
+    midi.tracks = [track for track in midi.tracks if track]  # pretty_midi fails on an empty track
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pretty_midi warns about tempo events outside track 0
+            parsed = pretty_midi.PrettyMIDI(mido_object=midi)
+    except Exception as err:  # zero tempo, odd meta events, ...: the file is corrupt, not our code
+        raise InputError(f"{name} is not a readable MIDI file ({_reason(err)})") from None
+    return score_from_pretty_midi(parsed, name)
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).splitlines()[0][:120] if str(err) else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _check_events(midi: mido.MidiFile, name: str) -> None:
+    """Refuse what would make pretty_midi slow or huge, before it starts."""
+    if midi.ticks_per_beat <= 0:
+        raise InputError(f"{name} uses SMPTE or zero time division, which genseq cannot read; re-save it in beats")
+    notes = 0
+    for track in midi.tracks:
+        ticks = sum(message.time for message in track)
+        if ticks > MAX_TICKS:
+            raise InputError(f"{name} has an event at tick {ticks:,}, past the cap of {MAX_TICKS:,}; it is corrupt")
+        notes += sum(1 for message in track if message.type == "note_on" and message.velocity > 0)
+    _check_note_count(notes, name)
+
+
+def _check_note_count(notes: int, name: str) -> None:
+    if notes == 0:
+        raise InputError(f"{name} has no notes; give a MIDI file with notes in it")
+    if notes > MAX_NOTES:
+        raise InputError(f"{name} has {notes:,} notes, over the cap of {MAX_NOTES:,} notes per file")
+
+
+def score_from_pretty_midi(midi: pretty_midi.PrettyMIDI, name: str = "the MIDI object") -> Score:
+    """The notes of a PrettyMIDI object, checked against the same caps as a file."""
+    tracks = []
+    for instrument in midi.instruments:
+        notes = sorted(
+            (Note(int(n.pitch), float(n.start), float(n.end), int(n.velocity)) for n in instrument.notes),
+            key=lambda n: (n.start, n.pitch, n.end),
+        )
+        for note in notes:
+            _check_note(note, name)
+        if notes:
+            tracks.append(Track(int(instrument.program), bool(instrument.is_drum), tuple(notes), instrument.name))
+    score = Score(tuple(tracks), _initial_tempo(midi), name)
+    _check_note_count(score.note_count(), name)
+    return score
+
+
+def _check_note(note: Note, name: str) -> None:
+    if not (0 <= note.pitch <= 127 and 0 <= note.start <= note.end and 1 <= note.velocity <= 127):
+        raise InputError(f"{name} holds an invalid note {note}; pitches and velocities are 0..127, times >= 0")
+    if note.end > MAX_SECONDS:
+        raise InputError(f"{name} has a note ending at {note.end:,.0f} s, past the cap of {MAX_SECONDS:,} s per file")
+
+
+def _initial_tempo(midi: pretty_midi.PrettyMIDI) -> float:
+    _, tempi = midi.get_tempo_changes()
+    return float(tempi[0]) if len(tempi) and tempi[0] > 0 else DEFAULT_TEMPO_BPM
+
+
+def to_pretty_midi(score: Score) -> pretty_midi.PrettyMIDI:
+    """A PrettyMIDI object with one instrument per track, ready to `.write(path)`."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=score.tempo_bpm)
+    for track in score.tracks:
+        instrument = pretty_midi.Instrument(program=track.program, is_drum=track.is_drum, name=track.name)
+        instrument.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in track.notes]
+        midi.instruments.append(instrument)
+    return midi
+
+
+def transpose(score: Score, semitones: int) -> Score:
+    """`score` moved by `semitones`; drums stay put and pitched notes that would leave 0..127 are dropped."""
+    tracks = []
+    for track in score.tracks:
+        if track.is_drum:
+            tracks.append(track)
+            continue
+        notes = tuple(replace(n, pitch=n.pitch + semitones) for n in track.notes if 0 <= n.pitch + semitones <= 127)
+        if notes:
+            tracks.append(replace(track, notes=notes))
+    return replace(score, tracks=tuple(tracks))
+
+
+def stretch(score: Score, factor: float) -> Score:
+    """`score` played `factor` times as long (slower when factor > 1); the tempo follows."""
+    tracks = tuple(
+        replace(track, notes=tuple(replace(n, start=n.start * factor, end=n.end * factor) for n in track.notes))
+        for track in score.tracks
+    )
+    return replace(score, tracks=tracks, tempo_bpm=score.tempo_bpm / factor)

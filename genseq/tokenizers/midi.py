@@ -1,0 +1,181 @@
+"""MIDI as performance events (note-on, note-off, time shift, velocity, program), after Magenta's Performance RNN.
+
+Vocabulary, in id order after the three special tokens:
+NOTE_ON_p and NOTE_OFF_p for p in 0..127; TIME_SHIFT_<ms> for 1..max_shift_steps steps of
+time_shift_ms (longer gaps are several shifts); VELOCITY_b for velocity_bins bins; PROGRAM_n
+for General MIDI programs 0..127; DRUMS. A PROGRAM or DRUMS token switches the instrument that
+the following note tokens belong to; velocity holds until the next VELOCITY token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pretty_midi
+
+from genseq.errors import ConfigError, InputError
+from genseq.music import Note, Score, Track, read_score, score_from_pretty_midi, to_pretty_midi
+from genseq.tokenizers.base import SPECIAL_TOKENS, Tokenizer
+
+MIDI_SUFFIXES = (".mid", ".midi")
+DEFAULT_VELOCITY = 64
+"""Velocity of notes a model emits before its first VELOCITY token."""
+
+Instrument = tuple[int, bool]
+"""(program, is_drum): tracks with the same pair share one instrument in the token stream."""
+
+
+def _instrument(track: Track) -> Instrument:
+    """Drums are one instrument whatever program the file gave them (players ignore it)."""
+    return (0, True) if track.is_drum else (track.program, False)
+
+
+class MidiTokenizer(Tokenizer):
+    """Timed performance events at a fixed time resolution; the vocabulary is fixed by the settings."""
+
+    kind: ClassVar[str] = "midi"
+    output_suffix: ClassVar[str] = ".mid"
+    unit: ClassVar[str] = "event"
+
+    def __init__(self, time_shift_ms: int = 10, max_shift_steps: int = 100, velocity_bins: int = 32):
+        if not (1 <= time_shift_ms <= 1000 and 1 <= max_shift_steps <= 1000 and 1 <= velocity_bins <= 128):
+            raise ConfigError(
+                f"MIDI tokenizer settings out of range: time_shift_ms={time_shift_ms} (1..1000), "
+                f"max_shift_steps={max_shift_steps} (1..1000), velocity_bins={velocity_bins} (1..128)"
+            )
+        self.time_shift_ms, self.max_shift_steps, self.velocity_bins = time_shift_ms, max_shift_steps, velocity_bins
+        segments = [("NOTE_ON", 128), ("NOTE_OFF", 128), ("TIME_SHIFT", max_shift_steps),
+                    ("VELOCITY", velocity_bins), ("PROGRAM", 128), ("DRUMS", 1)]
+        self._first: dict[str, int] = {}
+        self._table: list[tuple[str, int]] = [(name, 0) for name in SPECIAL_TOKENS]
+        for name, count in segments:
+            self._first[name] = len(self._table)
+            self._table.extend((name, value) for value in range(count))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._table)
+
+    def token_name(self, token_id: int) -> str:
+        if not 0 <= token_id < len(self._table):
+            return f"<out of range {token_id}>"
+        name, value = self._table[token_id]
+        if token_id < len(SPECIAL_TOKENS) or name == "DRUMS":
+            return name
+        if name == "TIME_SHIFT":
+            return f"TIME_SHIFT_{(value + 1) * self.time_shift_ms}ms"
+        return f"{name}_{value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "time_shift_ms": self.time_shift_ms, "max_shift_steps": self.max_shift_steps,
+                "velocity_bins": self.velocity_bins}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MidiTokenizer:
+        return cls(data["time_shift_ms"], data["max_shift_steps"], data["velocity_bins"])
+
+    def score(self, document: Any) -> Score:
+        """The notes of a document: MIDI bytes, a path to a MIDI file, a PrettyMIDI object or a Score."""
+        if isinstance(document, Score):
+            return document
+        if isinstance(document, pretty_midi.PrettyMIDI):
+            return score_from_pretty_midi(document)
+        if isinstance(document, (bytes, bytearray, os.PathLike)):
+            return read_score(document)
+        if isinstance(document, str) and Path(document).suffix.lower() in MIDI_SUFFIXES and Path(document).is_file():
+            return read_score(document)
+        if isinstance(document, str):
+            raise InputError("a MIDI model needs a MIDI primer: give a .mid file, not text")
+        raise InputError(f"a MIDI model cannot read a {type(document).__name__}; give MIDI bytes, a path or PrettyMIDI")
+
+    def encode(self, document: Any) -> list[int]:
+        score = self.score(document)
+        if score.note_count() == 0:
+            raise InputError(f"{score.name or 'the score'} has no notes; give a MIDI file with notes in it")
+        instruments = sorted({_instrument(track) for track in score.tracks}, key=lambda i: (i[1], i[0]))
+        ids: list[int] = []
+        now, instrument, velocity_bin = 0, None, None
+        for step, index, is_on, pitch, velocity in self._events(score, instruments):
+            ids.extend(self._time_shifts(step - now))
+            now = step
+            if index != instrument:
+                program, is_drum = instruments[index]
+                ids.append(self._first["DRUMS"] if is_drum else self._first["PROGRAM"] + program)
+                instrument = index
+            if is_on:
+                bin_ = velocity * self.velocity_bins // 128
+                if bin_ != velocity_bin:
+                    ids.append(self._first["VELOCITY"] + bin_)
+                    velocity_bin = bin_
+            ids.append(self._first["NOTE_ON" if is_on else "NOTE_OFF"] + pitch)
+        return ids
+
+    def _events(self, score: Score, instruments: list[Instrument]) -> list[tuple[int, int, int, int, int]]:
+        """(step, instrument, is_on, pitch, velocity) in token order: per step and instrument, offs first.
+
+        Every note lasts at least one step so its note-off never precedes its note-on.
+        """
+        index = {instrument: i for i, instrument in enumerate(instruments)}
+        seconds_per_step = self.time_shift_ms / 1000
+        events = []
+        for track in score.tracks:
+            i = index[_instrument(track)]
+            for note in track.notes:
+                start = round(note.start / seconds_per_step)
+                end = max(round(note.end / seconds_per_step), start + 1)
+                events.append((start, i, 1, note.pitch, note.velocity))
+                events.append((end, i, 0, note.pitch, 0))
+        events.sort()
+        return events
+
+    def _time_shifts(self, steps: int) -> list[int]:
+        whole, rest = divmod(steps, self.max_shift_steps)
+        longest = self._first["TIME_SHIFT"] + self.max_shift_steps - 1
+        return [longest] * whole + ([self._first["TIME_SHIFT"] + rest - 1] if rest else [])
+
+    def decode(self, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
+        """A PrettyMIDI object for any id sequence: stray note-offs are ignored, open notes end with the piece."""
+        seconds_per_step = self.time_shift_ms / 1000
+        now, instrument, velocity = 0, (0, False), DEFAULT_VELOCITY
+        sounding: dict[tuple[Instrument, int], deque[tuple[int, int]]] = defaultdict(deque)
+        notes: dict[Instrument, list[Note]] = {}
+
+        def close(key: tuple[Instrument, int], end: int) -> None:
+            start, note_velocity = sounding[key].popleft()
+            end = max(end, start + 1)
+            notes.setdefault(key[0], []).append(Note(key[1], start * seconds_per_step, end * seconds_per_step,
+                                                     note_velocity))
+
+        for token_id in ids:
+            if not len(SPECIAL_TOKENS) <= token_id < len(self._table):
+                continue
+            name, value = self._table[token_id]
+            if name == "TIME_SHIFT":
+                now += value + 1
+            elif name == "VELOCITY":
+                velocity = max(1, (2 * value + 1) * 128 // (2 * self.velocity_bins))
+            elif name in ("PROGRAM", "DRUMS"):
+                instrument = (value, name == "DRUMS")
+            elif name == "NOTE_ON":
+                sounding[(instrument, value)].append((now, velocity))
+            elif sounding[(instrument, value)]:
+                close((instrument, value), now)
+        for key, queue in sounding.items():
+            while queue:
+                close(key, now)
+        tracks = tuple(Track(program, is_drum, tuple(sorted(found, key=lambda n: (n.start, n.pitch))),
+                             "Drums" if is_drum else pretty_midi.program_to_instrument_name(program))
+                       for (program, is_drum), found in notes.items())
+        return to_pretty_midi(Score(tracks))
+
+    def write(self, document: Any, path: str) -> None:
+        """Write a decoded document (PrettyMIDI or Score) as a standard MIDI file."""
+        midi = to_pretty_midi(document) if isinstance(document, Score) else document
+        midi.write(path)
+
+    def read_primer(self, path: str) -> Score:
+        return read_score(path)
