@@ -5,9 +5,11 @@ from __future__ import annotations
 import codecs
 import glob
 import hashlib
+import json
 import math
 import os
 import random
+import time
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -236,4 +238,49 @@ def _music21_abc(recipe: dict) -> list[Document]:
     return documents
 
 
-BUILDERS = {"music21-abc": _music21_abc}
+def _music21_chorales(recipe: dict) -> list[Document]:
+    """The composer's chorales in music21's corpus as MIDI files, rendered into the cache on first use only."""
+    folder = cache_dir() / f"{recipe['composer']}-chorales"
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        _render_chorales(recipe, folder, manifest)
+    files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    return [Document(name=f"{folder.name}/{name}", path=str(folder / name), binary=True) for name in files]
+
+
+def _render_chorales(recipe: dict, folder: Path, manifest: Path) -> None:
+    """Write one .mid per chorale (atomically), then the manifest that marks the folder complete."""
+    from music21 import corpus, midi
+
+    from genseq.console import counting_bar, say
+
+    preference = {suffix: rank for rank, suffix in enumerate(recipe["formats"])}
+    chosen: dict[str, Path] = {}
+    for path in sorted(corpus.getComposer(recipe["composer"]), key=lambda p: preference.get(p.suffix, len(preference))):
+        if path.suffix in preference:
+            chosen.setdefault(path.stem, path)
+    folder.mkdir(parents=True, exist_ok=True)
+    started, files, failed = time.monotonic(), [], []
+    with counting_bar(f"rendering {len(chosen)} chorales to MIDI (once)", len(chosen)) as advance:
+        for stem, path in sorted(chosen.items()):
+            try:
+                data = midi.translate.streamToMidiFile(corpus.parse(path)).writestr()
+            except Exception:  # music21 raises many kinds of errors on scores it cannot render; count and go on
+                failed.append(path.name)
+            else:
+                _write_atomically(folder / f"{stem}.mid", data)
+                files.append(f"{stem}.mid")
+            advance(1)
+    seconds = round(time.monotonic() - started, 1)
+    _write_atomically(manifest, json.dumps({"files": files, "failed": failed, "seconds": seconds}).encode())
+    if failed:
+        say(f"[yellow]music21 could not render {len(failed)} chorale(s)[/]: {', '.join(failed[:5])}")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+BUILDERS = {"music21-abc": _music21_abc, "music21-chorales": _music21_chorales}
