@@ -1,10 +1,138 @@
-"""ABC notation as characters: one tune per document, decoded back to its exact text."""
+"""ABC notation as characters: one tune per document, decoded back to its exact text.
+
+A tune renders to MIDI through music21. Tunes a model writes are often incomplete, so rendering
+first completes the header the way ABC 2.1 defines its defaults (`complete_abc`); the text the
+tokenizer decodes and writes is never changed.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import contextlib
+import copy
+import io
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
+from genseq.errors import InputError
 from genseq.tokenizers.text import CharTokenizer
+
+if TYPE_CHECKING:
+    import pretty_midi
+    from music21.stream import Score
+
+MAX_TUNE_CHARS = 20_000
+"""Longer tunes are refused: music21's parse time grows with length (real tunes stay under 3,000)."""
+
+_TUNE_START = re.compile(r"^X:", re.MULTILINE)
+_DEFAULT_LENGTH = re.compile(r"^[LM]:", re.MULTILINE)
+
+
+def complete_abc(text: str) -> str:
+    """`text` with the header fields a renderer needs and ABC 2.1 implies.
+
+    Every training tune starts with `X:`, so a sample without one gets `X:1` in front; a tune with
+    neither `L:` nor `M:` gets `L:1/8`, the standard's default note length, which music21 needs.
+    A missing `K:` is left alone: music21 reads such a tune in C.
+    """
+    if not _TUNE_START.search(text):
+        text = "X:1\n" + text
+    if not _DEFAULT_LENGTH.search(text):
+        first_line_end = text.find("\n") + 1 or len(text)
+        text = text[:first_line_end] + "L:1/8\n" + text[first_line_end:]
+    return text
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """music21 prints parse warnings to stdout/stderr and emits Python warnings; hide them all."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def one_line(message: object) -> str:
+    """A message (or an exception's) on one short line, for errors that wrap third-party ones."""
+    return " ".join(str(message).split())[:160] or type(message).__name__
+
+
+def parse_abc(text: str) -> Score:
+    """The first tune of `text` that has notes, as a music21 score; InputError when music21 cannot read it."""
+    from music21 import converter, stream  # music21 takes seconds to import; only rendering needs it
+
+    if len(text) > MAX_TUNE_CHARS:
+        raise InputError(f"ABC tune of {len(text):,} characters is longer than {MAX_TUNE_CHARS:,}; not rendered")
+    try:
+        with _quiet():
+            parsed = converter.parseData(complete_abc(text), format="abc")
+    except Exception as err:  # music21 raises many unrelated types on malformed ABC
+        raise InputError(f"music21 cannot parse this ABC tune: {one_line(err)}") from None
+    scores = parsed.scores if isinstance(parsed, stream.Opus) else [parsed]
+    score = next((s for s in scores if isinstance(s, stream.Score) and s.flatten().notes), None)
+    if score is None:
+        raise InputError("this ABC tune holds no notes; nothing to render")
+    _unshare_time_signatures(score)
+    return score
+
+
+def _unshare_time_signatures(score: Score) -> None:
+    """music21's ABC reader puts one TimeSignature object in two measures when a tune returns to
+    its meter after an irregular bar; its MIDI writer then fails, so give each measure its own."""
+    seen: set[int] = set()
+    for measure in score.recurse().getElementsByClass("Measure"):
+        for signature in list(measure.getElementsByClass("TimeSignature")):
+            if id(signature) in seen:
+                measure.replace(signature, copy.deepcopy(signature))
+            seen.add(id(signature))
+
+
+def abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
+    """MIDI of one ABC tune, repeats played out where music21 can expand them."""
+    import pretty_midi
+    from music21 import midi
+
+    score = parse_abc(text)
+    try:
+        with _quiet():
+            score = score.expandRepeats()
+    except Exception:  # unbalanced repeat signs: play the tune through once instead
+        pass
+    try:
+        with _quiet():
+            data = midi.translate.streamToMidiFile(score).writestr()
+        return pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception as err:
+        raise InputError(f"music21 cannot turn this ABC tune into MIDI: {one_line(err)}") from None
+
+
+@dataclass
+class TuneRendering:
+    """MIDI of each tune of a batch, None where the tune could not be rendered (see `errors`)."""
+
+    midis: list[pretty_midi.PrettyMIDI | None] = field(default_factory=list)
+    errors: list[str | None] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        rendered = sum(m is not None for m in self.midis)
+        return (f"{rendered} of {len(self.midis)} tunes rendered; "
+                f"{len(self.midis) - rendered} could not be parsed")
+
+
+def render_tunes(tunes: Sequence[str]) -> TuneRendering:
+    """Render every tune to MIDI; a tune music21 cannot read is counted, never fatal."""
+    result = TuneRendering()
+    for tune in tunes:
+        try:
+            midi, error = abc_to_midi(tune), None
+        except InputError as err:
+            midi, error = None, str(err)
+        result.midis.append(midi)
+        result.errors.append(error)
+    return result
 
 
 class AbcTokenizer(CharTokenizer):
@@ -12,3 +140,11 @@ class AbcTokenizer(CharTokenizer):
 
     kind: ClassVar[str] = "abc"
     output_suffix: ClassVar[str] = ".abc"
+
+    def read_primer(self, path: str) -> str:
+        """The first tune of an .abc file, from its `X:` line as training tunes start (`X:1` added if absent)."""
+        text = super().read_primer(path)
+        starts = [m.start() for m in _TUNE_START.finditer(text)]
+        if not starts:
+            return "X:1\n" + text
+        return text[starts[0]: starts[1] if len(starts) > 1 else len(text)]

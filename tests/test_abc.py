@@ -1,0 +1,91 @@
+"""ABC tokenizer: exact text round trips, rendering real tunes to MIDI, and failures as InputError."""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genseq.corpora import builtin_documents
+from genseq.errors import InputError
+from genseq.tokenizers import AbcTokenizer, tokenizer_from_dict
+from genseq.tokenizers.abc import MAX_TUNE_CHARS, abc_to_midi, complete_abc, parse_abc, render_tunes
+
+ABC_ALPHABET = "XTMLKQ:0123456789/ ABCDEFGabcdefgz,'^_=|:[]()<>{}-.~!+\"%\n"
+
+
+@pytest.fixture(scope="module")
+def real_tunes() -> list[str]:
+    """Sixty tunes drawn from the folk collections that ship with music21."""
+    documents, _ = builtin_documents("folk-abc")
+    return [d.text for d in random.Random(7).sample(documents, 60)]
+
+
+def test_round_trip_returns_real_tunes_exactly(real_tunes):
+    tokenizer = AbcTokenizer.fit(real_tunes)
+    for tune in real_tunes:
+        assert tokenizer.decode(tokenizer.encode(tune)) == tune
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=ABC_ALPHABET, max_size=300))
+def test_round_trip_returns_abc_like_text_exactly(text):
+    tokenizer = AbcTokenizer(ABC_ALPHABET)
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_tokenizer_survives_to_dict_and_back(real_tunes):
+    tokenizer = AbcTokenizer.fit(real_tunes)
+    rebuilt = tokenizer_from_dict(tokenizer.to_dict())
+    assert isinstance(rebuilt, AbcTokenizer) and rebuilt == tokenizer
+
+
+def test_real_tunes_render_to_midi_with_notes(real_tunes):
+    for tune in real_tunes[:5]:
+        midi = abc_to_midi(tune)
+        assert sum(len(i.notes) for i in midi.instruments) > 0
+        assert midi.get_end_time() > 1.0
+
+
+@pytest.mark.parametrize("garbage", [
+    "",
+    "\x00\x01\x02",
+    "!!!!|||]]][[[",  # music21: bad chord indicator
+    "12345 67890",  # no note letters at all
+    "X:1\nL:1/0\nK:C\nabc|\n",  # music21 divides by zero
+    "X:1\nT:only a header\nK:G\n",  # parses, but holds no notes
+    "X:1\nK:C\n" + "abc " * (MAX_TUNE_CHARS // 4),
+])
+def test_unreadable_tune_raises_one_line_input_error(garbage):
+    with pytest.raises(InputError) as caught:
+        abc_to_midi(garbage)
+    assert "\n" not in str(caught.value)
+
+
+def test_sample_without_x_or_length_header_still_renders():
+    sample = "T:written by a model\nM:6/8\nK:G\nGAB c2d|e3 d3|\n"
+    assert complete_abc(sample).startswith("X:1\n")
+    assert parse_abc("T:no meter either\nK:D\nDEF GAB|\n").flatten().notes
+
+
+def test_complete_abc_leaves_full_headers_alone(real_tunes):
+    assert all(complete_abc(tune) == tune for tune in real_tunes)
+
+
+def test_batch_rendering_counts_tunes_it_cannot_parse(real_tunes):
+    result = render_tunes([real_tunes[0], "X:1\nL:1/0\nK:C\nabc|\n", real_tunes[1]])
+    assert result.summary == "2 of 3 tunes rendered; 1 could not be parsed"
+    assert result.midis[1] is None and result.errors[1]
+    assert result.midis[0] is not None and result.errors[0] is None
+
+
+def test_primer_file_is_read_from_its_first_tune(tmp_path):
+    path = tmp_path / "primer.abc"
+    path.write_text("%abc-2.1\n% file header\n\nX:3\nT:First\nK:G\nGAB|\n\nX:4\nT:Second\nK:D\n", encoding="utf-8")
+    assert AbcTokenizer([]).read_primer(str(path)) == "X:3\nT:First\nK:G\nGAB|\n\n"
+
+
+def test_primer_without_x_line_starts_like_a_training_tune(tmp_path):
+    path = tmp_path / "primer.abc"
+    path.write_text("T:Mine\nM:6/8\nK:G\n", encoding="utf-8")
+    assert AbcTokenizer([]).read_primer(str(path)) == "X:1\nT:Mine\nM:6/8\nK:G\n"
