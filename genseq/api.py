@@ -9,9 +9,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,15 @@ import torch
 from genseq.checkpoint import load_checkpoint, resolve_checkpoint
 from genseq.config import ModelConfig, SampleConfig, TrainConfig, from_dict, to_dict
 from genseq.console import counting_bar, say, training_bar
-from genseq.corpora import Document, builtin_documents, cache_dir, find_documents, guess_tokenizer, split_documents
+from genseq.corpora import (
+    Document,
+    builtin_corpora,
+    builtin_documents,
+    cache_dir,
+    find_documents,
+    guess_tokenizer,
+    split_documents,
+)
 from genseq.data import TokenCache, build_token_cache, cache_key, evaluation_windows, load_token_cache
 from genseq.errors import InputError
 from genseq.model import LSTMLanguageModel
@@ -38,7 +47,9 @@ class PreparedData:
     description: dict[str, Any]
 
 
-def _documents(source: str | None, corpus: str | None, tokenizer: str | None, encoding: str) -> tuple[list[Document], str]:
+def _documents(
+    source: str | None, corpus: str | None, tokenizer: str | None, encoding: str
+) -> tuple[list[Document], str]:
     if (source is None) == (corpus is None):
         raise InputError("name exactly one data source: a file, folder or glob, or --corpus NAME")
     if corpus is not None:
@@ -99,14 +110,34 @@ def prepare_data(
         "encoding": encoding, "documents": len(documents), "train_documents": train.documents,
         "val_documents": val.documents, "train_tokens": len(train), "val_tokens": len(val), "skipped": len(skipped),
     }
+    if corpus is not None:
+        stats = cache_dir() / "corpora" / f"{corpus}.json"
+        stats.parent.mkdir(parents=True, exist_ok=True)
+        stats.write_text(json.dumps(description), encoding="utf-8")
     return PreparedData(tokenizer, train, val, description)
+
+
+def corpus_summaries() -> list[dict[str, Any]]:
+    """Each built-in corpus with its recipe and, once built, its document and token counts."""
+    rows = []
+    for name, recipe in sorted(builtin_corpora().items()):
+        stats_path = cache_dir() / "corpora" / f"{name}.json"
+        stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
+        rows.append({
+            "name": name, "description": recipe.get("description", ""), "tokenizer": recipe["tokenizer"],
+            "documents": stats.get("documents"), "tokens": stats.get("train_tokens", 0) + stats.get("val_tokens", 0)
+            if stats else None,
+        })
+    return rows
 
 
 def _new_run_dir(source: str | None, corpus: str | None, name: str | None) -> Path:
     stem = name or f"{corpus or Path(str(source).rstrip('/')).stem or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = DEFAULT_RUNS / stem if name is None or os.sep not in name else Path(name)
     if (run_dir / "last.pt").exists():
-        raise InputError(f"run folder {run_dir} already holds a run; resume it with --resume {run_dir} or pick another --name")
+        raise InputError(
+            f"run folder {run_dir} already holds a run; resume it with --resume {run_dir} or pick another --name"
+        )
     return run_dir
 
 

@@ -38,7 +38,9 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         os.replace(temporary, path)
     except OSError as err:
         temporary.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write checkpoint {path}: {err.strerror}; free some disk space or pick another folder") from None
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {err.strerror}; free some disk space or pick another folder"
+        ) from None
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -62,6 +64,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint without executing anything stored in it."""
     path = resolve_checkpoint(path)
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a readable genseq checkpoint (not a torch zip archive); check the path")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -71,8 +75,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} holds objects other than tensors and plain data ({reason}); refusing to load it "
             "because that could run code. Only load checkpoints written by genseq"
         ) from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable genseq checkpoint ({type(err).__name__}); check the path") from None
+    except Exception as err:  # a damaged archive fails in many ways inside torch; all mean the same to a user
+        raise CheckpointError(
+            f"{path} is not a readable genseq checkpoint ({type(err).__name__}); check the path"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a genseq checkpoint; give a file written by `genseq train`")
     if payload.get("version") != VERSION:

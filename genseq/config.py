@@ -69,7 +69,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.seq_len > 0, f"--seq-len must be positive, got {self.seq_len}")
         _check(self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}")
-        _check(self.learning_rate > 0 and math.isfinite(self.learning_rate), f"--lr must be positive, got {self.learning_rate}")
+        _check(0 < self.learning_rate < math.inf, f"--lr must be a positive number, got {self.learning_rate}")
         _check(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
         _check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
         _check(self.grad_clip > 0, f"--clip must be positive, got {self.grad_clip}")

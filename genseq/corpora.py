@@ -10,11 +10,12 @@ import math
 import os
 import random
 import time
-import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
+
+import tomllib
 
 from genseq.errors import InputError
 
@@ -41,12 +42,13 @@ class Document:
     binary: bool = False
 
     def pieces(self, size: int = PIECE_BYTES) -> Iterator[str | bytes]:
-        """The content in order, in pieces of about `size` bytes (binary documents: whole)."""
+        """The content in order, in pieces of about `size` bytes (binary documents: their path, read by the
+        tokenizer, which caps what it reads)."""
         if self.text is not None:
             yield self.text
             return
         if self.binary:
-            yield self.read()
+            yield Path(self.path)
             return
         decoder = codecs.getincrementaldecoder(self.encoding)()
         position = self.start
@@ -128,7 +130,7 @@ def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8"
             raise InputError(f"{source}: holds no usable file for the {tokenizer} tokenizer (looked for {kinds})")
     documents = []
     for path in paths:
-        if os.path.getsize(path) == 0:
+        if os.path.getsize(path) == 0 and tokenizer != "midi":  # an empty MIDI file is skipped and counted later
             if named_file:
                 raise InputError(f"{path} is empty; give a file with some text in it")
             continue
@@ -182,7 +184,8 @@ def _split_by_position(doc: Document, val_fraction: float) -> tuple[list[Documen
         cut = int(len(doc.text) * (1 - val_fraction))
         newline = doc.text.find("\n", cut)
         cut = newline + 1 if 0 <= newline < len(doc.text) - 1 else cut
-        return [Document(f"{doc.name}[train]", text=doc.text[:cut])], [Document(f"{doc.name}[val]", text=doc.text[cut:])]
+        train, val = doc.text[:cut], doc.text[cut:]
+        return [Document(f"{doc.name}[train]", text=train)], [Document(f"{doc.name}[val]", text=val)]
     size = os.path.getsize(doc.path)
     cut = int(size * (1 - val_fraction))
     with open(doc.path, "rb") as handle:

@@ -8,9 +8,10 @@ import platform
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,13 @@ from genseq.data import StreamBatches, evaluation_windows
 from genseq.errors import GenseqError
 from genseq.model import LSTMLanguageModel
 from genseq.runtime import (
-    autocast, choose_device, choose_precision, restore_rng_state, rng_state, seed_everything, set_threads,
+    autocast,
+    choose_device,
+    choose_precision,
+    restore_rng_state,
+    rng_state,
+    seed_everything,
+    set_threads,
 )
 
 MAX_BAD_STEPS = 3

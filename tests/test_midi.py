@@ -130,7 +130,7 @@ def test_bad_files_in_a_folder_are_skipped_and_counted(tmp_path):
     (tmp_path / "empty.mid").write_bytes(b"")
     with pytest.warns(UserWarning, match="skipped"):
         prepared = api.prepare_data(str(tmp_path), tokenizer="midi", progress=False)
-    assert prepared.description["skipped"] == 3
+    assert prepared.description["skipped"] == 4  # corrupt, truncated, no notes, empty
     assert prepared.train.documents + prepared.val.documents == 9
     assert prepared.tokenizer == MidiTokenizer()
 

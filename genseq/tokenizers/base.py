@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -24,6 +25,8 @@ class Tokenizer(ABC):
     """Registry name, stored in checkpoints ("char", "abc", "midi")."""
     output_suffix: ClassVar[str] = ".txt"
     """File suffix of a decoded document."""
+    unit: ClassVar[str] = "token"
+    """What one token is, for reports such as "nats/char"."""
 
     pad: int = 0
     end_of_document: int = 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,6 +20,7 @@ class CharTokenizer(Tokenizer):
 
     kind: ClassVar[str] = "char"
     chunkable: ClassVar[bool] = True
+    unit: ClassVar[str] = "char"
 
     def __init__(self, chars: Iterable[str]):
         self.chars: list[str] = sorted(set(chars))

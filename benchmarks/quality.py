@@ -1,0 +1,42 @@
+"""Quality per CPU minute on tinyshakespeare (last 10% held out): genseq's defaults against the plain loop.
+
+    python -m benchmarks.quality --minutes 10            # genseq default, then the plain fp32 loop
+    python -m benchmarks.quality --minutes 10 --tuned    # adds the tuned plain loop (bf16, AdamW, cosine)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+
+from benchmarks.plain_loop import SHAKESPEARE
+from benchmarks.plain_loop import train as train_plain
+from genseq import api
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--tuned", action="store_true", help="also run the tuned plain loop")
+    parser.add_argument("--skip-plain", action="store_true", help="only run genseq")
+    args = parser.parse_args()
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        result = api.train(str(SHAKESPEARE), name=f"{folder}/run", minutes=args.minutes, progress=False)
+        rows["genseq default"] = {"val_loss": result.progress.best_val_loss, "steps": result.progress.step,
+                                  "chars_per_s": result.progress.tokens_seen / result.progress.elapsed_seconds}
+        print(json.dumps({"genseq default": rows["genseq default"]}), flush=True)
+    if not args.skip_plain:
+        rows["plain fp32 loop"] = train_plain(args.minutes)
+        print(json.dumps({"plain fp32 loop": rows["plain fp32 loop"]}), flush=True)
+    if args.tuned:
+        rows["plain loop, tuned"] = train_plain(args.minutes, tuned=True)
+        print(json.dumps({"plain loop, tuned": rows["plain loop, tuned"]}), flush=True)
+    print(f"{'':20} {'val nats/char':>14} {'chars/s':>10} {'steps':>7}")
+    for name, row in rows.items():
+        print(f"{name:20} {row['val_loss']:14.4f} {row['chars_per_s']:10,.0f} {row['steps']:7}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from genseq.cli import main
+
+main()

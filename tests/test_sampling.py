@@ -1,0 +1,51 @@
+import torch
+
+from genseq import api
+from genseq.sampling import next_token_probs
+
+
+def test_same_seed_gives_identical_samples(trained_run):
+    model = api.load(trained_run)
+    first = model.sample("the ", length=80, num_samples=3, seed=5)
+    assert first == model.sample("the ", length=80, num_samples=3, seed=5)
+    assert first != model.sample("the ", length=80, num_samples=3, seed=6)
+
+
+def test_a_trained_model_writes_words_of_its_corpus(trained_run):
+    text = api.load(trained_run).sample("the cat ", length=200, temperature=0.5, seed=1, stop_at_end=False)[0]
+    words = {"sees", "likes", "follows", "finds", "calls", "the", "moon.", "sea.", "river."}
+    assert sum(word in words for word in text.split()) >= 10, text
+
+
+def test_temperature_zero_is_greedy_and_deterministic(trained_run):
+    model = api.load(trained_run)
+    a = model.sample("a dog ", length=50, temperature=0, seed=1)
+    assert a == model.sample("a dog ", length=50, temperature=0, seed=2)
+
+
+def test_several_samples_in_one_batch_match_one_at_a_time_under_greedy(trained_run):
+    model = api.load(trained_run)
+    batch = model.sample("my ", length=40, temperature=0, num_samples=3)
+    assert batch == [model.sample("my ", length=40, temperature=0)[0]] * 3
+
+
+def test_top_k_keeps_exactly_k_tokens():
+    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0]])
+    probs = next_token_probs(logits, temperature=1.0, top_k=2, top_p=None)
+    assert (probs > 0).sum() == 2 and probs[0, 3:].sum().item() == 1.0
+
+
+def test_top_p_keeps_the_smallest_set_reaching_the_mass():
+    probs_in = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    probs = next_token_probs(probs_in.log(), temperature=1.0, top_k=None, top_p=0.8)
+    assert (probs > 0).tolist() == [[True, True, False, False]]
+    assert torch.allclose(probs, torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+
+
+def test_sampling_stops_at_end_of_document_unless_told_not_to(trained_run):
+    model = api.load(trained_run)
+    with torch.no_grad():  # make the end of a document likely after a few characters
+        model.network.head.bias[model.tokenizer.end_of_document] += 6.0
+    ids = model.sample_ids(length=500, num_samples=4, seed=3)
+    assert all(model.tokenizer.end_of_document not in row and len(row) < 500 for row in ids)
+    assert all(len(row) == 500 for row in model.sample_ids(length=500, num_samples=4, seed=3, stop_at_end=False))

@@ -1,0 +1,78 @@
+import json
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from genseq import api
+from genseq.checkpoint import load_checkpoint
+from genseq.config import ModelConfig, TrainConfig
+from genseq.data import StreamBatches
+from genseq.training import Trainer, read_metrics
+
+
+def test_training_lowers_validation_loss_well_below_the_uniform_baseline(trained_run):
+    model = api.load(trained_run)
+    uniform = math.log(model.tokenizer.vocab_size)
+    best = model.payload["progress"]["best_val_loss"]
+    assert best < 0.5 * uniform, (best, uniform)
+
+
+def test_run_folder_holds_checkpoints_config_and_metrics(trained_run):
+    assert {"best.pt", "last.pt", "config.json", "metrics.jsonl"} <= {p.name for p in trained_run.iterdir()}
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 64 and config["train"]["steps"] == 150
+    steps = [r["step"] for r in read_metrics(trained_run)]
+    assert steps == [50, 100, 150]
+
+
+def test_batches_carry_each_stream_on_from_where_the_last_window_ended():
+    tokens = np.arange(10_000, dtype=np.int32)
+    batches = StreamBatches(tokens, batch_size=4, seq_len=10, seed=0)
+    x0, y0 = batches.window(0, 0)
+    x1, _ = batches.window(0, 1)
+    assert (x1[:, 0] == x0[:, -1] + 1).all()
+    assert (y0 == x0 + 1).all()
+    assert (x0[1, 0] - x0[0, 0]).item() == batches.stream_len
+
+
+def _trainer(tokens, run_dir, resume_from=None):
+    config = TrainConfig(steps=40, eval_every=10, batch_size=8, seq_len=16, seed=7, eval_tokens=2000)
+    meta = {"tokenizer": {"kind": "char", "chars": "abcdefgh"}, "data": {}}
+    return Trainer(ModelConfig(vocab_size=11, hidden_size=32), config, tokens[:20_000], tokens[20_000:],
+                   run_dir, meta, resume_from)
+
+
+def test_resuming_a_stopped_run_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
+    tokens = (np.arange(24_000) * 7 % 11).astype(np.int32) % 8 + 3
+    straight: list[float] = []
+    _trainer(tokens, tmp_path / "straight").run(on_step=lambda t, loss: straight.append(loss))
+
+    first: list[float] = []
+
+    def interrupt_at_17(t, loss):
+        first.append(loss)
+        if t.progress.step == 17:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does: the step finishes, a checkpoint is saved
+
+    result = _trainer(tokens, tmp_path / "stopped").run(on_step=interrupt_at_17)
+    assert result.stopped_by == "SIGINT" and result.progress.step == 17
+    resumed: list[float] = []
+    payload = load_checkpoint(tmp_path / "stopped" / "last.pt")
+    _trainer(tokens, tmp_path / "stopped", payload).run(on_step=lambda t, loss: resumed.append(loss))
+    assert first + resumed == pytest.approx(straight, abs=0, rel=0)
+    steps = [r["step"] for r in read_metrics(tmp_path / "stopped")]
+    assert steps == [10, 17, 20, 30, 40]
+
+
+def test_resume_through_the_api_continues_the_run(trained_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    payload = load_checkpoint(copy / "last.pt")
+    assert payload["progress"]["step"] == 150
+    result = api.train(resume=copy, progress=False)  # budget already spent: nothing more to do
+    assert result.progress.step == 150
