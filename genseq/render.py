@@ -1,0 +1,315 @@
+"""Outputs a person listens to or looks at: WAV, piano-roll and loss-curve PNGs, scores, a report.
+
+Optional libraries are imported inside the function that needs them, so the core runs without
+them; a missing one raises GenseqError naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import urllib.parse
+import wave
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+
+from genseq.errors import GenseqError, InputError
+from genseq.tokenizers.abc import one_line, parse_abc
+
+if TYPE_CHECKING:
+    import pretty_midi
+
+PathLike: TypeAlias = "str | os.PathLike[str]"
+MidiSource: TypeAlias = "pretty_midi.PrettyMIDI | str | os.PathLike[str]"
+
+RELEASE_SECONDS = 1.0
+"""Audio kept after the last note ends, so its release is heard rather than cut."""
+
+
+def _missing(package: str, extra: str) -> GenseqError:
+    return GenseqError(f"{package} is not installed; install it with: pip install 'genseq[{extra}]'")
+
+
+def _load_midi(midi: MidiSource) -> pretty_midi.PrettyMIDI:
+    import pretty_midi
+
+    if isinstance(midi, pretty_midi.PrettyMIDI):
+        return midi
+    try:
+        return pretty_midi.PrettyMIDI(str(midi))
+    except Exception as err:  # mido and pretty_midi raise many types on broken files
+        raise InputError(f"{midi} is not a readable MIDI file ({type(err).__name__}); give a .mid file") from None
+
+
+def default_soundfont() -> Path:
+    """The small General MIDI SoundFont that ships inside the pretty_midi package."""
+    import pretty_midi
+
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+
+
+def midi_to_wav(midi: MidiSource, wav_path: PathLike, soundfont: PathLike | None = None,
+                sample_rate: int = 44100) -> Path:
+    """Render MIDI to a 16-bit WAV, peak-normalised, lasting to the last note plus a release tail.
+
+    With tinysoundfont installed the notes are played by a SoundFont (General MIDI instruments and
+    drums; `soundfont` picks a better bank). Without it, sine tones and noise bursts for drums
+    stand in, so a WAV can always be made from the core install.
+    """
+    score = _load_midi(midi)
+    if not any(instrument.notes for instrument in score.instruments):
+        raise InputError(f"{midi} holds no notes; there is nothing to play")
+    frames = round((score.get_end_time() + RELEASE_SECONDS) * sample_rate)
+    try:
+        import tinysoundfont
+    except ImportError:
+        if soundfont is not None:
+            raise GenseqError("playing a SoundFont needs tinysoundfont: pip install 'genseq[audio]' "
+                              "(where PyAudio cannot build: pip install --no-deps tinysoundfont)") from None
+        audio = _additive_audio(score, sample_rate, frames)
+    else:
+        audio = _soundfont_audio(tinysoundfont, score, Path(soundfont or default_soundfont()), sample_rate, frames)
+    _write_wav(Path(wav_path), audio, sample_rate)
+    return Path(wav_path)
+
+
+def _soundfont_audio(tinysoundfont: Any, score: pretty_midi.PrettyMIDI, soundfont: Path,
+                     sample_rate: int, frames: int) -> np.ndarray:
+    """Stereo float samples from tinysoundfont's offline synth (its PyAudio playback is never used)."""
+    if not soundfont.is_file():
+        raise InputError(f"soundfont {soundfont} does not exist; give the path of an .sf2 file")
+    synth = tinysoundfont.Synth(samplerate=sample_rate)
+    try:
+        synth.sfload(str(soundfont))
+    except Exception as err:
+        raise InputError(f"{soundfont} is not a usable SoundFont ({one_line(err)}); give an .sf2 file") from None
+    buffer = io.BytesIO()
+    score.write(buffer)
+    tinysoundfont.Sequencer(synth).add(tinysoundfont.midi.load_memory(buffer.getvalue()))
+    return np.frombuffer(synth.generate(frames), dtype=np.float32).reshape(-1, 2)
+
+
+def _additive_audio(score: pretty_midi.PrettyMIDI, sample_rate: int, frames: int) -> np.ndarray:
+    """Mono samples: pretty_midi's sine tones per instrument, plus decaying noise for drum hits."""
+    audio = np.zeros(frames)
+    for instrument in (i for i in score.instruments if not i.is_drum):
+        tones = instrument.synthesize(fs=sample_rate)[:frames]
+        audio[: len(tones)] += tones
+    hit_frames = int(0.12 * sample_rate)
+    hit = np.random.default_rng(0).uniform(-1, 1, hit_frames) * np.exp(-np.linspace(0, 8, hit_frames))
+    for note in (n for i in score.instruments if i.is_drum for n in i.notes):
+        start = int(note.start * sample_rate)
+        segment = audio[start: start + hit_frames]
+        segment += hit[: len(segment)] * note.velocity / 127
+    return audio
+
+
+def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    peak = float(np.abs(audio).max())
+    scaled = audio * (0.9 / peak) if peak > 0 else audio
+    samples = (scaled * 32767).astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1 if audio.ndim == 1 else audio.shape[1])
+        handle.setsampwidth(2)
+        handle.setframerate(sample_rate)
+        handle.writeframes(samples.tobytes())
+
+
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib figure drawn by Agg, without pyplot's global state."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise _missing("matplotlib", "plot") from None
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save(figure: Any, path: PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+    return path
+
+
+def piano_roll_png(midi: MidiSource, png_path: PathLike) -> Path:
+    """Notes as bars (pitch against seconds), one colour per instrument; drum hits drawn as crosses."""
+    import pretty_midi
+
+    score = _load_midi(midi)
+    figure = _figure(12, 5)
+    axes = figure.add_subplot()
+    pitches = [n.pitch for i in score.instruments for n in i.notes] or [60]
+    for index, instrument in enumerate(i for i in score.instruments if i.notes):
+        colour = f"C{index % 10}"
+        notes = instrument.notes
+        if instrument.is_drum:
+            axes.scatter([n.start for n in notes], [n.pitch for n in notes], marker="x", color=colour,
+                         label=instrument.name or "drums")
+            continue
+        label = instrument.name or pretty_midi.program_to_instrument_name(instrument.program)
+        axes.barh([n.pitch for n in notes], [n.end - n.start for n in notes], left=[n.start for n in notes],
+                  height=0.8, color=colour, edgecolor="black", linewidth=0.3, label=label)
+    low, high = min(pitches) - 2, max(pitches) + 2
+    labelled = {0} if high - low > 24 else {0, 4, 7}  # C only on wide rolls; C, E and G on narrow ones
+    ticks = [p for p in range(low, high + 1) if p % 12 in labelled] or [low]
+    axes.set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks])
+    axes.set_ylim(low, high)
+    axes.set_xlim(0, max(score.get_end_time(), 0.1))
+    axes.set_xlabel("seconds")
+    axes.set_ylabel("pitch")
+    axes.grid(axis="y", alpha=0.3)
+    if score.instruments:
+        axes.legend(loc="upper right", fontsize="small")
+    return _save(figure, png_path)
+
+
+def loss_curve_png(metrics: list[dict[str, Any]], png_path: PathLike) -> Path:
+    """Training and validation loss against step, from the run's metric records (events skipped)."""
+    records = [r for r in metrics if "event" not in r and "step" in r]
+    figure = _figure(8, 4.5)
+    axes = figure.add_subplot()
+    drawn = False
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        points = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+        if points:
+            steps, losses = zip(*points)
+            axes.plot(steps, losses, marker="." if len(points) < 50 else None, label=label)
+            drawn = True
+    if not drawn:
+        raise InputError("the metrics hold no train_loss or val_loss values; train for a few steps first")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss (nats/token)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save(figure, png_path)
+
+
+def _is_file(source: Any) -> bool:
+    return isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                               and Path(source).is_file())
+
+
+def _music21_score(source: Any) -> Any:
+    """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file."""
+    if _is_file(source) and Path(source).suffix.lower() not in {".mid", ".midi"}:
+        source = Path(source).read_text(encoding="utf-8")
+    if isinstance(source, str):
+        return parse_abc(source)
+    from music21 import midi
+
+    buffer = io.BytesIO()
+    _load_midi(source).write(buffer)
+    midi_file = midi.MidiFile()
+    midi_file.readstr(buffer.getvalue())
+    return midi.translate.midiFileToStream(midi_file)
+
+
+def _musicxml_bytes(source: Any) -> bytes:
+    """MusicXML of a score source; a MusicXML file is passed through as it is."""
+    if _is_file(source) and Path(source).suffix.lower() in {".xml", ".musicxml"}:
+        return Path(source).read_bytes()
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    try:
+        return GeneralObjectExporter(_music21_score(source)).parse()
+    except GenseqError:
+        raise
+    except Exception as err:  # durations MusicXML cannot express, and other music21 export failures
+        raise InputError(f"music21 cannot write this music as MusicXML: {one_line(err)}") from None
+
+
+def musicxml(source: str | MidiSource, path: PathLike) -> Path:
+    """Write ABC text (or an .abc file) or MIDI as MusicXML, the format MuseScore and others open."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_musicxml_bytes(source))
+    return path
+
+
+def score_svg(source: str | MidiSource, svg_path: PathLike) -> Path:
+    """Engrave the first page of ABC text, an .abc file, MIDI or a MusicXML file as SVG with verovio.
+
+    ABC goes to verovio as MusicXML written by music21: verovio's own ABC reader crashes the
+    process on some malformed tunes, and music21 has checked the tune first.
+    """
+    try:
+        import verovio
+    except ImportError:
+        raise _missing("verovio", "score") from None
+    verovio.enableLog(verovio.LOG_OFF)  # its warnings about open ties would clutter the console
+    toolkit = verovio.toolkit()
+    toolkit.setOptions({"adjustPageHeight": True, "footer": "none", "scale": 50})
+    if not toolkit.loadData(_musicxml_bytes(source).decode("utf-8")) or toolkit.getPageCount() < 1:
+        raise InputError(f"verovio cannot engrave this music: {one_line(toolkit.getLog())}")
+    path = Path(svg_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(toolkit.renderToSVG(1), encoding="utf-8")
+    return path
+
+
+_REPORT_CSS = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin: 0 0 .5em; }
+section { border: 1px solid #ddd; border-radius: 6px; padding: 1em; margin: 1em 0; }
+table { border-collapse: collapse; font-size: .9em; } td { padding: .1em .8em .1em 0; vertical-align: top; }
+td:first-child { color: #666; } img { max-width: 100%; display: block; margin: .5em 0; }
+pre { background: #f6f6f6; padding: .7em; overflow-x: auto; font-size: .85em; } .note { color: #a40; }
+"""
+
+
+def _settings_table(settings: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in settings.items())
+    return f"<table>{rows}</table>"
+
+
+def _link(path: PathLike, out_dir: Path) -> str:
+    """A relative URL from the report to `path`, so the folder opens from disk or moves as a whole."""
+    relative = os.path.relpath(Path(path).resolve(), out_dir.resolve())
+    return html.escape(urllib.parse.quote(Path(relative).as_posix()))
+
+
+def _sample_section(sample: dict[str, Any], out_dir: Path) -> str:
+    def present(key: str) -> bool:
+        return sample.get(key) is not None and Path(sample[key]).is_file()
+
+    parts = [f"<h2>{html.escape(str(sample.get('name', 'sample')))}</h2>"]
+    if sample.get("note"):
+        parts.append(f"<p class='note'>{html.escape(str(sample['note']))}</p>")
+    if present("wav"):
+        parts.append(f"<audio controls preload='none' src='{_link(sample['wav'], out_dir)}'></audio>")
+    for key, alt in (("piano_roll", "piano roll"), ("score", "score")):
+        if present(key):
+            parts.append(f"<img src='{_link(sample[key], out_dir)}' alt='{alt}'>")
+    downloads = [f"<a href='{_link(sample[k], out_dir)}'>{k}</a>" for k in ("midi", "musicxml", "text_file")
+                 if present(k)]
+    if downloads:
+        parts.append("<p>" + " · ".join(downloads) + "</p>")
+    if sample.get("text"):
+        parts.append(f"<pre>{html.escape(str(sample['text']))}</pre>")
+    if sample.get("settings"):
+        parts.append(_settings_table(sample["settings"]))
+    return "<section>" + "\n".join(parts) + "</section>"
+
+
+def html_report(samples: list[dict[str, Any]], out_dir: PathLike, settings: dict[str, Any],
+                title: str = "genseq samples") -> Path:
+    """Write `out_dir/index.html`: a static page (no server, no external assets) to hear and see samples.
+
+    Each sample is a dict with optional keys `name`, `text`, `note`, `settings` (its own, shown
+    under it) and file paths `wav`, `piano_roll`, `score`, `midi`, `musicxml`, `text_file`; only
+    files that exist are linked, relative to the page.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    body = "\n".join(_sample_section(sample, out_dir) for sample in samples)
+    page = (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_REPORT_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
+            f"{_settings_table(settings)}\n{body}\n</body></html>\n")
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,137 @@
+"""Rendering: WAV audio, piano-roll and loss PNGs, engraved SVG, MusicXML and the HTML report."""
+
+import re
+import struct
+import wave
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from genseq import render
+from genseq.corpora import split_abc_tunes
+from genseq.errors import InputError
+
+TUNE = "X:1\nT:Test jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e3 d3|BAG AFD|G3 G3:|\n"
+
+
+@pytest.fixture
+def band() -> pretty_midi.PrettyMIDI:
+    """Four seconds of piano and a drum kit, built note by note."""
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0, name="piano")
+    drums = pretty_midi.Instrument(program=0, is_drum=True, name="drums")
+    for beat in range(8):
+        piano.notes.append(pretty_midi.Note(90, 60 + beat, beat * 0.5, beat * 0.5 + 0.45))
+        drums.notes.append(pretty_midi.Note(100, 36 if beat % 2 == 0 else 38, beat * 0.5, beat * 0.5 + 0.1))
+    midi.instruments += [piano, drums]
+    return midi
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as handle:
+        frames = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
+        return frames.reshape(-1, handle.getnchannels()), handle.getframerate()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_wav_is_audible_and_lasts_as_long_as_the_music(band, tmp_path):
+    pytest.importorskip("tinysoundfont")  # the [audio] extra; the fallback is tested below
+    samples, rate = read_wav(render.midi_to_wav(band, tmp_path / "band.wav", sample_rate=22050))
+    assert rate == 22050
+    assert abs(len(samples) / rate - band.get_end_time()) <= 0.5 + render.RELEASE_SECONDS
+    assert np.abs(samples[: int(3.5 * rate)]).mean() > 100
+
+
+def test_midi_file_path_renders_like_the_object(band, tmp_path):
+    band.write(str(tmp_path / "band.mid"))
+    samples, rate = read_wav(render.midi_to_wav(tmp_path / "band.mid", tmp_path / "band.wav", sample_rate=8000))
+    assert abs(len(samples) / rate - (band.get_end_time() + render.RELEASE_SECONDS)) < 0.01
+
+
+def test_fallback_synthesis_plays_tones_and_drums(band):
+    rate = 8000
+    audio = render._additive_audio(band, rate, int(5 * rate))
+    assert np.abs(audio[: 4 * rate]).mean() > 0.01
+    drums_only = pretty_midi.PrettyMIDI()
+    drums_only.instruments.append(band.instruments[1])
+    assert np.abs(render._additive_audio(drums_only, rate, 5 * rate)).max() > 0.1
+
+
+def test_missing_soundfont_file_is_an_input_error(band, tmp_path):
+    pytest.importorskip("tinysoundfont")
+    with pytest.raises(InputError, match="no-such.sf2"):
+        render.midi_to_wav(band, tmp_path / "x.wav", soundfont=tmp_path / "no-such.sf2")
+
+
+def test_broken_midi_file_is_an_input_error(tmp_path):
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd not really")
+    with pytest.raises(InputError, match="broken.mid"):
+        render.piano_roll_png(broken, tmp_path / "roll.png")
+
+
+def test_piano_roll_is_a_png_of_sensible_size(band, tmp_path):
+    width, height = png_size(render.piano_roll_png(band, tmp_path / "roll.png"))
+    assert 600 <= width <= 2000 and 300 <= height <= 1200
+
+
+def test_loss_curve_skips_events_and_missing_values(tmp_path):
+    metrics = [{"event": "start"}] + [
+        {"step": step, "train_loss": 3.0 / step, "val_loss": 3.2 / step if step % 100 == 0 else None}
+        for step in range(10, 510, 10)
+    ]
+    width, height = png_size(render.loss_curve_png(metrics, tmp_path / "loss.png"))
+    assert width >= 400 and height >= 200
+
+
+def test_loss_curve_without_losses_is_an_input_error(tmp_path):
+    with pytest.raises(InputError):
+        render.loss_curve_png([{"event": "start"}, {"step": 1, "train_loss": None}], tmp_path / "loss.png")
+
+
+def test_score_svg_engraves_abc_text(tmp_path):
+    svg = render.score_svg(TUNE, tmp_path / "tune.svg").read_text(encoding="utf-8")
+    assert "<svg" in svg and len(svg) > 5000
+
+
+def test_score_svg_reads_musicxml_from_music21_corpus(tmp_path):
+    music21 = pytest.importorskip("music21")
+    book = Path(music21.__file__).parent / "corpus" / "airdsAirs" / "book1.abc"
+    first_tune = split_abc_tunes(book.read_text(encoding="utf-8"))[0]
+    xml = render.musicxml(first_tune, tmp_path / "aird.musicxml")
+    assert "<score-partwise" in xml.read_text(encoding="utf-8")
+    assert "<svg" in render.score_svg(xml, tmp_path / "aird.svg").read_text(encoding="utf-8")
+
+
+def test_musicxml_from_midi_has_the_notes(band, tmp_path):
+    band.instruments.pop()  # drums do not notate as pitches
+    xml = render.musicxml(band, tmp_path / "band.musicxml").read_text(encoding="utf-8")
+    assert "<score-partwise" in xml and xml.count("<note") >= 8
+
+
+def test_html_report_links_only_files_that_exist(band, tmp_path):
+    out = tmp_path / "report"
+    roll = render.piano_roll_png(band, out / "sample-01.png")
+    sample = {"name": "sample-01", "text": TUNE, "piano_roll": roll, "wav": out / "missing.wav",
+              "settings": {"seed": 3}}
+    page = render.html_report([sample], out, {"temperature": 0.9, "checkpoint": "runs/x/best.pt"})
+    text = page.read_text(encoding="utf-8")
+    links = re.findall(r"(?:src|href)='([^']+)'", text)
+    assert links == ["sample-01.png"]
+    assert all((out / link).is_file() for link in links)
+    assert "missing.wav" not in text and "Test jig" in text and "temperature" in text and "<audio" not in text
+
+
+def test_html_report_plays_wav_relative_to_the_page(band, tmp_path):
+    pytest.importorskip("tinysoundfont")
+    out = tmp_path / "report"
+    wav = render.midi_to_wav(band, out / "audio" / "s 1.wav", sample_rate=8000)
+    text = render.html_report([{"name": "s", "wav": wav}], out, {}).read_text(encoding="utf-8")
+    assert "<audio controls preload='none' src='audio/s%201.wav'>" in text
