@@ -191,15 +191,33 @@ class Trainer:
         return loss.item()
 
     def _refuse_step(self, loss: float) -> float:
-        """A non-finite loss or gradient: keep the weights as they were, lower the rate, start the state afresh."""
+        """A non-finite loss or gradient: skip the update, lower the rate, start the state afresh.
+
+        The weights stay as they were unless they are themselves non-finite (an earlier update
+        overflowed), in which case the weights and optimizer of the last checkpoint come back.
+        """
         p = self.progress
         p.bad_steps += 1
         p.lr_scale *= 0.5
         self.optimizer.zero_grad(set_to_none=True)
         self.state = self.model.init_state(self.batches.batch_size)
-        self._log({"step": p.step, "event": "non-finite loss", "loss": str(loss), "lr_scale": p.lr_scale})
+        restored = None if self.weights_are_finite() else self._restore_weights(self.run_dir / "last.pt")
         self._advance(0)
+        self._log({"step": p.step, "event": "non-finite loss", "loss": str(loss), "lr_scale": p.lr_scale,
+                   "restored": restored})
         return math.nan
+
+    def weights_are_finite(self) -> bool:
+        return all(bool(torch.isfinite(t).all()) for t in self.model.parameters())
+
+    def _restore_weights(self, path: Path) -> str | None:
+        """Weights and optimizer state of the checkpoint at `path` (progress is kept); its path, or None if absent."""
+        if not path.exists():
+            return None
+        payload = load_checkpoint(path)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        return str(path)
 
     def _advance(self, tokens: int) -> None:
         p = self.progress
@@ -258,15 +276,17 @@ class Trainer:
                 if stop.signal_name:
                     stopped_by = stop.signal_name
                     break
-            if p.step % config.eval_every or stopped_by != "budget":
+            finite = self.weights_are_finite()  # a checkpoint never holds non-finite weights
+            if finite and (p.step % config.eval_every or stopped_by != "budget"):
                 record = self._evaluate_and_save(window_losses, tokens_at_start, window_started)
                 if on_eval:
                     on_eval(self, record)
         if stopped_by == "non-finite loss":
-            raise GenseqError(
-                f"training stopped: {MAX_BAD_STEPS} non-finite losses in a row at step {p.step}; the last good "
-                f"weights are in {self.run_dir / 'last.pt'}; resume with a lower --lr"
-            )
+            saved = (f"the last good weights are in {self.run_dir / 'last.pt'}; resume with `genseq train --resume "
+                     f"{self.run_dir}` (at {p.lr_scale:g} of the learning rate) or start again with a lower --lr"
+                     if finite or (self.run_dir / "last.pt").exists() else
+                     "no checkpoint was written; start again with a lower --lr")
+            raise GenseqError(f"training stopped: {MAX_BAD_STEPS} non-finite losses in a row at step {p.step}; {saved}")
         return RunResult(self.run_dir, p, stopped_by, read_metrics(self.run_dir))
 
     def _evaluate_and_save(self, window_losses: list[float], tokens_at_start: int, window_started: float) -> dict:
