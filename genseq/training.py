@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import signal
 import threading
@@ -21,7 +22,7 @@ from genseq import __version__
 from genseq.checkpoint import load_checkpoint, save_checkpoint
 from genseq.config import ModelConfig, TrainConfig, from_dict, to_dict
 from genseq.data import StreamBatches, evaluation_windows
-from genseq.errors import GenseqError
+from genseq.errors import CheckpointError, GenseqError
 from genseq.model import LSTMLanguageModel
 from genseq.runtime import (
     autocast,
@@ -318,8 +319,10 @@ def _truncate_metrics(path: Path, step: int) -> None:
         return
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines if line.strip() and _line_step(line) <= step]
-    if len(kept) != len(lines):
-        path.write_text("".join(kept), encoding="utf-8")
+    if len(kept) != len(lines):  # replaced whole, so a kill now cannot lose the lines before `step`
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text("".join(kept), encoding="utf-8")
+        os.replace(temporary, path)
 
 
 def _line_step(line: str) -> int:
@@ -343,5 +346,15 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def resume_payload(run_dir: Path) -> dict[str, Any]:
-    """The newest complete checkpoint of a run folder."""
-    return load_checkpoint(Path(run_dir) / "last.pt")
+    """The newest complete checkpoint of a run folder; half-written files of a killed run are removed."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder; give --resume the folder a run wrote")
+    if not (run_dir / "last.pt").is_file():
+        raise CheckpointError(
+            f"{run_dir} holds no last.pt to resume from (a run killed before its first checkpoint); "
+            "start it again without --resume"
+        )
+    for stale in run_dir.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+    return load_checkpoint(run_dir / "last.pt")
