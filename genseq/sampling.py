@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from genseq.config import SampleConfig
+from genseq.fastpath import LSTMStep, TokenSelector
 from genseq.model import LSTMLanguageModel
 from genseq.runtime import make_generator
 
@@ -34,6 +35,13 @@ def next_token_probs(logits: torch.Tensor, temperature: float, top_k: int | None
     return probs
 
 
+def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One token per row [batch] by inverse CDF on one uniform per row (what the fast path does in place)."""
+    cdf = torch.cumsum(probs, -1)
+    uniform = torch.rand((probs.shape[0], 1), generator=generator) * cdf[:, -1:]
+    return torch.searchsorted(cdf, uniform, right=True).clamp_(max=probs.shape[-1] - 1)[:, 0]
+
+
 @torch.inference_mode()
 def generate(
     model: LSTMLanguageModel,
@@ -41,12 +49,15 @@ def generate(
     config: SampleConfig,
     end_token: int,
     on_step: Callable[[torch.Tensor], None] | None = None,
+    fast: bool | None = None,
 ) -> list[list[int]]:
     """`config.num_samples` continuations of `primer`, drawn in one batch.
 
     The primer is fed once to build the hidden state; every new token then costs one step. A
     sample ends at `end_token` (when `config.stop_at_end`) or after `config.length` new tokens.
     `on_step` sees each step's tokens [batch] as they are drawn (for streaming to a terminal).
+    `fast` (default: when the model is on the CPU) steps with `fastpath.LSTMStep` / `TokenSelector`
+    instead of `model.step` / `next_token_probs`; both give the same tokens for the same seed.
     """
     model.eval()
     device = model.head.weight.device
@@ -55,21 +66,33 @@ def generate(
     context = torch.tensor([end_token, *primer], device=device).expand(batch, -1)
     logits, state = model(context)
     logits = logits[:, -1]
+    if fast is None:
+        fast = device.type == "cpu"
+    if fast:
+        step = LSTMStep(model, batch)
+        step.load_state(state)
+        select = TokenSelector(batch, logits.shape[-1], config.temperature, config.top_k, config.top_p, generator)
     samples = torch.empty(batch, config.length, dtype=torch.long)
-    finished = torch.zeros(batch, dtype=torch.bool)
+    finished, is_end = torch.zeros(batch, dtype=torch.bool), torch.empty(batch, dtype=torch.bool)
     steps = 0
     for steps in range(1, config.length + 1):
-        probs = next_token_probs(logits, config.temperature, config.top_k, config.top_p).cpu()
-        token = torch.multinomial(probs, 1, generator=generator)[:, 0]
-        token = torch.where(finished, end_token, token)
+        if fast:
+            token = select(logits)
+        else:
+            token = draw(next_token_probs(logits, config.temperature, config.top_k, config.top_p).cpu(), generator)
+        if config.stop_at_end and batch > 1:
+            token.masked_fill_(finished, end_token)
         samples[:, steps - 1] = token
         if on_step:
             on_step(token)
         if config.stop_at_end:
-            finished |= token == end_token
+            finished.logical_or_(torch.eq(token, end_token, out=is_end))
             if finished.all():
                 break
-        logits, state = model.step(token.to(device), state)
+        if fast:
+            logits = step(token)
+        else:
+            logits, state = model.step(token.to(device), state)
     return [_until_end(row, end_token if config.stop_at_end else None) for row in samples[:, :steps].tolist()]
 
 

@@ -1,0 +1,104 @@
+"""Sampling speed: a plain nn.LSTM sampling loop against genseq's `generate`, one run.
+
+    python -m benchmarks.sample_speed            # about a minute on 2 cores
+    python -m benchmarks.sample_speed --quick    # smoke version
+
+Model: vocab 65, 2-layer LSTM 512 (random weights: speed does not depend on them). Plain loops:
+the state carried through nn.LSTM one token at a time, and the whole sequence re-fed every step.
+genseq: `generate` on the CPU fast path (fastpath.LSTMStep + TokenSelector) and on the plain
+path (model.step + next_token_probs), for one sample and for 64 at once; and the bare fast
+step in fp32 and bf16 (what decides the fast path's precision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from benchmarks.plain_loop import PlainLSTM
+from genseq.config import ModelConfig, SampleConfig
+from genseq.fastpath import LSTMStep, TokenSelector
+from genseq.model import LSTMLanguageModel
+from genseq.sampling import generate
+
+VOCAB, HIDDEN, LAYERS = 65, 512, 2
+
+
+@torch.inference_mode()
+def plain_carried(model: PlainLSTM, batch: int, length: int) -> float:
+    """chars/s of the textbook loop: step nn.LSTM with the state carried, softmax, multinomial."""
+    generator = torch.Generator().manual_seed(0)
+    token, state = torch.zeros(batch, 1, dtype=torch.long), None
+    started = time.perf_counter()
+    for _ in range(length):
+        logits, state = model(token, state)
+        token = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=generator)
+    return batch * length / (time.perf_counter() - started)
+
+
+@torch.inference_mode()
+def plain_refeed(model: PlainLSTM, length: int) -> float:
+    """chars/s when the whole sequence so far is fed again for every new token (no state kept)."""
+    generator = torch.Generator().manual_seed(0)
+    sequence = torch.zeros(1, 1, dtype=torch.long)
+    started = time.perf_counter()
+    for _ in range(length):
+        logits, _ = model(sequence)
+        token = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=generator)
+        sequence = torch.cat([sequence, token], 1)
+    return length / (time.perf_counter() - started)
+
+
+def genseq_generate(model: LSTMLanguageModel, batch: int, length: int, fast: bool) -> float:
+    config = SampleConfig(length=length, num_samples=batch, seed=0, stop_at_end=False)
+    started = time.perf_counter()
+    generate(model, [1, 2, 3], config, end_token=0, fast=fast)
+    return batch * length / (time.perf_counter() - started)
+
+
+@torch.inference_mode()
+def bare_fast_step(model: LSTMLanguageModel, batch: int, length: int, dtype: torch.dtype) -> float:
+    step = LSTMStep(model, batch, dtype)
+    select = TokenSelector(batch, VOCAB, 1.0, None, None, torch.Generator().manual_seed(0))
+    token = torch.zeros(batch, dtype=torch.long)
+    started = time.perf_counter()
+    for _ in range(length):
+        token = select(step(token))
+    return batch * length / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short samples: a smoke test, not a figure")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    plain = PlainLSTM(VOCAB).eval()
+    model = LSTMLanguageModel(ModelConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_layers=LAYERS)).eval()
+    one, many, refeed = (50, 10, 20) if args.quick else (2000, 200, 300)
+    for run in (plain_carried(plain, 1, 20), genseq_generate(model, 1, 20, True)):  # warm up
+        del run
+    rows = {
+        "plain carried, 1 sample": plain_carried(plain, 1, one),
+        "plain carried, 64 samples": plain_carried(plain, 64, many),
+        "plain re-feed, 1 sample": plain_refeed(plain, refeed),
+        "genseq plain path, 1 sample": genseq_generate(model, 1, one, fast=False),
+        "genseq plain path, 64 samples": genseq_generate(model, 64, many, fast=False),
+        "genseq fast path, 1 sample": genseq_generate(model, 1, one, fast=True),
+        "genseq fast path, 64 samples": genseq_generate(model, 64, many, fast=True),
+    }
+    for batch, length in ((1, one), (64, many)):
+        for dtype in (torch.float32, torch.bfloat16):
+            rows[f"bare fast step {str(dtype)[6:]}, {batch} sample(s)"] = bare_fast_step(model, batch, length, dtype)
+    print(json.dumps(rows), flush=True)
+    print(f"{'':36} {'chars/s':>10} {'x plain carried':>16}")
+    for name, rate in rows.items():
+        base = rows["plain carried, 64 samples" if "64" in name else "plain carried, 1 sample"]
+        print(f"{name:36} {rate:10,.0f} {rate / base:16.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Training throughput: the plain PyTorch loop against genseq's Trainer, same shape, one run.
+
+    python -m benchmarks.train_speed            # about 4 minutes on 2 cores
+    python -m benchmarks.train_speed --quick    # smoke version
+
+Shape: vocab 65 (tinyshakespeare), embedding 512, 2-layer LSTM 512, batch 64, 100-step windows.
+Prints chars/s of each loop, genseq's ratio to the plain fp32 loop, and the fraction of this
+machine's matrix-multiply peak (a large square matmul timed here, fp32 and bf16) each reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmarks.plain_loop import PlainLSTM, load_text, streams
+from genseq.config import ModelConfig, TrainConfig
+from genseq.training import Trainer
+
+BATCH, SEQ_LEN, HIDDEN, LAYERS = 64, 100, 512, 2
+
+
+def flops_per_char(vocab: int, hidden: int = HIDDEN, layers: int = LAYERS) -> float:
+    """Matrix-multiply FLOPs per training character: forward 2 per weight, backward 4 per weight."""
+    weights = layers * 4 * hidden * 2 * hidden + hidden * vocab
+    return 6.0 * weights
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, seconds: float = 2.0) -> float:
+    """FLOP/s of a large square matmul in `dtype` on this machine (the best of several timed runs)."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    out = torch.empty(size, size, dtype=dtype)
+    torch.mm(a, b, out=out)
+    best, started = 0.0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        t = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = max(best, 2 * size**3 / (time.perf_counter() - t))
+    return best
+
+
+def time_steps(step, warmup: int, steps: int) -> float:
+    """Seconds per call of `step` after `warmup` untimed calls (the median of `steps` timed calls)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def plain_step_fn(train_ids: np.ndarray, vocab: int, bf16: bool):
+    """One step of the plain loop of benchmarks/plain_loop.py (Adam, clip 5, state carried)."""
+    torch.manual_seed(0)
+    model = PlainLSTM(vocab)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    data, box = streams(train_ids, BATCH), {"position": 0, "state": None}
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+    def step() -> None:
+        position = box["position"]
+        if position + SEQ_LEN + 1 > data.shape[1]:
+            position, box["state"] = 0, None
+        window = data[:, position : position + SEQ_LEN + 1]
+        model.train()
+        with autocast():
+            logits, state = model(window[:, :-1], box["state"])
+            loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        loss.item()
+        box["state"], box["position"] = tuple(s.detach() for s in state), position + SEQ_LEN
+
+    return step
+
+
+def genseq_trainer(train_ids: np.ndarray, val_ids: np.ndarray, vocab: int, precision: str, folder: str) -> Trainer:
+    model_config = ModelConfig(vocab_size=vocab, hidden_size=HIDDEN, num_layers=LAYERS, dropout=0.2)
+    config = TrainConfig(seq_len=SEQ_LEN, batch_size=BATCH, steps=10**6, precision=precision, threads=2,
+                         eval_tokens=10_000)
+    return Trainer(model_config, config, train_ids.astype(np.int32), val_ids.astype(np.int32), folder, {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few steps each: a smoke test, not a figure")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per loop (median step time)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    warmup, steps = (1, 2) if args.quick else (5, args.steps)
+    train_ids, val_ids, vocab = load_text()
+    peak = {"fp32": matmul_peak(torch.float32, seconds=0.3 if args.quick else 2.0),
+            "bf16": matmul_peak(torch.bfloat16, seconds=0.3 if args.quick else 2.0)}
+    rows = {}
+
+    def record(name: str, seconds: float, precision: str) -> None:
+        rate = BATCH * SEQ_LEN / seconds
+        rows[name] = {"chars_per_s": rate, "precision": precision,
+                      "peak_fraction": rate * flops_per_char(vocab) / peak[precision]}
+        print(json.dumps({name: rows[name]}), flush=True)
+
+    record("plain fp32", time_steps(plain_step_fn(train_ids, vocab, False), warmup, steps), "fp32")
+    record("plain bf16 autocast", time_steps(plain_step_fn(train_ids, vocab, True), warmup, steps), "bf16")
+    with tempfile.TemporaryDirectory() as folder:
+        for precision in ("fp32", "bf16"):
+            trainer = genseq_trainer(train_ids, val_ids, vocab, precision, folder)
+            record(f"genseq Trainer {precision}", time_steps(trainer.train_step, warmup, steps), precision)
+    base = rows["plain fp32"]["chars_per_s"]
+    print(f"\nmatmul peak: fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:,.0f} GFLOP/s; "
+          f"{flops_per_char(vocab) / 1e6:.1f} MFLOP per training char")
+    print(f"{'':24} {'chars/s':>10} {'x plain fp32':>13} {'of peak':>8}")
+    for name, row in rows.items():
+        print(f"{name:24} {row['chars_per_s']:10,.0f} {row['chars_per_s'] / base:13.2f} "
+              f"{row['peak_fraction']:8.1%} ({row['precision']} peak)")
+
+
+if __name__ == "__main__":
+    main()

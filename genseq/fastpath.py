@@ -1,0 +1,167 @@
+"""The sampler's CPU fast path: one LSTM step and one token draw over preallocated buffers.
+
+`LSTMStep` gives the same logits as `LSTMLanguageModel.step` and `TokenSelector` the same
+distribution as `sampling.next_token_probs` (tests/test_fastpath.py compares them). Per step
+nothing is allocated and no Python-side tensor is built: nn.LSTM's per-call setup (weight
+checks, oneDNN weight reordering) costs more than the arithmetic at batch 1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genseq.model import LSTMLanguageModel, State
+
+
+def _gate_scale(hidden_size: int) -> torch.Tensor:
+    """Doubles the cell-candidate gate rows: tanh(x) = 2 sigmoid(2x) - 1, so one sigmoid serves all four gates."""
+    scale = torch.ones(4 * hidden_size)
+    scale[2 * hidden_size : 3 * hidden_size] = 2.0
+    return scale
+
+
+class LSTMStep:
+    """One step of a trained model for `batch_size` sequences: token ids [batch] -> logits [batch, vocab].
+
+    Weights are copied once, transposed, with the two input matrices of each upper layer stacked
+    so a layer is one matrix product, and layer 0's input product folded into a per-token table
+    (embedding @ W_ih + biases). `dtype` is the matrix precision (fp32 or bf16); gates, cells and
+    logits stay fp32. The returned logits tensor is reused by the next call.
+    """
+
+    def __init__(self, model: LSTMLanguageModel, batch_size: int, dtype: torch.dtype = torch.float32):
+        lstm, hidden, layers = model.lstm, model.config.hidden_size, model.config.num_layers
+        self.hidden_size, self.num_layers, self.dtype = hidden, layers, dtype
+        scale = _gate_scale(hidden)[:, None]
+        with torch.no_grad():
+            bias0 = lstm.bias_ih_l0 + lstm.bias_hh_l0
+            self.table = ((model.embedding.weight.float() @ lstm.weight_ih_l0.float().T + bias0) * scale.T).contiguous()
+            self.weights = [(lstm.weight_hh_l0 * scale).T.contiguous().to(dtype)]
+            self.biases = [None]
+            for layer in range(1, layers):
+                stacked = torch.cat([getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")], 1)
+                self.weights.append((stacked * scale).T.contiguous().to(dtype))
+                bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+                self.biases.append((bias * scale[:, 0]).float())
+            self.head_weight = model.head.weight.T.contiguous().to(dtype)
+            self.head_bias = model.head.bias.float().clone()
+        # h of every layer side by side, so layer l reads [h_{l-1} | h_l] as one contiguous-row matrix
+        self.h = torch.zeros(batch_size, layers * hidden, dtype=dtype)
+        self.c = torch.zeros(layers, batch_size, hidden)
+        self.gates = torch.empty(batch_size, 4 * hidden)
+        self.gates_low = torch.empty(batch_size, 4 * hidden, dtype=dtype) if dtype != torch.float32 else None
+        self.tanh_c = torch.empty(batch_size, hidden)
+        self.logits = torch.empty(batch_size, model.config.vocab_size)
+        self.logits_low = torch.empty_like(self.logits, dtype=dtype) if dtype != torch.float32 else None
+
+    def load_state(self, state: State) -> None:
+        """Start from the model's (h, c) [num_layers, batch, hidden], e.g. after feeding a primer."""
+        h, c = state
+        for layer in range(self.num_layers):
+            self._h(layer).copy_(h[layer])
+        self.c.copy_(c)
+
+    def state(self) -> State:
+        h = torch.stack([self._h(layer).float() for layer in range(self.num_layers)])
+        return h, self.c.clone()
+
+    def _h(self, layer: int) -> torch.Tensor:
+        return self.h[:, layer * self.hidden_size : (layer + 1) * self.hidden_size]
+
+    def _matmul_into_gates(self, inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        if self.gates_low is None:
+            if bias is None:
+                self.gates.addmm_(inputs, weight)
+            else:
+                torch.addmm(bias, inputs, weight, out=self.gates)
+            return
+        torch.mm(inputs, weight, out=self.gates_low)
+        if bias is None:
+            self.gates.add_(self.gates_low)
+        else:
+            torch.add(bias, self.gates_low, out=self.gates)
+
+    def __call__(self, token_ids: torch.Tensor) -> torch.Tensor:
+        hidden = self.hidden_size
+        torch.index_select(self.table, 0, token_ids, out=self.gates)
+        self._matmul_into_gates(self._h(0), self.weights[0], None)
+        self._cell(0)
+        for layer in range(1, self.num_layers):
+            self._matmul_into_gates(self.h[:, (layer - 1) * hidden : (layer + 1) * hidden], self.weights[layer],
+                                    self.biases[layer])
+            self._cell(layer)
+        if self.logits_low is None:
+            torch.addmm(self.head_bias, self._h(self.num_layers - 1), self.head_weight, out=self.logits)
+        else:
+            torch.mm(self._h(self.num_layers - 1), self.head_weight, out=self.logits_low)
+            torch.add(self.head_bias, self.logits_low, out=self.logits)
+        return self.logits
+
+    def _cell(self, layer: int) -> None:
+        """c = f c + i g; h = o tanh(c), with gates in PyTorch's order i, f, g, o and g = 2 sigmoid - 1."""
+        n = self.hidden_size
+        gates, c = self.gates.sigmoid_(), self.c[layer]
+        i, f, g, o = gates[:, :n], gates[:, n : 2 * n], gates[:, 2 * n : 3 * n], gates[:, 3 * n :]
+        c.mul_(f).addcmul_(i, g, value=2.0).sub_(i)
+        torch.tanh(c, out=self.tanh_c)
+        torch.mul(o, self.tanh_c, out=self._h(layer))
+
+
+class TokenSelector:
+    """Draws one token per row from logits with temperature, top-k and top-p, into reused buffers.
+
+    The distribution is `sampling.next_token_probs`; the draw is inverse-CDF on one uniform per
+    row from `generator`, exactly as `sampling.draw`, so both paths give the same tokens for the
+    same seed whenever their logits agree.
+    """
+
+    def __init__(self, batch_size: int, vocab_size: int, temperature: float, top_k: int | None,
+                 top_p: float | None, generator: torch.Generator):
+        self.temperature, self.generator = temperature, generator
+        self.top_k = top_k if top_k is not None and top_k < vocab_size else None
+        self.top_p = top_p if top_p is not None and top_p < 1 else None
+        self.scaled = torch.empty(batch_size, vocab_size)
+        self.probs = torch.empty(batch_size, vocab_size)
+        self.cdf = torch.empty(batch_size, vocab_size)
+        self.uniform = torch.empty(batch_size, 1)
+        self.token = torch.empty(batch_size, 1, dtype=torch.long)
+        if self.top_k is not None:
+            self.top_values = torch.empty(batch_size, self.top_k)
+            self.top_indices = torch.empty(batch_size, self.top_k, dtype=torch.long)
+            self.below = torch.empty(batch_size, vocab_size, dtype=torch.bool)
+        if self.top_p is not None:
+            self.sorted = torch.empty(batch_size, vocab_size)
+            self.order = torch.empty(batch_size, vocab_size, dtype=torch.long)
+            self.mass = torch.empty(batch_size, vocab_size)
+            self.outside = torch.empty(batch_size, vocab_size, dtype=torch.bool)
+            self.total = torch.empty(batch_size, 1)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """Token ids [batch] (a view of a reused buffer)."""
+        if self.temperature == 0:
+            torch.argmax(logits, -1, keepdim=True, out=self.token)
+            return self.token[:, 0]
+        self._fill_probs(logits)
+        torch.cumsum(self.probs, -1, out=self.cdf)
+        torch.rand(self.uniform.shape, generator=self.generator, out=self.uniform)
+        self.uniform.mul_(self.cdf[:, -1:])
+        torch.searchsorted(self.cdf, self.uniform, right=True, out=self.token)
+        self.token.clamp_(max=self.cdf.shape[-1] - 1)
+        return self.token[:, 0]
+
+    def _fill_probs(self, logits: torch.Tensor) -> None:
+        torch.div(logits, self.temperature, out=self.scaled)
+        if self.top_k is not None:
+            torch.topk(self.scaled, self.top_k, dim=-1, out=(self.top_values, self.top_indices))
+            torch.lt(self.scaled, self.top_values[:, -1:], out=self.below)
+            self.scaled.masked_fill_(self.below, float("-inf"))
+        torch._softmax(self.scaled, -1, False, out=self.probs)
+        if self.top_p is not None:
+            torch.sort(self.probs, -1, descending=True, out=(self.sorted, self.order))
+            torch.cumsum(self.sorted, -1, out=self.mass)
+            self.mass.sub_(self.sorted)
+            torch.ge(self.mass, self.top_p, out=self.outside)
+            self.sorted.masked_fill_(self.outside, 0.0)
+            self.probs.zero_().scatter_(-1, self.order, self.sorted)
+            torch.sum(self.probs, -1, keepdim=True, out=self.total)
+            self.probs.div_(self.total)

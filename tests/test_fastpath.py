@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from genseq.config import ModelConfig, SampleConfig
+from genseq.fastpath import LSTMStep, TokenSelector
+from genseq.model import LSTMLanguageModel
+from genseq.sampling import draw, generate, next_token_probs
+
+
+def trained_looking_model(seed: int = 0, **options) -> LSTMLanguageModel:
+    """Random weights scaled up so the next-token distributions are peaked, as after training."""
+    torch.manual_seed(seed)
+    config = ModelConfig(**{"vocab_size": 30, "hidden_size": 48, "num_layers": 2, **options})
+    model = LSTMLanguageModel(config).eval()
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            weight.mul_(8.0 if name.startswith("head") else 3.0)
+    return model
+
+
+@pytest.mark.parametrize("options", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 20},
+                                     {"tie_weights": True}])
+def test_fast_step_gives_the_models_logits(options):
+    model = trained_looking_model(**options)
+    step, state = LSTMStep(model, batch_size=3), model.init_state(3)
+    step.load_state(state)
+    tokens = torch.tensor([1, 2, 3])
+    with torch.inference_mode():
+        for _ in range(40):
+            expected, state = model.step(tokens, state)
+            got = step(tokens)
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+            tokens = expected.argmax(-1)
+    torch.testing.assert_close(step.state(), state, rtol=1e-4, atol=1e-4)
+
+
+def test_bf16_fast_step_stays_close_to_the_model():
+    model = trained_looking_model()
+    step, state = LSTMStep(model, batch_size=2, dtype=torch.bfloat16), model.init_state(2)
+    tokens = torch.tensor([4, 5])
+    with torch.inference_mode():
+        for _ in range(20):
+            expected, state = model.step(tokens, state)
+            got = step(tokens)
+            tokens = expected.argmax(-1)
+            assert (torch.softmax(got, -1) - torch.softmax(expected, -1)).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [
+    (1.0, None, None), (0.7, None, None), (1.3, 5, None), (1.0, None, 0.9), (0.8, 7, 0.5), (1.0, 30, 1.0),
+])
+def test_selector_distribution_is_next_token_probs(temperature, top_k, top_p):
+    logits = torch.randn(4, 30, generator=torch.Generator().manual_seed(1)) * 3
+    select = TokenSelector(4, 30, temperature, top_k, top_p, torch.Generator())
+    select(logits)
+    assert torch.equal(select.probs, next_token_probs(logits, temperature, top_k, top_p))
+
+
+def test_selector_draws_the_same_tokens_as_the_plain_draw():
+    logits = torch.randn(5, 30, generator=torch.Generator().manual_seed(2)) * 2
+    select = TokenSelector(5, 30, 0.9, None, 0.95, torch.Generator().manual_seed(7))
+    plain_generator = torch.Generator().manual_seed(7)
+    for _ in range(200):
+        expected = draw(next_token_probs(logits, 0.9, None, 0.95), plain_generator)
+        assert torch.equal(select(logits), expected)
+
+
+def test_selector_draws_follow_the_distribution():
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.15, 0.05]])
+    select = TokenSelector(1, 5, 1.0, None, None, torch.Generator().manual_seed(3))
+    counts = torch.zeros(5)
+    for _ in range(20_000):
+        counts[select(probs.log())] += 1
+    assert counts[1] == 0
+    torch.testing.assert_close(counts / counts.sum(), probs[0], atol=0.015, rtol=0)
+
+
+@pytest.mark.parametrize("options", [
+    {"temperature": 0}, {"temperature": 1.0, "seed": 4}, {"temperature": 0.8, "top_k": 5, "seed": 5},
+    {"temperature": 1.0, "top_p": 0.9, "seed": 6}, {"temperature": 1.0, "num_samples": 4, "seed": 7},
+])
+def test_fast_and_plain_generate_give_the_same_tokens(options):
+    model = trained_looking_model()
+    config = SampleConfig(**{"length": 150, "stop_at_end": False, **options})
+    fast = generate(model, [3, 4, 5], config, end_token=0, fast=True)
+    assert fast == generate(model, [3, 4, 5], config, end_token=0, fast=False)
+    assert all(len(row) == 150 for row in fast)
+
+
+def test_fast_generate_stops_each_sample_at_the_end_token():
+    model = trained_looking_model()
+    with torch.no_grad():
+        model.head.bias[0] += 12.0
+    config = SampleConfig(length=300, num_samples=3, seed=1)
+    fast = generate(model, [], config, end_token=0, fast=True)
+    assert fast == generate(model, [], config, end_token=0, fast=False)
+    assert all(0 not in row and len(row) < 300 for row in fast)
