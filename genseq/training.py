@@ -257,7 +257,7 @@ class Trainer:
         window_losses: list[float] = []
         started, window_started, tokens_at_start = time.perf_counter(), time.perf_counter(), p.tokens_seen
         elapsed_at_start = p.elapsed_seconds
-        stopped_by = "budget"
+        stopped_by, saved_at = "budget", p.step
         with StopRequest() as stop:
             while self.fraction_done() < 1:
                 loss = self.train_step()
@@ -271,6 +271,7 @@ class Trainer:
                     break
                 if p.step % config.eval_every == 0:
                     record = self._evaluate_and_save(window_losses, tokens_at_start, window_started)
+                    saved_at = p.step
                     window_losses, window_started, tokens_at_start = [], time.perf_counter(), p.tokens_seen
                     if on_eval:
                         on_eval(self, record)
@@ -278,7 +279,7 @@ class Trainer:
                     stopped_by = stop.signal_name
                     break
             finite = self.weights_are_finite()  # a checkpoint never holds non-finite weights
-            if finite and (p.step % config.eval_every or stopped_by != "budget"):
+            if finite and p.step != saved_at:  # a stop right after a checkpoint must not log the step twice
                 record = self._evaluate_and_save(window_losses, tokens_at_start, window_started)
                 if on_eval:
                     on_eval(self, record)
