@@ -3,7 +3,10 @@ each shown on a real `python -m genseq` subprocess or a real Trainer."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import platform
 import random
 import signal
 import subprocess
@@ -11,13 +14,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from conftest import generated_text
 
 from genseq import api
 from genseq.checkpoint import load_checkpoint
-from genseq.errors import CheckpointError
-from genseq.training import read_metrics
+from genseq.config import ModelConfig, TrainConfig
+from genseq.errors import CheckpointError, GenseqError
+from genseq.training import MAX_BAD_STEPS, Trainer, read_metrics
 
 EVAL_EVERY = 4
 SMALL = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--quiet"]
@@ -136,3 +142,152 @@ def test_resume_of_a_folder_without_a_checkpoint_is_a_clear_error(tmp_path):
         api.train(resume=tmp_path / "run", progress=False)
     with pytest.raises(CheckpointError, match="no such run folder"):
         api.train(resume=tmp_path / "nothing", progress=False)
+
+
+def genseq(*args: str) -> subprocess.CompletedProcess:
+    """`python -m genseq ARGS` on one core, as a user would run it."""
+    return subprocess.run([sys.executable, "-m", "genseq", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=one_cpu)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, small_text) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "small"
+    result = genseq("train", str(small_text), "--name", str(run), "--steps", "20", "--eval-every", "10", *SMALL)
+    assert result.returncode == 0, result.stderr
+    return run
+
+
+# -- no code runs from a checkpoint ------------------------------------------------------------
+
+
+class Plant:
+    """Unpickling this object opens (and so creates) the marker file: a stand-in for any code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+def test_a_checkpoint_whose_pickle_would_run_code_is_refused(small_run, tmp_path):
+    payload = load_checkpoint(small_run / "last.pt")
+    live = tmp_path / "live-marker"
+    torch.save({**payload, "extra": Plant(live)}, tmp_path / "live.pt")
+    torch.load(tmp_path / "live.pt", weights_only=False)["extra"].close()
+    assert live.exists(), "the planted object must really run code when unpickled unsafely"
+
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.pt"
+    torch.save({**payload, "extra": Plant(marker)}, evil)
+    for command in (["info", str(evil)], ["sample", str(evil), "--length", "5"]):
+        assert_one_line_error(genseq(*command), "evil.pt", "refusing to load", "io.open")
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        api.load(evil)
+    assert not marker.exists()
+
+
+# -- numerical safety ---------------------------------------------------------------------------
+
+
+def tiny_trainer(run_dir: Path, steps: int = 40, seed: int = 7, **options) -> Trainer:
+    tokens = (np.arange(24_000) * 7 % 11).astype(np.int32) % 8 + 3
+    config = TrainConfig(steps=steps, eval_every=10, batch_size=8, seq_len=16, seed=seed, eval_tokens=2000,
+                         threads=1, precision="fp32", **options)
+    meta = {"tokenizer": {"kind": "char", "chars": "abcdefgh"}, "data": {}}
+    return Trainer(ModelConfig(vocab_size=11, hidden_size=32), config, tokens[:20_000], tokens[20_000:], run_dir, meta)
+
+
+def poison_at(*steps: int):
+    """An on_step hook that puts inf into the embedding after the given steps (the next step's loss is inf)."""
+    def hook(trainer: Trainer, loss: float) -> None:
+        if trainer.progress.step in steps:
+            with torch.no_grad():
+                trainer.model.embedding.weight[3] = math.inf
+    return hook
+
+
+def events(run: Path) -> list[dict]:
+    return [r for r in read_metrics(run) if r.get("event") == "non-finite loss"]
+
+
+def test_a_non_finite_loss_is_refused_logged_and_the_last_checkpoint_restored(tmp_path):
+    losses: list[float] = []
+    trainer = tiny_trainer(tmp_path / "run")
+    result = trainer.run(on_step=lambda t, loss: (losses.append(loss), poison_at(12)(t, loss)))
+    assert result.stopped_by == "budget" and result.progress.step == 40
+    assert [s for s, loss in enumerate(losses, 1) if math.isnan(loss)] == [13]
+    [event] = events(tmp_path / "run")
+    assert event["step"] == 13 and event["lr_scale"] == 0.5 and event["restored"] == str(tmp_path / "run" / "last.pt")
+    assert all(math.isfinite(loss) for loss in losses[13:])
+    assert trainer.weights_are_finite() and result.progress.lr_scale == 0.5 and result.progress.bad_steps == 0
+
+
+def test_three_non_finite_losses_in_a_row_stop_with_a_usable_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(GenseqError, match=f"{MAX_BAD_STEPS} non-finite losses in a row at step 15") as caught:
+        tiny_trainer(run).run(on_step=poison_at(12, 13, 14))
+    assert f"--resume {run}" in str(caught.value)
+    assert [(e["step"], e["lr_scale"]) for e in events(run)] == [(13, 0.5), (14, 0.25), (15, 0.125)]
+    payload = load_checkpoint(run / "last.pt")
+    assert payload["progress"]["step"] == 15 and payload["progress"]["lr_scale"] == 0.125
+    assert all(torch.isfinite(t).all() for t in payload["model"].values())
+    assert logged_steps(run) == [10, 15]
+
+
+def test_a_diverging_learning_rate_stops_the_cli_with_one_line_and_finite_weights(tmp_path, small_text):
+    run = tmp_path / "run"
+    result = genseq("train", str(small_text), "--name", str(run), "--lr", "1e4", "--steps", "300",
+                    "--eval-every", "10", *SMALL)
+    assert_one_line_error(result, "non-finite losses in a row", f"genseq train --resume {run}")
+    assert len(events(run)) >= MAX_BAD_STEPS
+    assert all(torch.isfinite(t).all() for t in load_checkpoint(run / "last.pt")["model"].values())
+    assert api.load(run / "last.pt").sample(length=5, seed=0)
+
+
+# -- reproducibility ------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_an_identical_loss_sequence_for_100_steps(tmp_path):
+    curves = []
+    for run, seed in [("a", 5), ("b", 5), ("c", 6)]:
+        losses: list[float] = []
+        tiny_trainer(tmp_path / run, steps=100, seed=seed).run(on_step=lambda t, loss, out=losses: out.append(loss))
+        curves.append(losses)
+    assert len(curves[0]) == 100 and curves[0] == curves[1] and curves[0] != curves[2]
+
+
+def test_same_seed_gives_identical_weights_and_byte_identical_samples_from_the_cli(tmp_path, small_text):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        result = genseq("train", str(small_text), "--name", str(run), "--steps", "30", "--eval-every", "10",
+                        "--seed", "5", *SMALL)
+        assert result.returncode == 0, result.stderr
+    weights = [load_checkpoint(run / "last.pt")["model"] for run in runs]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert [r["train_loss"] for r in read_metrics(runs[0])] == [r["train_loss"] for r in read_metrics(runs[1])]
+    samples = [genseq("sample", str(run), "--length", "200", "--seed", seed, "--num-samples", "2", "--json").stdout
+               for run, seed in [(runs[0], "3"), (runs[1], "3"), (runs[0], "4")]]
+    assert samples[0] == samples[1] != samples[2] and json.loads(samples[0])[0]
+    info = genseq("info", str(runs[0]))
+    assert info.returncode == 0 and "seed 5" in info.stdout
+    versions = json.loads(genseq("info", str(runs[0]), "--json").stdout)["versions"]
+    assert versions == {"genseq": genseq_version(), "torch": torch.__version__, "python": platform.python_version()}
+    assert all(f"{name} {value}" in info.stdout for name, value in versions.items())
+
+
+def genseq_version() -> str:
+    from genseq import __version__
+
+    return __version__
