@@ -53,20 +53,24 @@ class LSTMStep:
         self.tanh_c = torch.empty(batch_size, hidden)
         self.logits = torch.empty(batch_size, model.config.vocab_size)
         self.logits_low = torch.empty_like(self.logits, dtype=dtype) if dtype != torch.float32 else None
+        # views made once: slicing costs a few microseconds a call, as much as the small ops themselves
+        n = hidden
+        self.h_views = [self.h[:, layer * n : (layer + 1) * n] for layer in range(layers)]
+        self.input_views = [self.h_views[0]]
+        self.input_views += [self.h[:, (layer - 1) * n : (layer + 1) * n] for layer in range(1, layers)]
+        self.c_views = list(self.c.unbind(0))
+        self.gate_views = tuple(self.gates[:, k * n : (k + 1) * n] for k in range(4))
 
     def load_state(self, state: State) -> None:
         """Start from the model's (h, c) [num_layers, batch, hidden], e.g. after feeding a primer."""
         h, c = state
         for layer in range(self.num_layers):
-            self._h(layer).copy_(h[layer])
+            self.h_views[layer].copy_(h[layer])
         self.c.copy_(c)
 
     def state(self) -> State:
-        h = torch.stack([self._h(layer).float() for layer in range(self.num_layers)])
+        h = torch.stack([view.float() for view in self.h_views])
         return h, self.c.clone()
-
-    def _h(self, layer: int) -> torch.Tensor:
-        return self.h[:, layer * self.hidden_size : (layer + 1) * self.hidden_size]
 
     def _matmul_into_gates(self, inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         if self.gates_low is None:
@@ -82,29 +86,26 @@ class LSTMStep:
             torch.add(bias, self.gates_low, out=self.gates)
 
     def __call__(self, token_ids: torch.Tensor) -> torch.Tensor:
-        hidden = self.hidden_size
         torch.index_select(self.table, 0, token_ids, out=self.gates)
-        self._matmul_into_gates(self._h(0), self.weights[0], None)
-        self._cell(0)
-        for layer in range(1, self.num_layers):
-            self._matmul_into_gates(self.h[:, (layer - 1) * hidden : (layer + 1) * hidden], self.weights[layer],
-                                    self.biases[layer])
+        for layer in range(self.num_layers):
+            self._matmul_into_gates(self.input_views[layer], self.weights[layer], self.biases[layer])
             self._cell(layer)
+        last = self.h_views[-1]
         if self.logits_low is None:
-            torch.addmm(self.head_bias, self._h(self.num_layers - 1), self.head_weight, out=self.logits)
+            torch.addmm(self.head_bias, last, self.head_weight, out=self.logits)
         else:
-            torch.mm(self._h(self.num_layers - 1), self.head_weight, out=self.logits_low)
+            torch.mm(last, self.head_weight, out=self.logits_low)
             torch.add(self.head_bias, self.logits_low, out=self.logits)
         return self.logits
 
     def _cell(self, layer: int) -> None:
         """c = f c + i g; h = o tanh(c), with gates in PyTorch's order i, f, g, o and g = 2 sigmoid - 1."""
-        n = self.hidden_size
-        gates, c = self.gates.sigmoid_(), self.c[layer]
-        i, f, g, o = gates[:, :n], gates[:, n : 2 * n], gates[:, 2 * n : 3 * n], gates[:, 3 * n :]
+        i, f, g, o = self.gate_views
+        c = self.c_views[layer]
+        self.gates.sigmoid_()
         c.mul_(f).addcmul_(i, g, value=2.0).sub_(i)
         torch.tanh(c, out=self.tanh_c)
-        torch.mul(o, self.tanh_c, out=self._h(layer))
+        torch.mul(o, self.tanh_c, out=self.h_views[layer])
 
 
 class TokenSelector:
@@ -125,10 +126,12 @@ class TokenSelector:
         self.cdf = torch.empty(batch_size, vocab_size)
         self.uniform = torch.empty(batch_size, 1)
         self.token = torch.empty(batch_size, 1, dtype=torch.long)
+        self.tokens, self.total_mass = self.token[:, 0], self.cdf[:, -1:]
         if self.top_k is not None:
             self.top_values = torch.empty(batch_size, self.top_k)
             self.top_indices = torch.empty(batch_size, self.top_k, dtype=torch.long)
             self.below = torch.empty(batch_size, vocab_size, dtype=torch.bool)
+            self.kth_value = self.top_values[:, -1:]
         if self.top_p is not None:
             self.sorted = torch.empty(batch_size, vocab_size)
             self.order = torch.empty(batch_size, vocab_size, dtype=torch.long)
@@ -140,20 +143,20 @@ class TokenSelector:
         """Token ids [batch] (a view of a reused buffer)."""
         if self.temperature == 0:
             torch.argmax(logits, -1, keepdim=True, out=self.token)
-            return self.token[:, 0]
+            return self.tokens
         self._fill_probs(logits)
         torch.cumsum(self.probs, -1, out=self.cdf)
         torch.rand(self.uniform.shape, generator=self.generator, out=self.uniform)
-        self.uniform.mul_(self.cdf[:, -1:])
+        self.uniform.mul_(self.total_mass)
         torch.searchsorted(self.cdf, self.uniform, right=True, out=self.token)
         self.token.clamp_(max=self.cdf.shape[-1] - 1)
-        return self.token[:, 0]
+        return self.tokens
 
     def _fill_probs(self, logits: torch.Tensor) -> None:
         torch.div(logits, self.temperature, out=self.scaled)
         if self.top_k is not None:
             torch.topk(self.scaled, self.top_k, dim=-1, out=(self.top_values, self.top_indices))
-            torch.lt(self.scaled, self.top_values[:, -1:], out=self.below)
+            torch.lt(self.scaled, self.kth_value, out=self.below)
             self.scaled.masked_fill_(self.below, float("-inf"))
         torch._softmax(self.scaled, -1, False, out=self.probs)
         if self.top_p is not None:

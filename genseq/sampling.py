@@ -55,7 +55,8 @@ def generate(
 
     The primer is fed once to build the hidden state; every new token then costs one step. A
     sample ends at `end_token` (when `config.stop_at_end`) or after `config.length` new tokens.
-    `on_step` sees each step's tokens [batch] as they are drawn (for streaming to a terminal).
+    `on_step` sees each step's tokens [batch] as they are drawn (for streaming to a terminal; the
+    tensor is reused next step, so copy what must be kept).
     `fast` (default: when the model is on the CPU) steps with `fastpath.LSTMStep` / `TokenSelector`
     instead of `model.step` / `next_token_probs`; both give the same tokens for the same seed.
     """
