@@ -5,6 +5,7 @@ This is the one place that joins sources, tokenizers and the model; the CLI is a
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from genseq import render
+from genseq.augment import augment_documents
 from genseq.checkpoint import load_checkpoint, resolve_checkpoint
 from genseq.config import ModelConfig, SampleConfig, TrainConfig, from_dict, to_dict
 from genseq.console import counting_bar, say, training_bar
@@ -30,11 +33,11 @@ from genseq.corpora import (
     split_documents,
 )
 from genseq.data import TokenCache, build_token_cache, cache_key, evaluation_windows, load_token_cache
-from genseq.errors import InputError
+from genseq.errors import ConfigError, InputError
 from genseq.model import LSTMLanguageModel
 from genseq.sampling import generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
-from genseq.training import RunResult, Trainer, resume_payload
+from genseq.training import RunResult, Trainer, read_metrics, resume_payload
 
 DEFAULT_RUNS = Path("checkpoints")
 
@@ -91,14 +94,23 @@ def prepare_data(
     encoding: str = "utf-8",
     val_fraction: float = 0.1,
     seed: int = 1337,
+    augment: str | None = None,
     progress: bool = True,
 ) -> PreparedData:
-    """Documents -> train/validation split -> tokenizer -> token caches (built once, then memory-mapped)."""
+    """Documents -> train/validation split -> tokenizer -> token caches (built once, then memory-mapped).
+
+    `augment` (MIDI only, e.g. "transpose=-5..6,stretch=0.9..1.1") adds transformed copies of the
+    training documents; validation stays on the real pieces.
+    """
     kind = tokenizer.kind if isinstance(tokenizer, Tokenizer) else tokenizer
     documents, kind = _documents(source, corpus, kind, encoding)
     split = split_documents(documents, val_fraction, seed)
     if not isinstance(tokenizer, Tokenizer):
         tokenizer = _build_tokenizer(kind, documents)
+    if augment:
+        if kind != "midi":
+            raise ConfigError(f"--augment works on MIDI data; this run uses the {kind} tokenizer")
+        split.train = augment_documents(split.train, augment)
     train = _token_cache(split.train, tokenizer, "train split", progress)
     val = _token_cache(split.val, tokenizer, "validation split", progress)
     skipped = train.skipped + val.skipped
@@ -107,7 +119,7 @@ def prepare_data(
             + (" ..." if len(skipped) > 5 else ""), quiet=not progress)
     description = {
         "source": str(source) if source is not None else None, "corpus": corpus, "tokenizer_kind": kind,
-        "encoding": encoding, "documents": len(documents), "train_documents": train.documents,
+        "encoding": encoding, "augment": augment, "documents": len(documents), "train_documents": train.documents,
         "val_documents": val.documents, "train_tokens": len(train), "val_tokens": len(val), "skipped": len(skipped),
     }
     if corpus is not None:
@@ -147,6 +159,7 @@ def train(
     corpus: str | None = None,
     tokenizer: str | None = None,
     encoding: str = "utf-8",
+    augment: str | None = None,
     name: str | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
@@ -165,7 +178,7 @@ def train(
         prepared = prepare_data(
             data["source"], corpus=data["corpus"], tokenizer=tokenizer_from_dict(payload["tokenizer"]),
             encoding=data["encoding"], val_fraction=payload["train_config"]["val_fraction"],
-            seed=payload["train_config"]["seed"], progress=progress,
+            seed=payload["train_config"]["seed"], augment=data.get("augment"), progress=progress,
         )
         model_config = from_dict(ModelConfig, payload["model_config"])
         config = from_dict(TrainConfig, payload["train_config"])
@@ -173,7 +186,7 @@ def train(
     else:
         payload = None
         config = TrainConfig(**train_options)
-        prepared = prepare_data(source, corpus=corpus, tokenizer=tokenizer, encoding=encoding,
+        prepared = prepare_data(source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment,
                                 val_fraction=config.val_fraction, seed=config.seed, progress=progress)
         model_options = to_dict(model) if isinstance(model, ModelConfig) else dict(model or {})
         model_options["vocab_size"] = prepared.tokenizer.vocab_size
@@ -189,6 +202,7 @@ def train(
         f"{trainer.model.num_parameters():,} parameters, vocab {model_config.vocab_size}, "
         f"{len(prepared.train):,} train / {len(prepared.val):,} validation tokens, "
         f"{trainer.device} {trainer.precision}", quiet=not progress)
+    can_plot = importlib.util.find_spec("matplotlib") is not None
     with training_bar(enabled=progress) as update:
         last_val = ["-"]
 
@@ -201,6 +215,8 @@ def train(
 
         def on_eval(t: Trainer, record: dict) -> None:
             last_val[0] = f"{record['val_loss']:.3f}"
+            if can_plot:
+                render.loss_curve_png(read_metrics(run_dir), run_dir / "loss.png")
 
         result = trainer.run(on_step, on_eval)
     say(f"best validation loss {result.progress.best_val_loss:.4f} nats/token "
@@ -249,9 +265,25 @@ class TrainedModel:
         config = SampleConfig(**options)
         return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step)
 
-    def sample(self, primer: Any = None, **options: Any) -> list[Any]:
-        """Decoded samples (text, or MIDI objects for MIDI models), each continuing `primer`."""
-        return [self.tokenizer.decode(ids) for ids in self.sample_ids(primer, **options)]
+    def sample(self, primer: Any = None, include_primer: bool = True, **options: Any) -> list[Any]:
+        """Decoded samples (text, or PrettyMIDI for MIDI models), each continuing `primer` (and starting
+        with it unless `include_primer` is False). Options are SampleConfig fields."""
+        start = self.encode_primer(primer) if include_primer else []
+        return [self.tokenizer.decode(start + ids) for ids in self.sample_ids(primer, **options)]
+
+    def read_primer(self, path: str | Path) -> Any:
+        """A primer document from a file, checked against the kind of model (MIDI or text)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such primer file")
+        is_midi = path.suffix.lower() in (".mid", ".midi")
+        if is_midi != (self.tokenizer.kind == "midi"):
+            wanted = "a .mid file" if self.tokenizer.kind == "midi" else "a text or .abc file"
+            raise InputError(f"{path} cannot prime this {self.tokenizer.kind} model; give {wanted}")
+        try:
+            return self.tokenizer.read_primer(str(path))
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path} is not UTF-8 text (byte {err.start}); give a UTF-8 primer file") from None
 
     @torch.no_grad()
     def evaluate(self, source: str, encoding: str = "utf-8", seq_len: int = 256, batch_size: int = 32) -> EvalResult:
@@ -292,13 +324,24 @@ def load(path: str | Path) -> TrainedModel:
     return TrainedModel(load_checkpoint(path), path)
 
 
-def write_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Path, force: bool = False) -> list[Path]:
-    """Write samples as sample-01<suffix>, ...; refuses to overwrite unless `force`."""
-    paths = [output_dir / f"sample-{i:02d}{tokenizer.output_suffix}" for i in range(1, len(samples) + 1)]
-    existing = [p for p in paths if p.exists()]
-    if existing and not force:
-        raise InputError(f"{existing[0]} already exists; pass --force to overwrite or pick another --output-dir")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for sample, path in zip(samples, paths):
-        tokenizer.write(sample, str(path))
-    return paths
+def encode_files(sources: Sequence[str], tokenizer: str | None = None) -> tuple[Tokenizer, list[tuple[str, list[int]]]]:
+    """Token ids of each named file (a char tokenizer is fitted on the files themselves)."""
+    kind = tokenizer or guess_tokenizer(sources[0])
+    documents = [doc for source in sources for doc in find_documents(source, kind)]
+    coder = _build_tokenizer(kind, documents)
+    return coder, [(doc.name, [i for piece in doc.pieces() for i in coder.encode(piece)]) for doc in documents]
+
+
+def list_runs(root: Path = DEFAULT_RUNS) -> list[dict[str, Any]]:
+    """Run folders under `root` with their best validation loss, size and data, newest first."""
+    rows = []
+    for config_path in sorted(Path(root).glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        val = [r["val_loss"] for r in read_metrics(config_path.parent) if r.get("val_loss") is not None]
+        model, data = config["model"], config["data"]
+        rows.append({
+            "run": str(config_path.parent), "best_val_loss": min(val) if val else None,
+            "size": f"{model['num_layers']}x{model['hidden_size']}", "data": data.get("corpus") or data.get("source"),
+            "tokenizer": data.get("tokenizer_kind"),
+        })
+    return rows

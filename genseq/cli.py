@@ -11,7 +11,7 @@ from typing import Any
 import tomllib
 import typer
 
-from genseq import api
+from genseq import api, export, render
 from genseq.errors import GenseqError
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ def train(
     corpus: str | None = typer.Option(None, help="Built-in corpus instead of SOURCE (see `genseq corpus list`)."),
     tokenizer: str | None = typer.Option(None, help="char, abc or midi; guessed from the files when left out."),
     encoding: str = typer.Option("utf-8", help="Encoding of text sources."),
+    augment: str | None = typer.Option(None, help="MIDI augmentation, e.g. transpose=-5..6,stretch=0.95..1.05."),
     size: str | None = typer.Option(None, help=f"Size preset: {', '.join(SIZES)} (layers x hidden)."),
     layers: int | None = typer.Option(None, help="LSTM layers (default 2)."),
     hidden: int | None = typer.Option(None, help="LSTM hidden size (default 512)."),
@@ -87,7 +88,7 @@ def train(
     model = {"num_layers": layers or preset_layers, "hidden_size": hidden or preset_hidden,
              "dropout": dropout, "tie_weights": tie_weights}
     result = api.train(
-        source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, name=name, resume=resume,
+        source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, name=name, resume=resume,
         progress=not quiet, model=model, seq_len=seq_len, batch_size=batch_size, learning_rate=lr, steps=steps,
         epochs=epochs, minutes=minutes, eval_every=eval_every, val_fraction=val_fraction, seed=seed,
         device=device, precision=precision,
@@ -108,14 +109,21 @@ def sample(
     top_k: int | None = typer.Option(None, help="Keep only the k most likely tokens."),
     top_p: float | None = typer.Option(None, help="Keep the smallest set of tokens with this much mass (0, 1]."),
     primer: str | None = typer.Option(None, help="Text the samples continue."),
-    primer_file: Path | None = typer.Option(None, help="File the samples continue (text, .abc or .mid)."),
+    primer_file: Path | None = typer.Option(
+        None, "--primer-file", "--primer-midi", help="File the samples continue (text, .abc, or .mid for MIDI models)."
+    ),
     num_samples: int = typer.Option(1, help="Samples drawn in one batch."),
     seed: int | None = typer.Option(None, help="Seed: the same seed gives the same samples."),
     stop_at_end: bool = typer.Option(True, help="End a sample at the end-of-document token."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write the samples to this file."),
-    output_dir: Path | None = typer.Option(None, help="Write sample-01.<ext>, ... into this folder."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write text samples to this file."),
+    output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc|mid>, ... into this folder."),
+    wav: bool = typer.Option(False, help="Also render each music sample to WAV (with --output-dir)."),
+    png: bool = typer.Option(False, help="Also draw each music sample's piano roll (with --output-dir)."),
+    score: bool = typer.Option(False, help="Also engrave each music sample as SVG and MusicXML (with --output-dir)."),
+    report: bool = typer.Option(False, help="Write index.html with audio, piano rolls and scores (with --output-dir)."),
+    soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) for --wav instead of the built-in one."),
     force: bool = typer.Option(False, help="Overwrite existing output files."),
-    json_output: bool = typer.Option(False, "--json", help="Print the samples as a JSON list."),
+    json_output: bool = typer.Option(False, "--json", help="Print the samples (or written files) as JSON."),
 ) -> None:
     """Generate from a trained model.
 
@@ -124,35 +132,64 @@ def sample(
       genseq sample checkpoints/RUN/best.pt --temperature 0.8 --primer "ROMEO:" --seed 1
 
       genseq sample checkpoints/RUN --top-k 20 --top-p 0.95 --num-samples 4 --output out.txt
+
+      genseq sample checkpoints/folk-abc-small.pt --num-samples 4 --output-dir out/ --wav --report
     """
     model = api.load(checkpoint)
     if primer is not None and primer_file is not None:
         raise GenseqError("give --primer or --primer-file, not both")
-    primer_doc = model.tokenizer.read_primer(str(primer_file)) if primer_file is not None else primer
-    if output is not None and output.exists() and not force:
+    is_music = model.tokenizer.kind != "char"
+    if (wav or png or score or report) and not (is_music and output_dir is not None):
+        raise GenseqError("--wav, --png, --score and --report need a music model and --output-dir")
+    if output is not None and output_dir is None and output.exists() and not force:
         raise GenseqError(f"{output} already exists; pass --force to overwrite or pick another --output")
+    if model.tokenizer.output_suffix == ".mid" and output_dir is None:
+        raise GenseqError("a MIDI model writes .mid files: give --output-dir DIR")
+    primer_doc = model.read_primer(primer_file) if primer_file is not None else primer
     options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                    num_samples=num_samples, seed=seed, stop_at_end=stop_at_end)
-    stream = (sys.stdout.isatty() and num_samples == 1 and output is None and output_dir is None
-              and not json_output and model.tokenizer.output_suffix != ".mid")
-    if stream:
+    if output_dir is not None:
+        outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
+                                 soundfont=str(soundfont) if soundfont else None)
+        settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options}
+        model.sample(primer_doc, **dict(options, num_samples=1, length=1))  # fail fast on a bad primer
+        files = export.export_samples(model.sample(primer_doc, **options), model.tokenizer, output_dir, outputs,
+                                      settings, force=force)
+        _print_exported(files, json_output)
+        return
+    if sys.stdout.isatty() and num_samples == 1 and output is None and not json_output:
+        model.encode_primer(primer_doc)  # a bad primer fails before anything is printed
         sys.stdout.write(primer_doc or "")
-        on_step = lambda ids: (sys.stdout.write(model.tokenizer.decode(ids[:1].tolist())), sys.stdout.flush())  # noqa: E731
-        model.sample_ids(primer_doc, on_step=on_step, **options)
+        model.sample_ids(primer_doc, on_step=lambda ids: _write_now(model.tokenizer.decode(ids[:1].tolist())),
+                         **options)
         sys.stdout.write("\n")
         return
-    samples = model.sample(primer_doc, **options)
-    if output_dir is not None:
-        for path in api.write_samples(samples, model.tokenizer, output_dir, force=force):
-            typer.echo(str(path))
-        return
-    texts = [(primer_doc or "") + s for s in samples]
+    texts = model.sample(primer_doc, **options)
     if json_output:
         typer.echo(json.dumps(texts, ensure_ascii=False))
     elif output is not None:
         output.write_text("\n\n".join(texts) + "\n", encoding="utf-8")
     else:
         typer.echo("\n\n".join(texts))
+
+
+def _write_now(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _print_exported(files: export.Exported, json_output: bool) -> None:
+    if json_output:
+        typer.echo(json.dumps({"files": files.files, "unrendered": files.unrendered,
+                               "report": files.report}, default=str))
+        return
+    for entry in files.files:
+        typer.echo("  ".join(str(v) for k, v in entry.items() if isinstance(v, Path)) or entry["name"])
+    if files.unrendered:
+        typer.echo(f"{files.unrendered} of {len(files.files)} tunes could not be parsed by music21 "
+                   "(their text is kept)", err=True)
+    if files.report is not None:
+        typer.echo(f"report: {files.report}")
 
 
 @app.command("eval")
@@ -228,6 +265,74 @@ def corpus_build(
     data = api.prepare_data(corpus=name, tokenizer=tokenizer, progress=not quiet).description
     typer.echo(f"{name}: {data['documents']:,} documents, {data['train_tokens'] + data['val_tokens']:,} tokens "
                f"({data['skipped']} skipped)")
+
+
+@app.command()
+def encode(
+    files: list[str] = typer.Argument(..., help="Files (or globs) to encode."),
+    tokenizer: str | None = typer.Option(None, help="char, abc or midi; guessed from the files when left out."),
+    roundtrip_dir: Path | None = typer.Option(None, help="Decode the tokens again into this folder."),
+    limit: int = typer.Option(200, help="Tokens shown per file (0 shows all)."),
+    force: bool = typer.Option(False, help="Overwrite existing files in --roundtrip-dir."),
+) -> None:
+    """Show the tokens of files, readable; optionally decode them again to hear what the encoding keeps.
+
+    Examples:
+
+      genseq encode song.mid other.mid --tokenizer midi
+
+      genseq encode "folder/*.mid" --tokenizer midi --roundtrip-dir rt/
+    """
+    coder, encoded = api.encode_files(files, tokenizer)
+    for name, ids in encoded:
+        shown = ids if limit == 0 else ids[:limit]
+        typer.echo(f"{name}: {len(ids):,} tokens")
+        typer.echo(" ".join(coder.token_name(i) for i in shown) + (" ..." if len(shown) < len(ids) else ""))
+    if roundtrip_dir is not None:
+        decoded = [coder.decode(ids) for _, ids in encoded]
+        written = export.export_samples(decoded, coder, roundtrip_dir, export.Outputs(), {}, force=force)
+        for (name, _), entry in zip(encoded, written.files):
+            typer.echo(f"{name} -> {roundtrip_dir / entry['name']}")
+
+
+@app.command("render")
+def render_command(
+    midi_file: Path = typer.Argument(..., help="MIDI file to render."),
+    wav: bool = typer.Option(True, help="Write FILE.wav."),
+    png: bool = typer.Option(False, help="Write FILE.png, a piano roll."),
+    score: bool = typer.Option(False, help="Write FILE.svg and FILE.musicxml."),
+    soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) instead of the built-in one."),
+) -> None:
+    """Listen to and look at a MIDI file: WAV, piano roll, score.
+
+    Example: genseq render out/sample-01.mid --wav --png
+    """
+    if not midi_file.is_file():
+        raise GenseqError(f"{midi_file}: no such MIDI file")
+    written = []
+    if wav:
+        written.append(render.midi_to_wav(midi_file, midi_file.with_suffix(".wav"), soundfont))
+    if png:
+        written.append(render.piano_roll_png(midi_file, midi_file.with_suffix(".png")))
+    if score:
+        written.append(render.score_svg(midi_file, midi_file.with_suffix(".svg")))
+        written.append(render.musicxml(midi_file, midi_file.with_suffix(".musicxml")))
+    typer.echo("\n".join(str(p) for p in written))
+
+
+@app.command()
+def runs(
+    folder: Path = typer.Argument(api.DEFAULT_RUNS, help="Folder holding run folders."),
+    json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Training runs with their best validation loss, size and data."""
+    rows = api.list_runs(folder)
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        best = f"{row['best_val_loss']:.4f}" if row["best_val_loss"] is not None else "-"
+        typer.echo(f"{row['run']:<45} {best:>8}  {row['size']:<8} {row['tokenizer'] or '':<5} {row['data']}")
 
 
 def main() -> None:

@@ -1,0 +1,95 @@
+"""Samples to files: the document itself, then whatever a person wants to hear or see of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genseq import render
+from genseq.errors import InputError
+from genseq.tokenizers import Tokenizer
+from genseq.tokenizers.abc import abc_to_midi
+
+
+@dataclass
+class Outputs:
+    """What to write beside each sample."""
+
+    wav: bool = False
+    png: bool = False
+    score: bool = False
+    """SVG engraving and MusicXML (ABC and MIDI models)."""
+    report: bool = False
+    """index.html with every sample; implies wav, png and score."""
+    soundfont: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.report:
+            self.wav = self.png = self.score = True
+
+
+@dataclass
+class Exported:
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """Per sample: {"name", "text"?, kind: path, ...} (the shape `render.html_report` reads)."""
+    unrendered: int = 0
+    """ABC samples music21 could not parse (their text is still written)."""
+    report: Path | None = None
+
+
+def planned_paths(count: int, tokenizer: Tokenizer, output_dir: Path, outputs: Outputs) -> list[Path]:
+    """Every file `export_samples` may write, so nothing is overwritten without --force."""
+    suffixes = [tokenizer.output_suffix]
+    if tokenizer.kind != "char":
+        suffixes += [".mid"] * (tokenizer.output_suffix != ".mid") + [".wav"] * outputs.wav + [".png"] * outputs.png
+        suffixes += [".svg", ".musicxml"] * outputs.score
+    paths = [output_dir / f"sample-{i:02d}{suffix}" for i in range(1, count + 1) for suffix in suffixes]
+    return paths + [output_dir / "index.html"] * outputs.report
+
+
+def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Path, outputs: Outputs,
+                   settings: dict[str, Any], force: bool = False) -> Exported:
+    """Write sample-01<suffix>, ... and their MIDI, WAV, piano roll, score and report as asked."""
+    existing = [p for p in planned_paths(len(samples), tokenizer, output_dir, outputs) if p.exists()]
+    if existing and not force:
+        raise InputError(f"{existing[0]} already exists; pass --force to overwrite or pick another --output-dir")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result = Exported()
+    for index, sample in enumerate(samples, start=1):
+        stem = output_dir / f"sample-{index:02d}"
+        path = stem.with_suffix(tokenizer.output_suffix)
+        tokenizer.write(sample, str(path))
+        entry: dict[str, Any] = {"name": path.name, "text_file" if isinstance(sample, str) else "midi": path}
+        if isinstance(sample, str):
+            entry["text"] = sample
+        if tokenizer.kind != "char":
+            _music_files(sample, tokenizer, stem, outputs, entry, result)
+        result.files.append(entry)
+    if outputs.report:
+        result.report = render.html_report(result.files, output_dir, settings)
+    return result
+
+
+def _music_files(
+    sample: Any, tokenizer: Tokenizer, stem: Path, outputs: Outputs, entry: dict, result: Exported
+) -> None:
+    midi = sample
+    if tokenizer.kind == "abc":
+        try:
+            midi = abc_to_midi(sample)
+        except InputError as err:
+            result.unrendered += 1
+            entry["note"] = f"not rendered: {err}"
+            return
+        midi.write(str(stem.with_suffix(".mid")))
+        entry["midi"] = stem.with_suffix(".mid")
+    if outputs.wav:
+        entry["wav"] = render.midi_to_wav(midi, stem.with_suffix(".wav"), outputs.soundfont)
+    if outputs.png:
+        entry["piano_roll"] = render.piano_roll_png(midi, stem.with_suffix(".png"))
+    if outputs.score:
+        source = sample if tokenizer.kind == "abc" else midi
+        entry["score"] = render.score_svg(source, stem.with_suffix(".svg"))
+        entry["musicxml"] = render.musicxml(source, stem.with_suffix(".musicxml"))
