@@ -113,10 +113,13 @@ def prepare_data(
         split.train = augment_documents(split.train, augment)
     train = _token_cache(split.train, tokenizer, "train split", progress)
     val = _token_cache(split.val, tokenizer, "validation split", progress)
-    skipped = train.skipped + val.skipped
+    origin = {source.name: getattr(source, "document", source).name for source in split.train}  # augmented copies
+    reasons = {origin.get(name, name): reason for name, reason in train.skipped + val.skipped}
+    skipped = sorted(reasons)
+    for name in skipped:  # warnings are printed even when quiet: a user must know what was left out
+        say(f"[yellow]warning:[/] skipped {reasons[name]}")
     if skipped:
-        say(f"[yellow]skipped {len(skipped)} unreadable file(s)[/] of {len(documents)}: {', '.join(skipped[:5])}"
-            + (" ..." if len(skipped) > 5 else ""), quiet=not progress)
+        say(f"skipped {len(skipped)} unreadable file(s) of {len(documents)}")
     description = {
         "source": str(source) if source is not None else None, "corpus": corpus, "tokenizer_kind": kind,
         "encoding": encoding, "augment": augment, "documents": len(documents), "train_documents": train.documents,

@@ -6,7 +6,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,8 @@ class TokenCache:
 
     tokens: np.ndarray
     documents: int
-    skipped: list[str]
+    skipped: list[tuple[str, str]]
+    """(document name, reason) of each document the tokenizer could not read."""
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -111,8 +111,8 @@ def build_token_cache(
 ) -> TokenCache:
     """Encode `documents` into `path` in one streaming pass, written atomically.
 
-    A document the tokenizer cannot read (a corrupt MIDI file) is skipped with a warning and
-    counted; the cache never holds half a document.
+    A document the tokenizer cannot read (a corrupt MIDI file) is skipped and recorded with its
+    reason; the cache never holds half a document.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -122,8 +122,7 @@ def build_token_cache(
         with open(temporary, "wb") as out:
             for doc, pieces in _encoded(documents, tokenizer, workers):
                 if isinstance(pieces, str):
-                    warnings.warn(f"skipped {doc.name}: {pieces}", stacklevel=2)
-                    skipped.append(doc.name)
+                    skipped.append((doc.name, pieces))
                 else:
                     for ids in pieces:
                         out.write(ids.astype(np.int32).tobytes())
@@ -134,9 +133,7 @@ def build_token_cache(
                 if progress:
                     progress(1)
         if written == 0:
-            raise InputError(
-                f"none of the {len(documents)} documents could be read ({len(skipped)} skipped); check the files"
-            )
+            raise InputError(f"none of the {len(documents)} documents could be read; the first: {skipped[0][1]}")
         meta = {"format": CACHE_FORMAT, "tokens": count, "documents": written, "skipped": skipped}
         path.with_suffix(".json").write_text(json.dumps(meta))
         os.replace(temporary, path)
@@ -154,7 +151,8 @@ def load_token_cache(path: Path) -> TokenCache | None:
     if meta.get("format") != CACHE_FORMAT or path.stat().st_size != 4 * meta["tokens"]:
         return None
     tokens = np.memmap(path, dtype=np.int32, mode="r") if meta["tokens"] else np.zeros(0, dtype=np.int32)
-    return TokenCache(tokens=tokens, documents=meta["documents"], skipped=meta["skipped"])
+    skipped = [(name, reason) for name, reason in meta["skipped"]]
+    return TokenCache(tokens=tokens, documents=meta["documents"], skipped=skipped)
 
 
 class StreamBatches:
