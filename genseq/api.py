@@ -33,6 +33,7 @@ from genseq.corpora import (
     split_documents,
 )
 from genseq.data import TokenCache, build_token_cache, cache_key, evaluation_windows, load_token_cache
+from genseq.distributed import world
 from genseq.errors import ConfigError, InputError
 from genseq.model import LSTMLanguageModel
 from genseq.sampling import generate
@@ -174,33 +175,41 @@ def train(
     `model` holds ModelConfig fields (hidden_size, num_layers, dropout, ...); `train_options`
     are TrainConfig fields (seq_len, batch_size, minutes, steps, ...). Returns the run's result,
     whose `run_dir` holds best.pt, last.pt, config.json and metrics.jsonl.
+
+    Under `torchrun` every process calls this; the first one prepares the data and writes the files.
     """
+    here = world()
+    progress = progress and here.is_main
     if resume is not None:
         payload = resume_payload(Path(resume))
         data = payload["data"]
-        prepared = prepare_data(
+        prepared = here.first_then_others(lambda: prepare_data(
             data["source"], corpus=data["corpus"], tokenizer=tokenizer_from_dict(payload["tokenizer"]),
             encoding=data["encoding"], val_fraction=payload["train_config"]["val_fraction"],
             seed=payload["train_config"]["seed"], augment=data.get("augment"), progress=progress,
-        )
+        ))
         model_config = from_dict(ModelConfig, payload["model_config"])
-        config = from_dict(TrainConfig, payload["train_config"])
+        given = {k: v for k, v in train_options.items() if k in ("steps", "epochs", "minutes") and v is not None}
+        budget = {"steps": None, "epochs": None, "minutes": None, **given} if given else {}
+        config = from_dict(TrainConfig, {**payload["train_config"], **budget})  # a new budget replaces the old
         run_dir = Path(resume)
     else:
         payload = None
         config = TrainConfig(**train_options)
-        prepared = prepare_data(source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment,
-                                val_fraction=config.val_fraction, seed=config.seed, progress=progress)
+        prepared = here.first_then_others(lambda: prepare_data(
+            source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment,
+            val_fraction=config.val_fraction, seed=config.seed, progress=progress))
         model_options = to_dict(model) if isinstance(model, ModelConfig) else dict(model or {})
         model_options["vocab_size"] = prepared.tokenizer.vocab_size
         model_config = ModelConfig(**model_options)
-        run_dir = _new_run_dir(source, corpus, name)
+        run_dir = here.broadcast(_new_run_dir(source, corpus, name) if here.is_main else None)
     meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description}
     trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(
-        {"model": to_dict(model_config), "train": to_dict(config), "data": prepared.description,
-         "device": str(trainer.device), "precision": trainer.precision}, indent=2) + "\n")
+    if here.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(
+            {"model": to_dict(model_config), "train": to_dict(config), "data": prepared.description,
+             "device": str(trainer.device), "precision": trainer.precision, "processes": here.size}, indent=2) + "\n")
     say(f"run {run_dir}: {model_config.num_layers}x{model_config.hidden_size} LSTM, "
         f"{trainer.model.num_parameters():,} parameters, vocab {model_config.vocab_size}, "
         f"{len(prepared.train):,} train / {len(prepared.val):,} validation tokens, "
@@ -218,7 +227,7 @@ def train(
 
         def on_eval(t: Trainer, record: dict) -> None:
             last_val[0] = f"{record['val_loss']:.3f}"
-            if can_plot:
+            if can_plot and here.is_main:
                 render.loss_curve_png(read_metrics(run_dir), run_dir / "loss.png")
 
         result = trainer.run(on_step, on_eval)

@@ -64,7 +64,9 @@ def train(
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, bf16 or fp16."),
     name: str | None = typer.Option(None, help="Run folder name under checkpoints/ (or a path)."),
-    resume: Path | None = typer.Option(None, help="Continue the run in this folder from its last checkpoint."),
+    resume: Path | None = typer.Option(
+        None, help="Continue the run in this folder from its last checkpoint (a budget given here replaces its own)."
+    ),
     config: Path | None = typer.Option(
         None, help="TOML file of options (keys as option names with underscores).",
         callback=_load_toml, is_eager=True, exists=True, dir_okay=False,

@@ -62,9 +62,10 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def set_threads(threads: int | None = None) -> None:
-    """Use every core this process may run on (PyTorch's default can leave some idle)."""
+    """Use every core this process may run on (PyTorch's default can leave some idle), shared among local processes."""
     if threads is None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: processes share the cores
     torch.set_num_threads(max(1, threads))
 
 

@@ -22,6 +22,7 @@ from genseq import __version__
 from genseq.checkpoint import load_checkpoint, save_checkpoint
 from genseq.config import ModelConfig, TrainConfig, from_dict, to_dict
 from genseq.data import StreamBatches, evaluation_windows
+from genseq.distributed import world
 from genseq.errors import CheckpointError, GenseqError
 from genseq.model import LSTMLanguageModel
 from genseq.runtime import (
@@ -77,6 +78,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
+        self.signal_number = 0
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopRequest:
@@ -86,7 +88,7 @@ class StopRequest:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.signal_name = signal.Signals(signum).name
+        self.signal_name, self.signal_number = signal.Signals(signum).name, signum
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
@@ -111,16 +113,20 @@ class Trainer:
         resume_from: dict[str, Any] | None = None,
     ):
         self.config, self.run_dir, self.meta = config, Path(run_dir), meta
+        self.world = world()
         set_threads(config.threads)
         self.device = choose_device(config.device)
         self.precision = choose_precision(config.precision, self.device)
         seed_everything(config.seed)
         self.model = LSTMLanguageModel(model_config).to(self.device)
+        self.network = (torch.nn.parallel.DistributedDataParallel(self.model) if self.world.active
+                        else self.model)  # what trains: gradients are averaged over processes
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99), weight_decay=config.weight_decay
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
-        self.batches = StreamBatches(train_tokens, config.batch_size, config.seq_len, seed=config.seed)
+        self.batches = StreamBatches(train_tokens, config.batch_size, config.seq_len, seed=config.seed,
+                                     rank=self.world.rank, world_size=self.world.size)
         self.val_windows = evaluation_windows(val_tokens, config.batch_size, config.seq_len, config.eval_tokens)
         self.progress = Progress()
         self.state = self.model.init_state(self.batches.batch_size)
@@ -136,8 +142,9 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "progress": asdict(self.progress),
-            "hidden": [t.detach().cpu() for t in self.state],
+            "hidden": [torch.cat(self.world.gather(t.detach()), dim=1).cpu() for t in self.state],
             "rng": rng_state(),
+            "rank_rng": [t.cpu() for t in self.world.gather(torch.get_rng_state().to(self._sync_device))],
             "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **self.meta,
@@ -147,11 +154,22 @@ class Trainer:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.progress = from_dict(Progress, payload["progress"])
-        self.state = tuple(t.to(self.device) for t in payload["hidden"])
+        share = slice(self.world.rank * self.batches.batch_size, (self.world.rank + 1) * self.batches.batch_size)
+        self.state = tuple(t[:, share].to(self.device) for t in payload["hidden"])
         restore_rng_state(payload["rng"])
+        if len(payload.get("rank_rng", [])) == self.world.size > 1:  # each process's own dropout stream
+            torch.set_rng_state(payload["rank_rng"][self.world.rank])
+
+    @property
+    def _sync_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
 
     def save(self, name: str) -> None:
-        save_checkpoint(self.run_dir / name, self._payload())
+        """Every process takes part (hidden states and RNG are gathered); only the first one writes."""
+        payload = self._payload()
+        if self.world.is_main:
+            save_checkpoint(self.run_dir / name, payload)
+        self.world.barrier()
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -174,9 +192,9 @@ class Trainer:
         lr = learning_rate(self.config, p, self.fraction_done())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.model.train()
+        self.network.train()
         with autocast(self.device, self.precision):
-            logits, state = self.model(inputs, self.state)
+            logits, state = self.network(inputs, self.state)
             loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -188,8 +206,8 @@ class Trainer:
         self.scaler.update()
         self.state = tuple(t.detach() for t in state)
         p.bad_steps = 0
-        self._advance(inputs.numel())
-        return loss.item()
+        self._advance(inputs.numel() * self.world.size)
+        return self.world.sum(loss.item())[0] / self.world.size
 
     def _refuse_step(self, loss: float) -> float:
         """A non-finite loss or gradient: skip the update, lower the rate, start the state afresh.
@@ -231,20 +249,28 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean cross-entropy (nats per token) over the held-out windows, state carried between them."""
+        """Mean cross-entropy (nats per token) over the held-out windows, state carried between them.
+
+        Each process reads its own share of the held-out streams; the sums are added over processes.
+        """
         self.model.eval()
         total, count = 0.0, 0
         state = None
         for window in self.val_windows:
-            window = window.to(self.device)
+            window = torch.tensor_split(window, self.world.size)[self.world.rank].to(self.device)
+            if not len(window):
+                continue
             with autocast(self.device, self.precision):
                 logits, state = self.model(window[:, :-1], state)
             loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten(), reduction="sum")
             total += loss.item()
             count += window[:, 1:].numel()
+        total, count = self.world.sum(total, count)
         return total / count
 
     def _log(self, record: dict[str, Any]) -> None:
+        if not self.world.is_main:
+            return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
@@ -261,7 +287,8 @@ class Trainer:
         with StopRequest() as stop:
             while self.fraction_done() < 1:
                 loss = self.train_step()
-                p.elapsed_seconds = elapsed_at_start + time.perf_counter() - started
+                # processes must agree on the budget and on a stop, or one would wait for the others forever
+                p.elapsed_seconds = self.world.max(elapsed_at_start + time.perf_counter() - started)
                 if not math.isnan(loss):
                     window_losses.append(loss)
                 if on_step:
@@ -275,8 +302,8 @@ class Trainer:
                     window_losses, window_started, tokens_at_start = [], time.perf_counter(), p.tokens_seen
                     if on_eval:
                         on_eval(self, record)
-                if stop.signal_name:
-                    stopped_by = stop.signal_name
+                if self.world.max(stop.signal_number):
+                    stopped_by = stop.signal_name or "SIGTERM"
                     break
             finite = self.weights_are_finite()  # a checkpoint never holds non-finite weights
             if finite and p.step != saved_at:  # a stop right after a checkpoint must not log the step twice
