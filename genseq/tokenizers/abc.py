@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import io
 import re
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 
 MAX_TUNE_CHARS = 20_000
 """Longer tunes are refused: music21's parse time grows with length (real tunes stay under 3,000)."""
+MAX_RENDER_SECONDS = 10.0
+"""Parsing and rendering one tune is cut off after this long. Short hostile tunes make music21 run
+for minutes or for ever (a meter of `M:99999/1`, hundreds of numbered repeat endings), so length
+alone is no bound; real tunes take well under a second."""
 
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 _DEFAULT_LENGTH = re.compile(r"^[LM]:", re.MULTILINE)
@@ -59,8 +65,45 @@ def one_line(message: object) -> str:
     return " ".join(str(message).split())[:160] or type(message).__name__
 
 
+class _OutOfTime(BaseException):
+    """Raised inside a render that ran past MAX_RENDER_SECONDS; a BaseException so that music21's
+    own `except Exception` clauses cannot swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise InputError in this thread once `seconds` have passed (checked between Python bytecodes,
+    which is where music21 spends its time). Works in any thread, unlike SIGALRM."""
+    thread, lock, fired, armed = ctypes.c_ulong(threading.get_ident()), threading.Lock(), [False], [True]
+
+    def interrupt() -> None:
+        with lock:
+            if armed[0]:
+                fired[0] = ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, ctypes.py_object(_OutOfTime)) == 1
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except _OutOfTime:
+        raise InputError(f"music21 took longer than {seconds:g} s on this ABC tune; not rendered") from None
+    finally:
+        with lock:
+            armed[0] = False
+            if fired[0]:  # raised but perhaps not yet delivered: withdraw it so it cannot surface later
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, None)
+        timer.cancel()
+
+
 def parse_abc(text: str) -> Score:
-    """The first tune of `text` that has notes, as a music21 score; InputError when music21 cannot read it."""
+    """The first tune of `text` that has notes, as a music21 score; InputError when music21 cannot read
+    it or takes longer than MAX_RENDER_SECONDS."""
+    with _time_limit(MAX_RENDER_SECONDS):
+        return _parse_abc(text)
+
+
+def _parse_abc(text: str) -> Score:
     from music21 import converter, stream  # music21 takes seconds to import; only rendering needs it
 
     if len(text) > MAX_TUNE_CHARS:
@@ -90,11 +133,17 @@ def _unshare_time_signatures(score: Score) -> None:
 
 
 def abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
-    """MIDI of one ABC tune, repeats played out where music21 can expand them."""
+    """MIDI of one ABC tune, repeats played out where music21 can expand them; InputError when
+    music21 cannot render it or parsing and rendering take longer than MAX_RENDER_SECONDS."""
+    with _time_limit(MAX_RENDER_SECONDS):
+        return _abc_to_midi(text)
+
+
+def _abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
     import pretty_midi
     from music21 import midi
 
-    score = parse_abc(text)
+    score = _parse_abc(text)
     try:
         with _quiet():
             score = score.expandRepeats()
