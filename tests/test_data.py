@@ -1,0 +1,41 @@
+import numpy as np
+
+from genseq.corpora import find_documents
+from genseq.data import build_token_cache, cache_key, load_token_cache
+from genseq.tokenizers import CharTokenizer, MidiTokenizer
+from midi_files import band_with_tempo_changes
+
+
+def test_a_midi_cache_is_byte_identical_with_one_or_four_workers(tmp_path):
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(24):
+        (folder / f"{i:02d}.mid").write_bytes(band_with_tempo_changes(i))
+    (folder / "bad.mid").write_bytes(b"MThd garbage")
+    documents = find_documents(str(folder), "midi")
+    one = build_token_cache(documents, MidiTokenizer(), tmp_path / "one.bin", workers=1)
+    four = build_token_cache(documents, MidiTokenizer(), tmp_path / "four.bin", workers=4)
+    assert (tmp_path / "one.bin").read_bytes() == (tmp_path / "four.bin").read_bytes()
+    assert one.documents == four.documents == 24 and [n for n, _ in four.skipped] == [str(folder / "bad.mid")]
+
+
+def test_cache_holds_documents_separated_by_end_of_document(tmp_path):
+    for name, text in (("a.txt", "abc"), ("b.txt", "ba")):
+        (tmp_path / name).write_text(text)
+    documents = find_documents(str(tmp_path))
+    tokenizer = CharTokenizer.fit(["abc"])
+    cache = build_token_cache(documents, tokenizer, tmp_path / "c.bin")
+    eod = tokenizer.end_of_document
+    assert cache.tokens.tolist() == tokenizer.encode("abc") + [eod] + tokenizer.encode("ba") + [eod]
+    assert isinstance(load_token_cache(tmp_path / "c.bin").tokens, np.memmap)
+
+
+def test_cache_key_changes_when_a_file_or_the_tokenizer_changes(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("abc")
+    tokenizer = CharTokenizer.fit(["abc"]).to_dict()
+    before = cache_key(find_documents(str(path)), tokenizer)
+    assert before == cache_key(find_documents(str(path)), tokenizer)
+    assert before != cache_key(find_documents(str(path)), CharTokenizer.fit(["abcd"]).to_dict())
+    path.write_text("abcd")
+    assert before != cache_key(find_documents(str(path)), tokenizer)
