@@ -271,8 +271,13 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         if not self.world.is_main:
             return
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        path = self.run_dir / "metrics.jsonl"
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise GenseqError(f"could not write {path}: {err.strerror}; free some disk space or pick another "
+                              "folder") from None
 
     def run(self, on_step: Callable[[Trainer, float], None] | None = None,
             on_eval: Callable[[Trainer, dict], None] | None = None) -> RunResult:
