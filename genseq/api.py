@@ -20,7 +20,7 @@ import torch
 
 from genseq import render
 from genseq.augment import augment_documents
-from genseq.checkpoint import load_checkpoint, resolve_checkpoint
+from genseq.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from genseq.config import ModelConfig, SampleConfig, TrainConfig, from_dict, to_dict
 from genseq.console import counting_bar, say, training_bar
 from genseq.corpora import (
@@ -328,6 +328,15 @@ class TrainedModel:
             "versions": p.get("versions"),
             "created": p.get("created"),
         }
+
+
+def export_checkpoint(source: str | Path, destination: str | Path) -> Path:
+    """A copy of a checkpoint for sampling only: the optimizer and the training state are left out."""
+    payload = load_checkpoint(resolve_checkpoint(source))
+    training_only = ("optimizer", "hidden", "rank_rng", "rng", "format", "version")
+    kept = {k: v for k, v in payload.items() if k not in training_only}
+    save_checkpoint(Path(destination), kept)
+    return Path(destination)
 
 
 def load(path: str | Path) -> TrainedModel:

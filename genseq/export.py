@@ -85,11 +85,14 @@ def _music_files(
             return
         midi.write(str(stem.with_suffix(".mid")))
         entry["midi"] = stem.with_suffix(".mid")
-    if outputs.wav:
-        entry["wav"] = render.midi_to_wav(midi, stem.with_suffix(".wav"), outputs.soundfont)
-    if outputs.png:
-        entry["piano_roll"] = render.piano_roll_png(midi, stem.with_suffix(".png"))
-    if outputs.score:
-        source = sample if tokenizer.kind == "abc" else midi
-        entry["score"] = render.score_svg(source, stem.with_suffix(".svg"))
-        entry["musicxml"] = render.musicxml(source, stem.with_suffix(".musicxml"))
+    source = sample if tokenizer.kind == "abc" else midi
+    wanted = [("wav", outputs.wav, lambda: render.midi_to_wav(midi, stem.with_suffix(".wav"), outputs.soundfont)),
+              ("piano_roll", outputs.png, lambda: render.piano_roll_png(midi, stem.with_suffix(".png"))),
+              ("score", outputs.score, lambda: render.score_svg(source, stem.with_suffix(".svg"))),
+              ("musicxml", outputs.score, lambda: render.musicxml(source, stem.with_suffix(".musicxml")))]
+    for key, asked, make in wanted:
+        if asked:
+            try:
+                entry[key] = make()
+            except InputError as err:  # music a sample holds may be beyond one renderer; keep the others
+                entry["note"] = f"no {key.replace('_', ' ')}: {err}"
