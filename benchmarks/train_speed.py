@@ -1,6 +1,6 @@
 """Training throughput: the plain PyTorch loop against genseq's Trainer, same shape, one run.
 
-    python -m benchmarks.train_speed            # about 4 minutes on 2 cores
+    python -m benchmarks.train_speed            # about 3 minutes on 2 cores
     python -m benchmarks.train_speed --quick    # smoke version
 
 Shape: vocab 65 (tinyshakespeare), embedding 512, 2-layer LSTM 512, batch 64, 100-step windows.
@@ -95,10 +95,10 @@ def genseq_trainer(train_ids: np.ndarray, val_ids: np.ndarray, vocab: int, preci
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few steps each: a smoke test, not a figure")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per loop (median step time)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per loop (median step time)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    warmup, steps = (1, 2) if args.quick else (5, args.steps)
+    warmup, steps = (1, 2) if args.quick else (3, args.steps)
     train_ids, val_ids, vocab = load_text()
     peak = {"fp32": matmul_peak(torch.float32, seconds=0.3 if args.quick else 2.0),
             "bf16": matmul_peak(torch.bfloat16, seconds=0.3 if args.quick else 2.0)}
