@@ -1,0 +1,84 @@
+"""The CLI behaves like the tools users already know: config files, presets, a live progress bar."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+from conftest import run_cli
+from test_cli import assert_one_line_error
+
+SMALL = ["--steps", "12", "--eval-every", "6", "--batch-size", "8", "--seq-len", "32", "--quiet"]
+
+
+def test_a_toml_config_fills_options_and_flags_win(tmp_path, text_file):
+    config = tmp_path / "run.toml"
+    config.write_text('hidden = 48\nlayers = 1\ndropout = 0.1\nseq_len = 32\nbatch_size = 8\nsteps = 12\n'
+                      'eval_every = 6\n')
+    run = tmp_path / "run"
+    result = run_cli("train", str(text_file), "--config", str(config), "--hidden", "40", "--name", str(run), "-q")
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["hidden_size"] == 40 and saved["model"]["num_layers"] == 1
+    assert saved["model"]["dropout"] == 0.1 and saved["train"]["steps"] == 12
+
+
+def test_a_toml_config_with_an_unknown_key_is_refused(tmp_path, text_file):
+    config = tmp_path / "run.toml"
+    config.write_text("hiden = 48\n")
+    assert_one_line_error(run_cli("train", str(text_file), "--config", str(config)), "unknown keys: hiden")
+
+
+def test_size_presets_set_layers_and_hidden(tmp_path, text_file):
+    run = tmp_path / "tiny"
+    assert run_cli("train", str(text_file), "--size", "tiny", "--name", str(run), *SMALL).returncode == 0
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert (model["num_layers"], model["hidden_size"]) == (1, 128)
+    assert_one_line_error(run_cli("train", str(text_file), "--size", "huge"), "unknown --size 'huge'")
+
+
+def test_runs_lists_runs_with_their_best_loss(tmp_path, text_file):
+    run_cli("train", str(text_file), "--hidden", "16", "--name", str(tmp_path / "runs" / "a"), *SMALL)
+    rows = json.loads(run_cli("runs", str(tmp_path / "runs"), "--json").stdout)
+    assert [r["run"] for r in rows] == [str(tmp_path / "runs" / "a")] and rows[0]["best_val_loss"] > 0
+
+
+def read_pty(command: list[str], seconds: float = 120) -> str:
+    """Run `command` on a pseudo-terminal, as in a user's shell, and return everything it wrote."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower, close_fds=True,
+                               env={**os.environ, "COLUMNS": "120", "TERM": "xterm-256color"})
+    os.close(follower)
+    chunks, deadline = [], time.time() + seconds
+    while time.time() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    process.wait(timeout=30)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_training_on_a_terminal_shows_a_live_progress_bar(tmp_path, text_file):
+    screen = read_pty([sys.executable, "-m", "genseq", "train", str(text_file), "--hidden", "32", "--steps", "60",
+                       "--eval-every", "30", "--batch-size", "8", "--seq-len", "32", "--name", str(tmp_path / "r")])
+    assert "step 60" in screen and "tok/s" in screen and "left" in screen, screen[-2000:]
+    assert screen.count("\r") + screen.count("\x1b[") > 5  # redrawn in place, not printed line after line
+    assert "best validation loss" in screen
+
+
+def test_sampling_on_a_terminal_streams_the_text(trained_run):
+    screen = read_pty([sys.executable, "-m", "genseq", "sample", str(trained_run), "--primer", "the ",
+                       "--length", "60", "--seed", "4"])
+    assert screen.startswith("the ") and len(screen.strip()) > 20
