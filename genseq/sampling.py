@@ -9,7 +9,11 @@ import torch
 from genseq.config import SampleConfig
 from genseq.fastpath import LSTMStep, TokenSelector
 from genseq.model import LSTMLanguageModel
-from genseq.runtime import make_generator
+from genseq.runtime import cpu_supports_bf16, make_generator
+
+BF16_STEP_MIN_BATCH = 16
+"""From this many samples at once the fast step multiplies in bf16 (where the CPU has it): the step is
+then compute-bound and bf16 measured ~2.5x faster; below it fp32, which matches the plain path exactly."""
 
 
 def next_token_probs(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -58,7 +62,8 @@ def generate(
     `on_step` sees each step's tokens [batch] as they are drawn (for streaming to a terminal; the
     tensor is reused next step, so copy what must be kept).
     `fast` (default: when the model is on the CPU) steps with `fastpath.LSTMStep` / `TokenSelector`
-    instead of `model.step` / `next_token_probs`; both give the same tokens for the same seed.
+    instead of `model.step` / `next_token_probs`; both give the same tokens for the same seed (up to
+    `BF16_STEP_MIN_BATCH` samples; from there the fast step runs in bf16).
     """
     model.eval()
     device = model.head.weight.device
@@ -70,7 +75,8 @@ def generate(
     if fast is None:
         fast = device.type == "cpu"
     if fast:
-        step = LSTMStep(model, batch)
+        low = batch >= BF16_STEP_MIN_BATCH and cpu_supports_bf16()
+        step = LSTMStep(model, batch, torch.bfloat16 if low else torch.float32)
         step.load_state(state)
         select = TokenSelector(batch, logits.shape[-1], config.temperature, config.top_k, config.top_p, generator)
     samples = torch.empty(batch, config.length, dtype=torch.long)
