@@ -11,6 +11,7 @@ import os
 import pickle
 import re
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,19 @@ def resolve_checkpoint(path: str | Path) -> Path:
                 return path / name
         raise CheckpointError(f"{path} is a folder without best.pt or last.pt; give a checkpoint file or a run folder")
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file or run folder")
+        shipped = shipped_models()
+        if str(path) in shipped:
+            return shipped[str(path)]
+        raise CheckpointError(
+            f"{path}: no such checkpoint file or run folder (shipped models: {', '.join(sorted(shipped)) or 'none'})"
+        )
     return path
+
+
+def shipped_models() -> dict[str, Path]:
+    """The small pretrained models that come with genseq (the repository's checkpoints/*.pt), by name."""
+    folder = resources.files("genseq.pretrained")
+    return {e.name.removesuffix(".pt"): Path(str(e)) for e in folder.iterdir() if e.name.endswith(".pt")}
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

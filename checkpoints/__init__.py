@@ -1,0 +1,1 @@
+"""Small pretrained models shipped with genseq (`genseq sample folk-abc-small`); run folders land here too."""
