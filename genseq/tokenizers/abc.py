@@ -73,27 +73,32 @@ class _OutOfTime(BaseException):
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
     """Raise InputError in this thread once `seconds` have passed (checked between Python bytecodes,
-    which is where music21 spends its time). Works in any thread, unlike SIGALRM."""
-    thread, lock, fired, armed = ctypes.c_ulong(threading.get_ident()), threading.Lock(), [False], [True]
+    which is where music21 spends its time). Works in any thread, unlike SIGALRM. The interrupt is
+    repeated every 0.2 s: one can land where Python swallows it (a bare `except:`, a garbage-collector
+    callback, a `__del__`)."""
+    thread, lock, done, fired = ctypes.c_ulong(threading.get_ident()), threading.Lock(), threading.Event(), [False]
 
-    def interrupt() -> None:
-        with lock:
-            if armed[0]:
+    def watchdog() -> None:
+        if done.wait(seconds):
+            return
+        while True:
+            with lock:
+                if done.is_set():
+                    return
                 fired[0] = ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, ctypes.py_object(_OutOfTime)) == 1
+            if done.wait(0.2):
+                return
 
-    timer = threading.Timer(seconds, interrupt)
-    timer.daemon = True
-    timer.start()
+    threading.Thread(target=watchdog, daemon=True, name="abc-time-limit").start()
     try:
         yield
     except _OutOfTime:
         raise InputError(f"music21 took longer than {seconds:g} s on this ABC tune; not rendered") from None
     finally:
         with lock:
-            armed[0] = False
+            done.set()
             if fired[0]:  # raised but perhaps not yet delivered: withdraw it so it cannot surface later
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, None)
-        timer.cancel()
 
 
 def parse_abc(text: str) -> Score:
