@@ -35,6 +35,7 @@ from genseq.corpora import (
 from genseq.data import TokenCache, build_token_cache, cache_key, evaluation_windows, load_token_cache
 from genseq.distributed import world
 from genseq.errors import ConfigError, InputError
+from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
 from genseq.sampling import generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
@@ -72,8 +73,7 @@ def _build_tokenizer(kind: str, documents: list[Document]) -> Tokenizer:
     if path.exists():
         return tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
     tokenizer = cls.build(documents)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(tokenizer.to_dict()), encoding="utf-8")
+    write_atomic(path, json.dumps(tokenizer.to_dict()))
     return tokenizer
 
 
@@ -128,8 +128,7 @@ def prepare_data(
     }
     if corpus is not None:
         stats = cache_dir() / "corpora" / f"{corpus}.json"
-        stats.parent.mkdir(parents=True, exist_ok=True)
-        stats.write_text(json.dumps(description), encoding="utf-8")
+        write_atomic(stats, json.dumps(description))
     return PreparedData(tokenizer, train, val, description)
 
 
@@ -207,7 +206,7 @@ def train(
     trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
     if here.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(
+        write_atomic(run_dir / "config.json", json.dumps(
             {"model": to_dict(model_config), "train": to_dict(config), "data": prepared.description,
              "device": str(trainer.device), "precision": trainer.precision, "processes": here.size}, indent=2) + "\n")
     say(f"run {run_dir}: {model_config.num_layers}x{model_config.hidden_size} LSTM, "

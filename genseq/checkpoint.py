@@ -7,7 +7,6 @@ checkpoint never runs code from it.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import zipfile
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from genseq.errors import CheckpointError
+from genseq.files import atomic_file
 
 FORMAT = "genseq-checkpoint"
 VERSION = 1
@@ -28,25 +28,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
     A crash at any moment leaves either the previous complete file or the new complete file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as err:
-        temporary.unlink(missing_ok=True)
-        raise CheckpointError(
-            f"could not write checkpoint {path}: {err.strerror}; free some disk space or pick another folder"
-        ) from None
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    with atomic_file(path, "checkpoint ") as handle:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 import tomllib
 
 from genseq.errors import InputError
+from genseq.files import write_atomic
 
 PIECE_BYTES = 1 << 22
 TEXT_SUFFIXES = {"char": None, "abc": {".abc"}, "midi": {".mid", ".midi"}}
@@ -271,19 +272,13 @@ def _render_chorales(recipe: dict, folder: Path, manifest: Path) -> None:
             except Exception:  # music21 raises many kinds of errors on scores it cannot render; count and go on
                 failed.append(path.name)
             else:
-                _write_atomically(folder / f"{stem}.mid", data)
+                write_atomic(folder / f"{stem}.mid", data)
                 files.append(f"{stem}.mid")
             advance(1)
     seconds = round(time.monotonic() - started, 1)
-    _write_atomically(manifest, json.dumps({"files": files, "failed": failed, "seconds": seconds}).encode())
+    write_atomic(manifest, json.dumps({"files": files, "failed": failed, "seconds": seconds}).encode())
     if failed:
         say(f"[yellow]music21 could not render {len(failed)} chorale(s)[/]: {', '.join(failed[:5])}")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 BUILDERS = {"music21-abc": _music21_abc, "music21-chorales": _music21_chorales}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from genseq.errors import GenseqError, InputError
+from genseq.files import atomic_file, write_atomic
 
 CACHE_FORMAT = 1
 
@@ -114,31 +114,25 @@ def build_token_cache(
     A document the tokenizer cannot read (a corrupt MIDI file) is skipped and recorded with its
     reason; the cache never holds half a document.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     count, written, skipped = 0, 0, []
     end = np.array([tokenizer.end_of_document], dtype=np.int32)
-    try:
-        with open(temporary, "wb") as out:
-            for doc, pieces in _encoded(documents, tokenizer, workers):
-                if isinstance(pieces, str):
-                    skipped.append((doc.name, pieces))
-                else:
-                    for ids in pieces:
-                        out.write(ids.astype(np.int32).tobytes())
-                        count += len(ids)
-                    out.write(end.tobytes())
-                    count += 1
-                    written += 1
-                if progress:
-                    progress(1)
+    with atomic_file(path, "the token cache ") as out:
+        for doc, pieces in _encoded(documents, tokenizer, workers):
+            if isinstance(pieces, str):
+                skipped.append((doc.name, pieces))
+            else:
+                for ids in pieces:
+                    out.write(ids.astype(np.int32).tobytes())
+                    count += len(ids)
+                out.write(end.tobytes())
+                count += 1
+                written += 1
+            if progress:
+                progress(1)
         if written == 0:
             raise InputError(f"none of the {len(documents)} documents could be read; the first: {skipped[0][1]}")
-        meta = {"format": CACHE_FORMAT, "tokens": count, "documents": written, "skipped": skipped}
-        path.with_suffix(".json").write_text(json.dumps(meta))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    meta = {"format": CACHE_FORMAT, "tokens": count, "documents": written, "skipped": skipped}
+    write_atomic(path.with_suffix(".json"), json.dumps(meta), "the token cache ")  # written last: marks it complete
     return load_token_cache(path)
 
 

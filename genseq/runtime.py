@@ -63,6 +63,8 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def set_threads(threads: int | None = None) -> None:
     """Use every core this process may run on (PyTorch's default can leave some idle), shared among local processes."""
+    if threads is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the user's (or torchrun's) choice
+        threads = int(os.environ["OMP_NUM_THREADS"])
     if threads is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         threads = cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: processes share the cores

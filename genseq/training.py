@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import signal
 import threading
@@ -24,6 +23,7 @@ from genseq.config import ModelConfig, TrainConfig, from_dict, to_dict
 from genseq.data import StreamBatches, evaluation_windows
 from genseq.distributed import world
 from genseq.errors import CheckpointError, GenseqError
+from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
 from genseq.runtime import (
     autocast,
@@ -353,9 +353,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept = [line for line in lines if line.strip() and _line_step(line) <= step]
     if len(kept) != len(lines):  # replaced whole, so a kill now cannot lose the lines before `step`
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text("".join(kept), encoding="utf-8")
-        os.replace(temporary, path)
+        write_atomic(path, "".join(kept))
 
 
 def _line_step(line: str) -> int:

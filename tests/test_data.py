@@ -1,9 +1,9 @@
 import numpy as np
+from midi_files import band_with_tempo_changes
 
 from genseq.corpora import find_documents
 from genseq.data import build_token_cache, cache_key, load_token_cache
 from genseq.tokenizers import CharTokenizer, MidiTokenizer
-from midi_files import band_with_tempo_changes
 
 
 def test_a_midi_cache_is_byte_identical_with_one_or_four_workers(tmp_path):

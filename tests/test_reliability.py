@@ -318,7 +318,6 @@ def test_disk_full_while_saving_a_checkpoint_is_one_line_and_leaves_no_partial_f
     assert not (run / "last.pt").exists() and not list(run.glob(".*.tmp"))
 
 
-@pytest.mark.xfail(strict=True, reason="data.build_token_cache lets OSError through as a traceback")
 def test_disk_full_while_building_the_token_cache_is_one_line(tmp_path, small_text):
     result = subprocess.run(
         [sys.executable, "-m", "genseq", "train", str(small_text), "--name", str(tmp_path / "run"), *SMALL],

@@ -1,0 +1,46 @@
+"""Files written whole or not at all: a crash leaves the previous file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from genseq.errors import GenseqError
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, what: str = "") -> Iterator[BinaryIO]:
+    """A binary handle on a temporary file beside `path`, fsynced and renamed over `path` on success.
+
+    A failed write (a full disk) is a one-line GenseqError naming `what` and `path`; any error
+    leaves no temporary file behind.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as err:
+        raise GenseqError(
+            f"could not write {what}{path}: {err.strerror or err}; free some disk space or pick another folder"
+        ) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, data: bytes | str, what: str = "") -> None:
+    """Write `data` (text as UTF-8) to `path` through `atomic_file`."""
+    with atomic_file(path, what) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
