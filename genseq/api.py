@@ -166,6 +166,7 @@ def train(
     name: str | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    tensorboard: bool = False,
     model: ModelConfig | dict[str, Any] | None = None,
     **train_options: Any,
 ) -> RunResult:
@@ -177,6 +178,8 @@ def train(
 
     Under `torchrun` every process calls this; the first one prepares the data and writes the files.
     """
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:  # say so before anything is written
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'genseq[tensorboard]'")
     here = world()
     progress = progress and here.is_main
     if resume is not None:
@@ -214,6 +217,7 @@ def train(
         f"{len(prepared.train):,} train / {len(prepared.val):,} validation tokens, "
         f"{trainer.device} {trainer.precision}", quiet=not progress)
     can_plot = importlib.util.find_spec("matplotlib") is not None
+    board = _tensorboard_writer(run_dir) if tensorboard and here.is_main else None
     with training_bar(enabled=progress) as update:
         last_val = ["-"]
 
@@ -228,12 +232,24 @@ def train(
             last_val[0] = f"{record['val_loss']:.3f}"
             if can_plot and here.is_main:
                 render.loss_curve_png(read_metrics(run_dir), run_dir / "loss.png")
+            if board is not None:
+                for key in ("train_loss", "val_loss", "lr", "tokens_per_s"):
+                    if record.get(key) is not None:
+                        board.add_scalar(key, record[key], record["step"])
+                board.flush()
 
         result = trainer.run(on_step, on_eval)
     say(f"best validation loss {result.progress.best_val_loss:.4f} nats/token "
         f"({result.progress.best_val_loss / math.log(2):.4f} bits) after {result.progress.step} steps; "
         f"checkpoints in {run_dir}", quiet=not progress)
     return result
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    """A TensorBoard writer logging into `run_dir/tensorboard` (the optional `tensorboard` package)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 @dataclass
@@ -276,11 +292,12 @@ class TrainedModel:
         config = SampleConfig(**options)
         return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step)
 
-    def sample(self, primer: Any = None, include_primer: bool = True, **options: Any) -> list[Any]:
+    def sample(self, primer: Any = None, include_primer: bool = True,
+               on_step: Callable[[torch.Tensor], None] | None = None, **options: Any) -> list[Any]:
         """Decoded samples (text, or PrettyMIDI for MIDI models), each continuing `primer` (and starting
         with it unless `include_primer` is False). Options are SampleConfig fields."""
         start = self.encode_primer(primer) if include_primer else []
-        return [self.tokenizer.decode(start + ids) for ids in self.sample_ids(primer, **options)]
+        return [self.tokenizer.decode(start + ids) for ids in self.sample_ids(primer, on_step, **options)]
 
     def read_primer(self, path: str | Path) -> Any:
         """A primer document from a file, checked against the kind of model (MIDI or text)."""

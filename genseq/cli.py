@@ -12,6 +12,7 @@ import tomllib
 import typer
 
 from genseq import api, export, render
+from genseq.console import counting_bar
 from genseq.errors import GenseqError
 
 app = typer.Typer(
@@ -71,6 +72,7 @@ def train(
         None, help="TOML file of options (keys as option names with underscores).",
         callback=_load_toml, is_eager=True, exists=True, dir_okay=False,
     ),
+    tensorboard: bool = typer.Option(False, help="Also log to RUN/tensorboard (needs the tensorboard package)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or messages."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -91,9 +93,9 @@ def train(
              "dropout": dropout, "tie_weights": tie_weights}
     result = api.train(
         source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, name=name, resume=resume,
-        progress=not quiet, model=model, seq_len=seq_len, batch_size=batch_size, learning_rate=lr, steps=steps,
-        epochs=epochs, minutes=minutes, eval_every=eval_every, val_fraction=val_fraction, seed=seed,
-        device=device, precision=precision,
+        progress=not quiet, tensorboard=tensorboard, model=model, seq_len=seq_len, batch_size=batch_size,
+        learning_rate=lr, steps=steps, epochs=epochs, minutes=minutes, eval_every=eval_every,
+        val_fraction=val_fraction, seed=seed, device=device, precision=precision,
     )
     if result.stopped_by in ("SIGINT", "SIGTERM"):
         typer.echo(f"stopped by {result.stopped_by} at step {result.progress.step}; "
@@ -154,9 +156,10 @@ def sample(
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None)
         settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options}
-        model.sample(primer_doc, **dict(options, num_samples=1, length=1))  # fail fast on a bad primer
-        files = export.export_samples(model.sample(primer_doc, **options), model.tokenizer, output_dir, outputs,
-                                      settings, force=force)
+        model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn
+        with counting_bar("sampling", length, enabled=not json_output) as advance:
+            samples = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
+        files = export.export_samples(samples, model.tokenizer, output_dir, outputs, settings, force=force)
         _print_exported(files, json_output)
         return
     if sys.stdout.isatty() and num_samples == 1 and output is None and not json_output:
@@ -166,7 +169,8 @@ def sample(
                          **options)
         sys.stdout.write("\n")
         return
-    texts = model.sample(primer_doc, **options)
+    with counting_bar("sampling", length, enabled=output is not None) as advance:
+        texts = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
     if json_output:
         typer.echo(json.dumps(texts, ensure_ascii=False))
     elif output is not None:

@@ -71,7 +71,9 @@ def generate(
     batch = config.num_samples
     context = torch.tensor([end_token, *primer], device=device).expand(batch, -1)
     logits, state = model(context)
-    logits = logits[:, -1]
+    logits = logits[:, -1].clone()
+    if config.stop_at_end:  # a sample holds at least one new token, never an immediate end of document
+        logits[:, end_token] = float("-inf")
     if fast is None:
         fast = device.type == "cpu"
     if fast:

@@ -82,3 +82,16 @@ def test_sampling_on_a_terminal_streams_the_text(trained_run):
     screen = read_pty([sys.executable, "-m", "genseq", "sample", str(trained_run), "--primer", "the ",
                        "--length", "60", "--seed", "4"])
     assert screen.startswith("the ") and len(screen.strip()) > 20
+
+
+def test_tensorboard_logs_or_says_what_to_install(tmp_path, text_file):
+    import importlib.util
+
+    run = tmp_path / "tb"
+    result = run_cli("train", str(text_file), "--tensorboard", "--hidden", "16", "--name", str(run), *SMALL)
+    if importlib.util.find_spec("tensorboard") is None:
+        assert_one_line_error(result, "pip install 'genseq[tensorboard]'")
+        assert not run.exists()
+    else:
+        assert result.returncode == 0, result.stderr
+        assert list((run / "tensorboard").glob("events.out.tfevents.*"))
