@@ -50,3 +50,14 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `python -m genseq ARGS` as a user would, capturing its output."""
     return subprocess.run([sys.executable, "-m", "genseq", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ}, timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """A user error: exit status 2 and one line on stderr naming every fragment, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

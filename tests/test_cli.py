@@ -4,16 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+from conftest import assert_one_line_error, run_cli
 
 
 def test_train_then_sample_eval_and_info(tmp_path, text_file):

@@ -8,8 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import run_cli
-from test_cli import assert_one_line_error
+from conftest import assert_one_line_error, run_cli
 
 SMALL = ["--steps", "12", "--eval-every", "6", "--batch-size", "8", "--seq-len", "32", "--quiet"]
 

@@ -5,9 +5,8 @@ import wave
 
 import pretty_midi
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from midi_files import band_with_tempo_changes
-from test_cli import assert_one_line_error
 
 TUNES = "\n".join(
     f"X:{i}\nT:Tune {i}\nM:6/8\nL:1/8\nK:D\n|:dfa afd|{'gbe' if i % 2 else 'ece'} gfe|dfa afd|e3 d3:|\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import generated_text
+from conftest import assert_one_line_error, generated_text
 
 from genseq import api
 from genseq.checkpoint import load_checkpoint
@@ -149,16 +149,6 @@ def genseq(*args: str) -> subprocess.CompletedProcess:
     """`python -m genseq ARGS` on one core, as a user would run it."""
     return subprocess.run([sys.executable, "-m", "genseq", *args], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=one_cpu)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
