@@ -20,10 +20,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--tuned", action="store_true", help="also run the tuned plain loop")
     parser.add_argument("--skip-plain", action="store_true", help="only run genseq")
+    parser.add_argument("--run-dir", help="keep genseq's run folder here (default: a temporary folder)")
     args = parser.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
-        result = api.train(str(SHAKESPEARE), name=f"{folder}/run", minutes=args.minutes, progress=False)
+        result = api.train(str(SHAKESPEARE), name=args.run_dir or f"{folder}/run", minutes=args.minutes,
+                           progress=False)
         rows["genseq default"] = {"val_loss": result.progress.best_val_loss, "steps": result.progress.step,
                                   "chars_per_s": result.progress.tokens_seen / result.progress.elapsed_seconds}
         print(json.dumps({"genseq default": rows["genseq default"]}), flush=True)
