@@ -114,7 +114,7 @@ def prepare_data(
         split.train = augment_documents(split.train, augment)
     train = _token_cache(split.train, tokenizer, "train split", progress)
     val = _token_cache(split.val, tokenizer, "validation split", progress)
-    origin = {source.name: getattr(source, "document", source).name for source in split.train}  # augmented copies
+    origin = {doc.name: getattr(doc, "document", doc).name for doc in split.train}  # augmented copies: their file
     reasons = {origin.get(name, name): reason for name, reason in train.skipped + val.skipped}
     skipped = sorted(reasons)
     for name in skipped:  # warnings are printed even when quiet: a user must know what was left out
