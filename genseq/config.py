@@ -24,7 +24,7 @@ class ModelConfig:
     num_layers: int = 2
     embedding_size: int | None = None
     """Defaults to hidden_size."""
-    dropout: float = 0.3
+    dropout: float = 0.2
     """Applied to the embedding output, between LSTM layers and before the output head."""
     tie_weights: bool = False
 
@@ -47,12 +47,12 @@ class TrainConfig:
 
     seq_len: int = 128
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float = 2e-3
     min_lr_ratio: float = 0.05
     """The cosine schedule ends at learning_rate * min_lr_ratio."""
     warmup_steps: int = 100
     weight_decay: float = 0.01
-    grad_clip: float = 1.0
+    grad_clip: float = 5.0
     steps: int | None = None
     epochs: float | None = None
     minutes: float | None = None
