@@ -34,17 +34,23 @@ alone is no bound; real tunes take well under a second."""
 
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 _DEFAULT_LENGTH = re.compile(r"^[LM]:", re.MULTILINE)
+_HEADER_FIELD = re.compile(r"^[A-Za-z]:", re.MULTILINE)
 
 
 def complete_abc(text: str) -> str:
     """`text` with the header fields a renderer needs and ABC 2.1 implies.
 
-    Every training tune starts with `X:`, so a sample without one gets `X:1` in front; a tune with
-    neither `L:` nor `M:` gets `L:1/8`, the standard's default note length, which music21 needs.
-    A missing `K:` is left alone: music21 reads such a tune in C.
+    Every training tune starts with its header, so text before a sample's first `X:` line (or, without
+    one, before its first header field) is not part of the tune, as when a corpus file is read; a
+    sample without `X:` gets `X:1` in front; a tune with neither `L:` nor `M:` gets `L:1/8`, the
+    standard's default note length, which music21 needs. A missing `K:` is left alone (read in C).
     """
-    if not _TUNE_START.search(text):
-        text = "X:1\n" + text
+    start = _TUNE_START.search(text)
+    if start:
+        text = text[start.start():]
+    else:
+        field = _HEADER_FIELD.search(text)
+        text = "X:1\n" + (text[field.start():] if field else text)
     if not _DEFAULT_LENGTH.search(text):
         first_line_end = text.find("\n") + 1 or len(text)
         text = text[:first_line_end] + "L:1/8\n" + text[first_line_end:]
