@@ -37,6 +37,7 @@ from genseq.distributed import world
 from genseq.errors import ConfigError, InputError
 from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
+from genseq.runtime import available_cores
 from genseq.sampling import generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
@@ -82,7 +83,7 @@ def _token_cache(documents: list[Document], tokenizer: Tokenizer, label: str, pr
     cached = load_token_cache(path)
     if cached is not None:
         return cached
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = available_cores()
     with counting_bar(f"tokenizing {label}", len(documents), enabled=progress) as advance:
         return build_token_cache(documents, tokenizer, path, workers=workers, progress=advance)
 

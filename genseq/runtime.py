@@ -61,13 +61,17 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=dtype)
 
 
+def available_cores() -> int:
+    """The cores this process may run on (fewer than the machine's under taskset or a container limit)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_threads(threads: int | None = None) -> None:
     """Use every core this process may run on (PyTorch's default can leave some idle), shared among local processes."""
     if threads is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the user's (or torchrun's) choice
         threads = int(os.environ["OMP_NUM_THREADS"])
     if threads is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: processes share the cores
+        threads = available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: cores are shared
     torch.set_num_threads(max(1, threads))
 
 
