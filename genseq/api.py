@@ -32,7 +32,14 @@ from genseq.corpora import (
     guess_tokenizer,
     split_documents,
 )
-from genseq.data import TokenCache, build_token_cache, cache_key, evaluation_windows, load_token_cache
+from genseq.data import (
+    TokenCache,
+    build_token_cache,
+    cache_key,
+    evaluation_windows,
+    first_document,
+    load_token_cache,
+)
 from genseq.distributed import world
 from genseq.errors import ConfigError, InputError
 from genseq.files import write_atomic
@@ -206,7 +213,8 @@ def train(
         model_options["vocab_size"] = prepared.tokenizer.vocab_size
         model_config = ModelConfig(**model_options)
         run_dir = here.broadcast(_new_run_dir(source, corpus, name) if here.is_main else None)
-    meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description}
+    meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description,
+            "prelude": first_document(prepared.val.tokens, prepared.tokenizer.end_of_document)}
     trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
     if here.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -291,7 +299,8 @@ class TrainedModel:
                    **options: Any) -> list[list[int]]:
         """Token ids of new samples (without the primer); options are SampleConfig fields."""
         config = SampleConfig(**options)
-        return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step)
+        return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step,
+                        prelude=self.payload.get("prelude", ()))
 
     def sample(self, primer: Any = None, include_primer: bool = True,
                on_step: Callable[[torch.Tensor], None] | None = None, **options: Any) -> list[Any]:

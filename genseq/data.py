@@ -188,6 +188,21 @@ class StreamBatches:
         return block[:, :-1], block[:, 1:]
 
 
+def first_document(tokens: np.ndarray, end_token: int, limit: int = 1024) -> list[int]:
+    """The first whole document of `tokens` with its end token (its last `limit` tokens), or [] if none ends.
+
+    The sampler reads it before a sample so that a sample starts from the state the model has between
+    documents in training, where the state is carried across them, rather than from a zero state.
+    """
+    chunk = 1 << 20
+    for start in range(0, len(tokens), chunk):
+        ends = np.flatnonzero(np.asarray(tokens[start : start + chunk]) == end_token)
+        if len(ends):
+            stop = start + int(ends[0]) + 1
+            return np.asarray(tokens[max(0, stop - limit) : stop]).tolist()
+    return []
+
+
 def evaluation_windows(tokens: np.ndarray, batch_size: int, seq_len: int, max_tokens: int) -> list[torch.Tensor]:
     """The first `max_tokens` held-out tokens as streams of windows [batch, seq_len + 1] (overlapping by one)."""
     tokens = tokens[: max_tokens + 1]

@@ -54,10 +54,13 @@ def generate(
     end_token: int,
     on_step: Callable[[torch.Tensor], None] | None = None,
     fast: bool | None = None,
+    prelude: Sequence[int] = (),
 ) -> list[list[int]]:
     """`config.num_samples` continuations of `primer`, drawn in one batch.
 
-    The primer is fed once to build the hidden state; every new token then costs one step. A
+    The model first reads `prelude` (a document ending in `end_token`, see `data.first_document`;
+    default: `end_token` alone) and then the primer, once for all samples; every new token then
+    costs one step. A
     sample ends at `end_token` (when `config.stop_at_end`) or after `config.length` new tokens.
     `on_step` sees each step's tokens [batch] as they are drawn (for streaming to a terminal; the
     tensor is reused next step, so copy what must be kept).
@@ -69,9 +72,10 @@ def generate(
     device = model.head.weight.device
     generator = make_generator(config.seed)
     batch = config.num_samples
-    context = torch.tensor([end_token, *primer], device=device).expand(batch, -1)
-    logits, state = model(context)
-    logits = logits[:, -1].clone()
+    context = torch.tensor([[*(prelude or [end_token]), *primer]], device=device)
+    logits, state = model(context)  # one row: every sample starts from the same state
+    logits = logits[:, -1].expand(batch, -1).clone()
+    state = tuple(t.expand(-1, batch, -1).contiguous() for t in state)
     if config.stop_at_end:  # a sample holds at least one new token, never an immediate end of document
         logits[:, end_token] = float("-inf")
     if fast is None:

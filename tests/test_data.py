@@ -2,7 +2,7 @@ import numpy as np
 from midi_files import band_with_tempo_changes
 
 from genseq.corpora import find_documents
-from genseq.data import build_token_cache, cache_key, load_token_cache
+from genseq.data import build_token_cache, cache_key, first_document, load_token_cache
 from genseq.tokenizers import CharTokenizer, MidiTokenizer
 
 
@@ -39,3 +39,13 @@ def test_cache_key_changes_when_a_file_or_the_tokenizer_changes(tmp_path):
     assert before != cache_key(find_documents(str(path)), CharTokenizer.fit(["abcd"]).to_dict())
     path.write_text("abcd")
     assert before != cache_key(find_documents(str(path)), tokenizer)
+
+
+def test_first_document_is_the_first_whole_document_with_its_end_token():
+    tokens = np.array([5, 6, 0, 7, 8, 0], dtype=np.int32)
+    assert first_document(tokens, end_token=0) == [5, 6, 0]
+    assert first_document(tokens, end_token=0, limit=2) == [6, 0]
+    assert first_document(tokens[:2], end_token=0) == []
+    far = np.ones((1 << 20) + 10, dtype=np.int32)
+    far[(1 << 20) + 3] = 0  # past the first chunk of the scan
+    assert first_document(far, end_token=0, limit=4) == [1, 1, 1, 0]

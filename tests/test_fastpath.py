@@ -78,12 +78,14 @@ def test_selector_draws_follow_the_distribution():
 @pytest.mark.parametrize("options", [
     {"temperature": 0}, {"temperature": 1.0, "seed": 4}, {"temperature": 0.8, "top_k": 5, "seed": 5},
     {"temperature": 1.0, "top_p": 0.9, "seed": 6}, {"temperature": 1.0, "num_samples": 4, "seed": 7},
+    {"temperature": 1.0, "num_samples": 3, "seed": 8, "prelude": [6, 7, 8, 0]},
 ])
 def test_fast_and_plain_generate_give_the_same_tokens(options):
     model = trained_looking_model()
+    prelude = options.pop("prelude", ())
     config = SampleConfig(**{"length": 150, "stop_at_end": False, **options})
-    fast = generate(model, [3, 4, 5], config, end_token=0, fast=True)
-    assert fast == generate(model, [3, 4, 5], config, end_token=0, fast=False)
+    fast = generate(model, [3, 4, 5], config, end_token=0, fast=True, prelude=prelude)
+    assert fast == generate(model, [3, 4, 5], config, end_token=0, fast=False, prelude=prelude)
     assert all(len(row) == 150 for row in fast)
 
 

@@ -1,7 +1,8 @@
 import torch
 
 from genseq import api
-from genseq.sampling import next_token_probs
+from genseq.config import SampleConfig
+from genseq.sampling import generate, next_token_probs
 
 
 def test_same_seed_gives_identical_samples(trained_run):
@@ -50,3 +51,15 @@ def test_sampling_stops_at_end_of_document_unless_told_not_to(trained_run):
     ids = model.sample_ids(length=500, num_samples=4, seed=3)
     assert all(model.tokenizer.end_of_document not in row and 1 <= len(row) < 500 for row in ids)
     assert all(len(row) == 500 for row in model.sample_ids(length=500, num_samples=4, seed=3, stop_at_end=False))
+
+
+def test_samples_start_from_the_state_after_the_checkpoints_prelude(trained_run):
+    """Training carries the state across documents, so a sample starts after a real document, not from zeros."""
+    model = api.load(trained_run)
+    prelude = model.payload["prelude"]
+    eod = model.tokenizer.end_of_document
+    assert prelude[-1] == eod and eod not in prelude[:-1] and len(prelude) > 100  # the first validation document
+    config = SampleConfig(length=60, num_samples=2, seed=3)
+    warm = generate(model.network, [], config, eod, prelude=prelude)
+    assert model.sample_ids(length=60, num_samples=2, seed=3) == warm
+    assert warm != generate(model.network, [], config, eod)  # a cold start
