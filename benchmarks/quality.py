@@ -32,7 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--tuned", action="store_true", help="also run the tuned plain loop")
-    parser.add_argument("--skip-plain", action="store_true", help="only run genseq")
+    parser.add_argument("--skip-plain", action="store_true", help="do not run the plain fp32 loop")
+    parser.add_argument("--skip-genseq", action="store_true", help="do not run genseq")
     parser.add_argument("--run-dir", help="keep genseq's run folder here (default: a temporary folder)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a ModelConfig or TrainConfig field for genseq's run, e.g. seq_len=64")
@@ -40,12 +41,13 @@ def main() -> None:
     model, train = overrides(args.set)
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
-        result = api.train(str(SHAKESPEARE), name=args.run_dir or f"{folder}/run", minutes=args.minutes,
-                           progress=False, model=model, **train)
-        rows["genseq default"] = {"settings": args.set, "val_loss": result.progress.best_val_loss,
-                                  "steps": result.progress.step,
-                                  "chars_per_s": result.progress.tokens_seen / result.progress.elapsed_seconds}
-        print(json.dumps({"genseq default": rows["genseq default"]}), flush=True)
+        if not args.skip_genseq:
+            result = api.train(str(SHAKESPEARE), name=args.run_dir or f"{folder}/run", minutes=args.minutes,
+                               progress=False, model=model, **train)
+            rows["genseq default"] = {"settings": args.set, "val_loss": result.progress.best_val_loss,
+                                      "steps": result.progress.step,
+                                      "chars_per_s": result.progress.tokens_seen / result.progress.elapsed_seconds}
+            print(json.dumps({"genseq default": rows["genseq default"]}), flush=True)
     if not args.skip_plain:
         rows["plain fp32 loop"] = train_plain(args.minutes)
         print(json.dumps({"plain fp32 loop": rows["plain fp32 loop"]}), flush=True)

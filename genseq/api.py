@@ -30,6 +30,7 @@ from genseq.corpora import (
     cache_dir,
     find_documents,
     guess_tokenizer,
+    source_identity,
     split_documents,
 )
 from genseq.data import (
@@ -50,6 +51,7 @@ from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
 
 DEFAULT_RUNS = Path("checkpoints")
+BUDGETS = ("steps", "epochs", "minutes")
 
 
 @dataclass
@@ -111,6 +113,13 @@ def prepare_data(
     `augment` (MIDI only, e.g. "transpose=-5..6,stretch=0.9..1.1") adds transformed copies of the
     training documents; validation stays on the real pieces.
     """
+    given = tokenizer.to_dict() if isinstance(tokenizer, Tokenizer) else tokenizer
+    source = None if source is None else str(source)
+    settings = [source, corpus, given, encoding, val_fraction, seed, augment]
+    record_path = cache_dir() / "prepared" / f"{cache_key([], [source_identity(source, corpus), *settings])}.json"
+    prepared = _read_prepared(record_path)
+    if prepared is not None:
+        return prepared
     kind = tokenizer.kind if isinstance(tokenizer, Tokenizer) else tokenizer
     documents, kind = _documents(source, corpus, kind, encoding)
     split = split_documents(documents, val_fraction, seed)
@@ -124,20 +133,39 @@ def prepare_data(
     val = _token_cache(split.val, tokenizer, "validation split", progress)
     origin = {doc.name: getattr(doc, "document", doc).name for doc in split.train}  # augmented copies: their file
     reasons = {origin.get(name, name): reason for name, reason in train.skipped + val.skipped}
-    skipped = sorted(reasons)
-    for name in skipped:  # warnings are printed even when quiet: a user must know what was left out
-        say(f"[yellow]warning:[/] skipped {reasons[name]}")
-    if skipped:
-        say(f"skipped {len(skipped)} unreadable file(s) of {len(documents)}")
+    _warn_skipped(reasons, len(documents))
     description = {
         "source": str(source) if source is not None else None, "corpus": corpus, "tokenizer_kind": kind,
         "encoding": encoding, "augment": augment, "documents": len(documents), "train_documents": train.documents,
-        "val_documents": val.documents, "train_tokens": len(train), "val_tokens": len(val), "skipped": len(skipped),
+        "val_documents": val.documents, "train_tokens": len(train), "val_tokens": len(val), "skipped": len(reasons),
     }
     if corpus is not None:
         stats = cache_dir() / "corpora" / f"{corpus}.json"
         write_atomic(stats, json.dumps(description))
+    write_atomic(record_path, json.dumps({
+        "tokenizer": tokenizer.to_dict(), "train": train.path, "val": val.path, "description": description,
+        "skipped": reasons}))
     return PreparedData(tokenizer, train, val, description)
+
+
+def _read_prepared(path: Path) -> PreparedData | None:
+    """What `prepare_data` found last time for unchanged sources and settings (no document is read again)."""
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    train, val = load_token_cache(Path(record["train"])), load_token_cache(Path(record["val"]))
+    if train is None or val is None:
+        return None
+    _warn_skipped(record["skipped"], record["description"]["documents"])
+    return PreparedData(tokenizer_from_dict(record["tokenizer"]), train, val, record["description"])
+
+
+def _warn_skipped(reasons: dict[str, str], total: int) -> None:
+    """Printed even when quiet, and on every run: a user must know what was left out."""
+    for name in sorted(reasons):
+        say(f"[yellow]warning:[/] skipped {reasons[name]}")
+    if reasons:
+        say(f"skipped {len(reasons)} unreadable file(s) of {total}")
 
 
 def corpus_summaries() -> list[dict[str, Any]]:
@@ -191,6 +219,11 @@ def train(
     here = world()
     progress = progress and here.is_main
     if resume is not None:
+        changed = sorted({*(model or {}), *(k for k, v in train_options.items() if v is not None)} - set(BUDGETS))
+        if changed or source is not None or corpus is not None:
+            named = ", ".join(changed) or "the data source"
+            raise ConfigError(f"--resume continues a run with its own data and settings; only a new budget "
+                              f"(--steps, --epochs or --minutes) may be given, not {named}")
         payload = resume_payload(Path(resume))
         data = payload["data"]
         prepared = here.first_then_others(lambda: prepare_data(
@@ -199,7 +232,7 @@ def train(
             seed=payload["train_config"]["seed"], augment=data.get("augment"), progress=progress,
         ))
         model_config = from_dict(ModelConfig, payload["model_config"])
-        given = {k: v for k, v in train_options.items() if k in ("steps", "epochs", "minutes") and v is not None}
+        given = {k: v for k, v in train_options.items() if k in BUDGETS and v is not None}
         budget = {"steps": None, "epochs": None, "minutes": None, **given} if given else {}
         config = from_dict(TrainConfig, {**payload["train_config"], **budget})  # a new budget replaces the old
         run_dir = Path(resume)
@@ -225,7 +258,7 @@ def train(
         f"{trainer.model.num_parameters():,} parameters, vocab {model_config.vocab_size}, "
         f"{len(prepared.train):,} train / {len(prepared.val):,} validation tokens, "
         f"{trainer.device} {trainer.precision}", quiet=not progress)
-    can_plot = importlib.util.find_spec("matplotlib") is not None
+    can_plot = [importlib.util.find_spec("matplotlib") is not None]
     board = _tensorboard_writer(run_dir) if tensorboard and here.is_main else None
     with training_bar(enabled=progress) as update:
         last_val = ["-"]
@@ -239,8 +272,13 @@ def train(
 
         def on_eval(t: Trainer, record: dict) -> None:
             last_val[0] = f"{record['val_loss']:.3f}"
-            if can_plot and here.is_main:
-                render.loss_curve_png(read_metrics(run_dir), run_dir / "loss.png")
+            if can_plot[0] and here.is_main:
+                try:
+                    render.loss_curve_png(read_metrics(run_dir), run_dir / "loss.png")
+                except OSError as err:  # the plot is a convenience: training goes on, once warned
+                    say(f"[yellow]warning:[/] could not write {run_dir / 'loss.png'} ({err.strerror}); "
+                        "no more loss plots in this run")
+                    can_plot[0] = False
             if board is not None:
                 for key in ("train_loss", "val_loss", "lr", "tokens_per_s"):
                     if record.get(key) is not None:

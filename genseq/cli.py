@@ -12,6 +12,7 @@ import tomllib
 import typer
 
 from genseq import api, export, render
+from genseq.config import ModelConfig, TrainConfig
 from genseq.console import counting_bar
 from genseq.errors import GenseqError
 
@@ -41,6 +42,11 @@ def _load_toml(ctx: typer.Context, param: typer.CallbackParam, value: Path | Non
     return value
 
 
+def _given(**options: Any) -> dict[str, Any]:
+    """The options a user set: the rest keep the defaults of genseq.config (one place for every default)."""
+    return {key: value for key, value in options.items() if value is not None}
+
+
 @app.command(no_args_is_help=False)
 def train(
     source: str | None = typer.Argument(None, help="Text file, folder or glob to train on."),
@@ -49,19 +55,32 @@ def train(
     encoding: str = typer.Option("utf-8", help="Encoding of text sources."),
     augment: str | None = typer.Option(None, help="MIDI augmentation, e.g. transpose=-5..6,stretch=0.95..1.05."),
     size: str | None = typer.Option(None, help=f"Size preset: {', '.join(SIZES)} (layers x hidden)."),
-    layers: int | None = typer.Option(None, help="LSTM layers (default 2)."),
-    hidden: int | None = typer.Option(None, help="LSTM hidden size (default 512)."),
-    dropout: float = typer.Option(0.2, help="Dropout on embeddings, between layers and before the head."),
+    layers: int | None = typer.Option(None, help=f"LSTM layers (default {ModelConfig.num_layers})."),
+    hidden: int | None = typer.Option(None, help=f"LSTM hidden size (default {ModelConfig.hidden_size})."),
+    dropout: float | None = typer.Option(None, help=f"Dropout on embeddings, between layers and before the head "
+                                         f"(default {ModelConfig.dropout}).", show_default=False),
     tie_weights: bool = typer.Option(False, help="Share the embedding and output weights."),
-    seq_len: int = typer.Option(128, help="Window length for truncated back-propagation through time."),
-    batch_size: int = typer.Option(64, help="Parallel streams per step."),
-    lr: float = typer.Option(2e-3, help="Peak learning rate (AdamW, warm-up, cosine decay)."),
+    seq_len: int | None = typer.Option(None, help=f"Window length for truncated back-propagation through time "
+                                       f"(default {TrainConfig.seq_len}).", show_default=False),
+    batch_size: int | None = typer.Option(None, help=f"Parallel streams per step (default {TrainConfig.batch_size}).",
+                                          show_default=False),
+    lr: float | None = typer.Option(None, help=f"Peak learning rate of AdamW, reached after the warm-up and decayed "
+                                    f"on a cosine (default {TrainConfig.learning_rate:g}).", show_default=False),
+    warmup_steps: int | None = typer.Option(None, help=f"Linear warm-up steps (default {TrainConfig.warmup_steps}).",
+                                            show_default=False),
+    weight_decay: float | None = typer.Option(None, help=f"AdamW weight decay (default {TrainConfig.weight_decay}).",
+                                              show_default=False),
+    clip: float | None = typer.Option(None, help=f"Gradient norm clipping (default {TrainConfig.grad_clip:g}).",
+                                      show_default=False),
     steps: int | None = typer.Option(None, help="Budget in optimizer steps."),
     epochs: float | None = typer.Option(None, help="Budget in passes over the training split."),
     minutes: float | None = typer.Option(None, help="Budget in minutes (default 10 when no budget is given)."),
-    eval_every: int = typer.Option(200, help="Evaluate and checkpoint every N steps."),
-    val_fraction: float = typer.Option(0.1, help="Share held out for validation."),
-    seed: int = typer.Option(1337, help="Seed for initialisation, dropout and data order."),
+    eval_every: int | None = typer.Option(None, help=f"Evaluate and checkpoint every N steps "
+                                          f"(default {TrainConfig.eval_every}).", show_default=False),
+    val_fraction: float | None = typer.Option(None, help=f"Share held out for validation "
+                                              f"(default {TrainConfig.val_fraction}).", show_default=False),
+    seed: int | None = typer.Option(None, help=f"Seed for initialisation, dropout and data order "
+                                    f"(default {TrainConfig.seed}).", show_default=False),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, bf16 or fp16."),
     name: str | None = typer.Option(None, help="Run folder name under checkpoints/ (or a path)."),
@@ -88,14 +107,16 @@ def train(
     """
     if size is not None and size not in SIZES:
         raise GenseqError(f"unknown --size {size!r}; use one of {', '.join(SIZES)}")
-    preset_layers, preset_hidden = SIZES[size or "medium"]
-    model = {"num_layers": layers or preset_layers, "hidden_size": hidden or preset_hidden,
-             "dropout": dropout, "tie_weights": tie_weights}
+    preset_layers, preset_hidden = SIZES[size] if size else (None, None)
+    model = _given(num_layers=layers or preset_layers, hidden_size=hidden or preset_hidden, dropout=dropout,
+                   tie_weights=tie_weights or None)
     result = api.train(
         source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, name=name, resume=resume,
-        progress=not quiet, tensorboard=tensorboard, model=model, seq_len=seq_len, batch_size=batch_size,
-        learning_rate=lr, steps=steps, epochs=epochs, minutes=minutes, eval_every=eval_every,
-        val_fraction=val_fraction, seed=seed, device=device, precision=precision,
+        progress=not quiet, tensorboard=tensorboard, model=model, **_given(
+            seq_len=seq_len, batch_size=batch_size, learning_rate=lr, warmup_steps=warmup_steps,
+            weight_decay=weight_decay, grad_clip=clip, steps=steps, epochs=epochs, minutes=minutes,
+            eval_every=eval_every, val_fraction=val_fraction, seed=seed,
+            device=None if device == "auto" else device, precision=None if precision == "auto" else precision),
     )
     if result.stopped_by in ("SIGINT", "SIGTERM"):
         typer.echo(f"stopped by {result.stopped_by} at step {result.progress.step}; "

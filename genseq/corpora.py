@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 import tomllib
@@ -112,6 +112,14 @@ def _expand(source: str) -> list[str]:
     if path.is_dir():
         return sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     return sorted(p for p in glob.glob(str(path), recursive=True) if os.path.isfile(p))
+
+
+def source_identity(source: str | None, corpus: str | None) -> list | dict:
+    """What decides the documents of a source and is much cheaper to read than them: the path, size and
+    mtime of every file it names, or for a built-in corpus its recipe and the music21 version it reads."""
+    if corpus is not None:
+        return {"recipe": builtin_corpora().get(corpus), "music21": metadata.version("music21")}
+    return [(path, (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in _expand(source)]
 
 
 def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8") -> list[Document]:

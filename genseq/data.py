@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class TokenCache:
     documents: int
     skipped: list[tuple[str, str]]
     """(document name, reason) of each document the tokenizer could not read."""
+    path: str
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -92,7 +94,9 @@ def _encoded(
         for doc in documents:
             yield doc, (tokenizer.encode_array(piece) for piece in doc.pieces())
     elif workers > 1 and len(documents) >= 4 * workers:
-        context = multiprocessing.get_context("spawn")
+        # fork on Linux (as torch's DataLoader does): workers start in milliseconds with every module already
+        # imported; spawn elsewhere (fork is unsafe on macOS), which re-imports genseq and torch in each worker
+        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with context.Pool(workers, _init_worker, (tokenizer.to_dict(),)) as pool:
             for doc, ids in zip(documents, pool.imap(_encode_in_worker, documents, chunksize=8)):
                 yield doc, ids if isinstance(ids, str) else [ids]
@@ -146,7 +150,7 @@ def load_token_cache(path: Path) -> TokenCache | None:
         return None
     tokens = np.memmap(path, dtype=np.int32, mode="r") if meta["tokens"] else np.zeros(0, dtype=np.int32)
     skipped = [(name, reason) for name, reason in meta["skipped"]]
-    return TokenCache(tokens=tokens, documents=meta["documents"], skipped=skipped)
+    return TokenCache(tokens=tokens, documents=meta["documents"], skipped=skipped, path=str(path))
 
 
 class StreamBatches:

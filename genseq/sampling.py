@@ -85,7 +85,8 @@ def generate(
         step = LSTMStep(model, batch, torch.bfloat16 if low else torch.float32)
         step.load_state(state)
         select = TokenSelector(batch, logits.shape[-1], config.temperature, config.top_k, config.top_p, generator)
-    samples = torch.empty(batch, config.length, dtype=torch.long)
+    samples = torch.empty(config.length, batch, dtype=torch.long)
+    columns = samples.unbind(0)  # views made once: indexing a tensor each step costs as much as a small op
     finished, is_end = torch.zeros(batch, dtype=torch.bool), torch.empty(batch, dtype=torch.bool)
     steps = 0
     for steps in range(1, config.length + 1):
@@ -95,7 +96,7 @@ def generate(
             token = draw(next_token_probs(logits, config.temperature, config.top_k, config.top_p).cpu(), generator)
         if config.stop_at_end and batch > 1:
             token.masked_fill_(finished, end_token)
-        samples[:, steps - 1] = token
+        columns[steps - 1].copy_(token)
         if on_step:
             on_step(token)
         if config.stop_at_end:
@@ -106,7 +107,7 @@ def generate(
             logits = step(token)
         else:
             logits, state = model.step(token.to(device), state)
-    return [_until_end(row, end_token if config.stop_at_end else None) for row in samples[:, :steps].tolist()]
+    return [_until_end(row, end_token if config.stop_at_end else None) for row in samples[:steps].T.tolist()]
 
 
 def _until_end(ids: list[int], end_token: int | None) -> list[int]:

@@ -272,9 +272,10 @@ class Trainer:
         if not self.world.is_main:
             return
         path = self.run_dir / "metrics.jsonl"
+        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         try:
             with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+                handle.write(json.dumps(record, allow_nan=False) + "\n")  # strict JSON: a diverged loss is null
         except OSError as err:
             raise GenseqError(f"could not write {path}: {err.strerror}; free some disk space or pick another "
                               "folder") from None

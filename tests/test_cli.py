@@ -83,3 +83,11 @@ def test_output_file_is_never_overwritten_without_force(trained_run, tmp_path):
     assert out.read_text() == "precious"
     assert run_cli("sample", str(trained_run), "--output", str(out), "--force", "--length", "5").returncode == 0
     assert out.read_text() != "precious"
+
+
+def test_resume_refuses_settings_other_than_a_budget(trained_run):
+    """A resumed run keeps its data and settings; silently ignoring a new --lr would mislead."""
+    before = (trained_run / "last.pt").read_bytes()
+    result = run_cli("train", "--resume", str(trained_run), "--lr", "0.1", "--dropout", "0.5", "--quiet")
+    assert_one_line_error(result, "--resume", "dropout", "learning_rate")
+    assert (trained_run / "last.pt").read_bytes() == before

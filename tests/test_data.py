@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from midi_files import band_with_tempo_changes
 
 from genseq.corpora import find_documents
@@ -49,3 +50,27 @@ def test_first_document_is_the_first_whole_document_with_its_end_token():
     far = np.ones((1 << 20) + 10, dtype=np.int32)
     far[(1 << 20) + 3] = 0  # past the first chunk of the scan
     assert first_document(far, end_token=0, limit=4) == [1, 1, 1, 0]
+
+
+def test_a_second_prepare_of_unchanged_files_reads_no_document(tmp_path, monkeypatch):
+    from genseq import api
+
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"{i:02d}.txt").write_text(f"document number {i}\n" * 50)
+    first = api.prepare_data(str(folder), progress=False)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("documents were read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(api, "_documents", no_reading)
+        again = api.prepare_data(str(folder), progress=False)
+        assert np.array_equal(again.train.tokens, first.train.tokens) and again.tokenizer == first.tokenizer
+        assert again.description == first.description
+        with pytest.raises(AssertionError, match="read again"):  # other settings: another record
+            api.prepare_data(str(folder), progress=False, seed=2)
+    (folder / "12.txt").write_text("a new document with new letters: xyzq\n")  # a new file is seen
+    grown = api.prepare_data(str(folder), progress=False)
+    assert grown.description["documents"] == 13 and "q" in grown.tokenizer.to_dict()["chars"]
