@@ -48,6 +48,7 @@ from genseq.model import LSTMLanguageModel
 from genseq.runtime import available_cores
 from genseq.sampling import generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
+from genseq.tokenizers.midi import MIDI_SUFFIXES
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
 
 DEFAULT_RUNS = Path("checkpoints")
@@ -126,7 +127,7 @@ def prepare_data(
     if not isinstance(tokenizer, Tokenizer):
         tokenizer = _build_tokenizer(kind, documents)
     if augment:
-        if kind != "midi":
+        if not tokenizer.reads_midi:
             raise ConfigError(f"--augment works on MIDI data; this run uses the {kind} tokenizer")
         split.train = augment_documents(split.train, augment)
     train = _token_cache(split.train, tokenizer, "train split", progress)
@@ -352,9 +353,9 @@ class TrainedModel:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no such primer file")
-        is_midi = path.suffix.lower() in (".mid", ".midi")
-        if is_midi != (self.tokenizer.kind == "midi"):
-            wanted = "a .mid file" if self.tokenizer.kind == "midi" else "a text or .abc file"
+        is_midi = path.suffix.lower() in MIDI_SUFFIXES
+        if is_midi != self.tokenizer.reads_midi:
+            wanted = "a .mid file" if self.tokenizer.reads_midi else "a text or .abc file"
             raise InputError(f"{path} cannot prime this {self.tokenizer.kind} model; give {wanted}")
         try:
             return self.tokenizer.read_primer(str(path))

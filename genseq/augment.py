@@ -1,5 +1,8 @@
 """Training-data augmentation for MIDI corpora: transposed and time-stretched copies of each document.
 
+The beat tokenizer counts in beats, and a stretch scales the tempo map with the notes, so for it a
+stretch changes nothing: transpositions are its augmentation.
+
 Copies are made lazily: each is a small picklable source whose `pieces()` reads and transforms the
 file, so the token cache's worker processes do the work and nothing is held in memory.
 """

@@ -51,7 +51,7 @@ def _given(**options: Any) -> dict[str, Any]:
 def train(
     source: str | None = typer.Argument(None, help="Text file, folder or glob to train on."),
     corpus: str | None = typer.Option(None, help="Built-in corpus instead of SOURCE (see `genseq corpus list`)."),
-    tokenizer: str | None = typer.Option(None, help="char, abc or midi; guessed from the files when left out."),
+    tokenizer: str | None = typer.Option(None, help="char, abc, midi or beat; guessed from the files when left out."),
     encoding: str = typer.Option("utf-8", help="Encoding of text sources."),
     augment: str | None = typer.Option(None, help="MIDI augmentation, e.g. transpose=-5..6,stretch=0.95..1.05."),
     size: str | None = typer.Option(None, help=f"Size preset: {', '.join(SIZES)} (layers x hidden)."),
@@ -297,7 +297,7 @@ def corpus_build(
 @app.command()
 def encode(
     files: list[str] = typer.Argument(..., help="Files (or globs) to encode."),
-    tokenizer: str | None = typer.Option(None, help="char, abc or midi; guessed from the files when left out."),
+    tokenizer: str | None = typer.Option(None, help="char, abc, midi or beat; guessed from the files when left out."),
     roundtrip_dir: Path | None = typer.Option(None, help="Decode the tokens again into this folder."),
     limit: int = typer.Option(200, help="Tokens shown per file (0 shows all)."),
     force: bool = typer.Option(False, help="Overwrite existing files in --roundtrip-dir."),

@@ -19,6 +19,7 @@ import tomllib
 
 from genseq.errors import InputError
 from genseq.files import write_atomic
+from genseq.tokenizers import reads_midi
 
 PIECE_BYTES = 1 << 22
 TEXT_SUFFIXES = {"char": None, "abc": {".abc"}, "midi": {".mid", ".midi"}}
@@ -128,7 +129,8 @@ def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8"
     paths = _expand(source)
     if not paths:
         raise InputError(f"{source}: no such file, folder or glob match; check the path")
-    wanted = TEXT_SUFFIXES.get(tokenizer)
+    midi = reads_midi(tokenizer)
+    wanted = TEXT_SUFFIXES["midi"] if midi else TEXT_SUFFIXES.get(tokenizer)
     if not named_file:
         if wanted is None:
             paths = [p for p in paths if Path(p).suffix.lower() not in TEXT_SUFFIXES["midi"]]
@@ -139,11 +141,11 @@ def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8"
             raise InputError(f"{source}: holds no usable file for the {tokenizer} tokenizer (looked for {kinds})")
     documents = []
     for path in paths:
-        if os.path.getsize(path) == 0 and tokenizer != "midi":  # an empty MIDI file is skipped and counted later
+        if os.path.getsize(path) == 0 and not midi:  # an empty MIDI file is skipped and counted later
             if named_file:
                 raise InputError(f"{path} is empty; give a file with some text in it")
             continue
-        if tokenizer == "midi":
+        if midi:
             documents.append(Document(name=path, path=path, binary=True))
         elif tokenizer == "abc":
             text = Document(name=path, path=path, encoding=encoding).read()

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, replace
 
 import mido
+import numpy as np
 import pretty_midi
 
 from genseq.errors import InputError
@@ -55,9 +56,21 @@ class Score:
     tempo_bpm: float = DEFAULT_TEMPO_BPM
     """Initial tempo, kept so a written file shows sensible bars; note times do not depend on it."""
     name: str = ""
+    tempo_changes: tuple[tuple[float, float], ...] = ()
+    """(seconds, quarter notes per minute) from the file's tempo map; empty: `tempo_bpm` throughout."""
+    time_signatures: tuple[tuple[float, int, int], ...] = ()
+    """(seconds, numerator, denominator) where the meter changes; empty: 4/4 throughout."""
 
     def note_count(self) -> int:
         return sum(len(track.notes) for track in self.tracks)
+
+    def quarter_notes(self, seconds: np.ndarray) -> np.ndarray:
+        """Times in quarter notes from the start through the tempo map, so encodings can ignore the tempo."""
+        changes = self.tempo_changes or ((0.0, self.tempo_bpm),)
+        times, tempi = (np.array(column, dtype=np.float64) for column in zip(*changes, strict=True))
+        at_change = np.concatenate(([0.0], np.cumsum(np.diff(times) * tempi[:-1] / 60)))
+        segment = np.clip(np.searchsorted(times, seconds, side="right") - 1, 0, None)
+        return at_change[segment] + (seconds - times[segment]) * tempi[segment] / 60
 
 
 def read_score(source: MidiSource, name: str | None = None) -> Score:
@@ -138,7 +151,9 @@ def score_from_pretty_midi(midi: pretty_midi.PrettyMIDI, name: str = "the MIDI o
             _check_note(note, name)
         if notes:
             tracks.append(Track(int(instrument.program), bool(instrument.is_drum), tuple(notes), instrument.name))
-    score = Score(tuple(tracks), _initial_tempo(midi), name)
+    times, tempi = midi.get_tempo_changes()
+    meters = tuple((float(ts.time), int(ts.numerator), int(ts.denominator)) for ts in midi.time_signature_changes)
+    score = Score(tuple(tracks), _initial_tempo(midi), name, tuple(zip(map(float, times), map(float, tempi))), meters)
     _check_note_count(score.note_count(), name)
     return score
 
@@ -156,8 +171,12 @@ def _initial_tempo(midi: pretty_midi.PrettyMIDI) -> float:
 
 
 def to_pretty_midi(score: Score) -> pretty_midi.PrettyMIDI:
-    """A PrettyMIDI object with one instrument per track, ready to `.write(path)`."""
+    """A PrettyMIDI object with one instrument per track and the time signatures, ready to `.write(path)`.
+
+    Only the initial tempo is written: the note times already hold any tempo changes.
+    """
     midi = pretty_midi.PrettyMIDI(initial_tempo=score.tempo_bpm)
+    midi.time_signature_changes = [pretty_midi.TimeSignature(n, d, time) for time, n, d in score.time_signatures]
     for track in score.tracks:
         instrument = pretty_midi.Instrument(program=track.program, is_drum=track.is_drum, name=track.name)
         instrument.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in track.notes]
@@ -179,9 +198,13 @@ def transpose(score: Score, semitones: int) -> Score:
 
 
 def stretch(score: Score, factor: float) -> Score:
-    """`score` played `factor` times as long (slower when factor > 1); the tempo follows."""
+    """`score` played `factor` times as long (slower when factor > 1); the tempo map follows, so the
+    notes keep their places in beats and bars."""
     tracks = tuple(
         replace(track, notes=tuple(replace(n, start=n.start * factor, end=n.end * factor) for n in track.notes))
         for track in score.tracks
     )
-    return replace(score, tracks=tracks, tempo_bpm=score.tempo_bpm / factor)
+    tempi = tuple((time * factor, bpm / factor) for time, bpm in score.tempo_changes)
+    meters = tuple((time * factor, num, den) for time, num, den in score.time_signatures)
+    return replace(score, tracks=tracks, tempo_bpm=score.tempo_bpm / factor, tempo_changes=tempi,
+                   time_signatures=meters)

@@ -78,5 +78,17 @@ def kept_share(original: pretty_midi.PrettyMIDI, tokenizer: MidiTokenizer) -> tu
     return sum((before & after).values()), sum(before.values())
 
 
+def assert_writable(decoded: pretty_midi.PrettyMIDI) -> None:
+    """A decoded file holds only valid notes, writes, and reads back with its notes."""
+    from genseq.music import read_score
+
+    for instrument in decoded.instruments:
+        assert all(0 <= n.pitch <= 127 and n.end > n.start and 1 <= n.velocity <= 127 for n in instrument.notes)
+    buffer = io.BytesIO()
+    decoded.write(buffer)
+    if any(i.notes for i in decoded.instruments):
+        assert read_score(buffer.getvalue()).note_count() > 0
+
+
 def read(data: bytes) -> pretty_midi.PrettyMIDI:
     return pretty_midi.PrettyMIDI(io.BytesIO(data))

@@ -7,10 +7,18 @@ from typing import Any
 from genseq.errors import CheckpointError
 from genseq.tokenizers.abc import AbcTokenizer
 from genseq.tokenizers.base import END_OF_DOCUMENT, PAD, SPECIAL_TOKENS, UNKNOWN, Tokenizer
+from genseq.tokenizers.beat import BeatTokenizer
 from genseq.tokenizers.midi import MidiTokenizer
 from genseq.tokenizers.text import CharTokenizer
 
-TOKENIZERS: dict[str, type[Tokenizer]] = {t.kind: t for t in (CharTokenizer, AbcTokenizer, MidiTokenizer)}
+TOKENIZERS: dict[str, type[Tokenizer]] = {
+    t.kind: t for t in (CharTokenizer, AbcTokenizer, MidiTokenizer, BeatTokenizer)
+}
+
+
+def reads_midi(kind: str) -> bool:
+    """True when tokenizer `kind` reads MIDI files (the one test for "a MIDI model"; False for unknown kinds)."""
+    return kind in TOKENIZERS and TOKENIZERS[kind].reads_midi
 
 
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
@@ -23,5 +31,6 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
 
 __all__ = [
     "END_OF_DOCUMENT", "PAD", "SPECIAL_TOKENS", "UNKNOWN", "TOKENIZERS",
-    "AbcTokenizer", "CharTokenizer", "MidiTokenizer", "Tokenizer", "tokenizer_from_dict",
+    "AbcTokenizer", "BeatTokenizer", "CharTokenizer", "MidiTokenizer", "Tokenizer", "reads_midi",
+    "tokenizer_from_dict",
 ]

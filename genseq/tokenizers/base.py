@@ -22,11 +22,13 @@ class Tokenizer(ABC):
     """
 
     kind: ClassVar[str]
-    """Registry name, stored in checkpoints ("char", "abc", "midi")."""
+    """Registry name, stored in checkpoints ("char", "abc", "midi", "beat")."""
     output_suffix: ClassVar[str] = ".txt"
     """File suffix of a decoded document."""
     unit: ClassVar[str] = "token"
     """What one token is, for reports such as "nats/char"."""
+    reads_midi: ClassVar[bool] = False
+    """True when documents are MIDI files: read as binary .mid/.midi, primed with MIDI, open to --augment."""
 
     pad: int = 0
     end_of_document: int = 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,28 +29,25 @@ Instrument = tuple[int, bool]
 """(program, is_drum): tracks with the same pair share one instrument in the token stream."""
 
 
-def _instrument(track: Track) -> Instrument:
+def instrument_of(track: Track) -> Instrument:
     """Drums are one instrument whatever program the file gave them (players ignore it)."""
     return (0, True) if track.is_drum else (track.program, False)
 
 
-class MidiTokenizer(Tokenizer):
-    """Timed performance events at a fixed time resolution; the vocabulary is fixed by the settings."""
+class MidiEncoding(Tokenizer):
+    """What the encodings of MIDI files share: reading documents, the vocabulary table, instrument and
+    velocity tokens, and building the decoded file. Subclasses say how notes map to the other tokens."""
 
-    kind: ClassVar[str] = "midi"
     output_suffix: ClassVar[str] = ".mid"
     unit: ClassVar[str] = "event"
+    reads_midi: ClassVar[bool] = True
 
-    def __init__(self, time_shift_ms: int = 10, max_shift_steps: int = 100, velocity_bins: int = 32):
-        if not (1 <= time_shift_ms <= 1000 and 1 <= max_shift_steps <= 1000 and 1 <= velocity_bins <= 128):
-            raise ConfigError(
-                f"MIDI tokenizer settings out of range: time_shift_ms={time_shift_ms} (1..1000), "
-                f"max_shift_steps={max_shift_steps} (1..1000), velocity_bins={velocity_bins} (1..128)"
-            )
-        self.time_shift_ms, self.max_shift_steps, self.velocity_bins = time_shift_ms, max_shift_steps, velocity_bins
-        segments = [("NOTE_ON", 128), ("NOTE_OFF", 128), ("TIME_SHIFT", max_shift_steps),
-                    ("VELOCITY", velocity_bins), ("PROGRAM", 128), ("DRUMS", 1)]
+    velocity_bins: int
+
+    def _build_vocabulary(self, segments: Sequence[tuple[str, int]]) -> None:
+        """Ids in order after the special tokens: `count` tokens NAME_0.. per segment (one alone: NAME)."""
         self._first: dict[str, int] = {}
+        self._single = {name for name, count in segments if count == 1}
         self._table: list[tuple[str, int]] = [(name, 0) for name in SPECIAL_TOKENS]
         for name, count in segments:
             self._first[name] = len(self._table)
@@ -64,19 +61,15 @@ class MidiTokenizer(Tokenizer):
         if not 0 <= token_id < len(self._table):
             return f"<out of range {token_id}>"
         name, value = self._table[token_id]
-        if token_id < len(SPECIAL_TOKENS) or name == "DRUMS":
+        if token_id < len(SPECIAL_TOKENS) or name in self._single:
             return name
-        if name == "TIME_SHIFT":
-            return f"TIME_SHIFT_{(value + 1) * self.time_shift_ms}ms"
         return f"{name}_{value}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "time_shift_ms": self.time_shift_ms, "max_shift_steps": self.max_shift_steps,
-                "velocity_bins": self.velocity_bins}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MidiTokenizer:
-        return cls(data["time_shift_ms"], data["max_shift_steps"], data["velocity_bins"])
+    def _tokens(self, ids: Sequence[int]) -> Iterator[tuple[str, int]]:
+        """(segment name, value) of each id that is no special token and inside the vocabulary."""
+        for token_id in ids:
+            if len(SPECIAL_TOKENS) <= token_id < len(self._table):
+                yield self._table[token_id]
 
     def score(self, document: Any) -> Score:
         """The notes of a document: MIDI bytes, a path to a MIDI file, a PrettyMIDI object or a Score."""
@@ -92,25 +85,82 @@ class MidiTokenizer(Tokenizer):
             raise InputError("a MIDI model needs a MIDI primer: give a .mid file, not text")
         raise InputError(f"a MIDI model cannot read a {type(document).__name__}; give MIDI bytes, a path or PrettyMIDI")
 
-    def encode(self, document: Any) -> list[int]:
+    def _score_with_notes(self, document: Any) -> tuple[Score, list[Instrument]]:
+        """The score of a document to encode and its instruments in token order (drums last)."""
         score = self.score(document)
         if score.note_count() == 0:
             raise InputError(f"{score.name or 'the score'} has no notes; give a MIDI file with notes in it")
-        instruments = sorted({_instrument(track) for track in score.tracks}, key=lambda i: (i[1], i[0]))
+        return score, sorted({instrument_of(track) for track in score.tracks}, key=lambda i: (i[1], i[0]))
+
+    def _instrument_token(self, instrument: Instrument) -> int:
+        program, is_drum = instrument
+        return self._first["DRUMS"] if is_drum else self._first["PROGRAM"] + program
+
+    def _velocity_bin(self, velocity: int) -> int:
+        return velocity * self.velocity_bins // 128
+
+    def _bin_velocity(self, bin_: int) -> int:
+        """The middle velocity of a bin, so decoding then encoding keeps the bin."""
+        return max(1, (2 * bin_ + 1) * 128 // (2 * self.velocity_bins))
+
+    def _to_midi(self, notes: dict[Instrument, list[Note]], **score_fields: Any) -> pretty_midi.PrettyMIDI:
+        """The decoded file: one track per instrument, notes in time order."""
+        tracks = tuple(Track(program, is_drum, tuple(sorted(found, key=lambda n: (n.start, n.pitch))),
+                             "Drums" if is_drum else pretty_midi.program_to_instrument_name(program))
+                       for (program, is_drum), found in notes.items())
+        return to_pretty_midi(Score(tracks, **score_fields))
+
+    def write(self, document: Any, path: str) -> None:
+        """Write a decoded document (PrettyMIDI or Score) as a standard MIDI file."""
+        midi = to_pretty_midi(document) if isinstance(document, Score) else document
+        midi.write(path)
+
+    def read_primer(self, path: str) -> Score:
+        return read_score(path)
+
+
+class MidiTokenizer(MidiEncoding):
+    """Timed performance events at a fixed time resolution; the vocabulary is fixed by the settings."""
+
+    kind: ClassVar[str] = "midi"
+
+    def __init__(self, time_shift_ms: int = 10, max_shift_steps: int = 100, velocity_bins: int = 32):
+        if not (1 <= time_shift_ms <= 1000 and 1 <= max_shift_steps <= 1000 and 1 <= velocity_bins <= 128):
+            raise ConfigError(
+                f"MIDI tokenizer settings out of range: time_shift_ms={time_shift_ms} (1..1000), "
+                f"max_shift_steps={max_shift_steps} (1..1000), velocity_bins={velocity_bins} (1..128)"
+            )
+        self.time_shift_ms, self.max_shift_steps, self.velocity_bins = time_shift_ms, max_shift_steps, velocity_bins
+        self._build_vocabulary([("NOTE_ON", 128), ("NOTE_OFF", 128), ("TIME_SHIFT", max_shift_steps),
+                                ("VELOCITY", velocity_bins), ("PROGRAM", 128), ("DRUMS", 1)])
+
+    def token_name(self, token_id: int) -> str:
+        name = super().token_name(token_id)
+        if name.startswith("TIME_SHIFT_"):
+            return f"TIME_SHIFT_{(self._table[token_id][1] + 1) * self.time_shift_ms}ms"
+        return name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "time_shift_ms": self.time_shift_ms, "max_shift_steps": self.max_shift_steps,
+                "velocity_bins": self.velocity_bins}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MidiTokenizer:
+        return cls(data["time_shift_ms"], data["max_shift_steps"], data["velocity_bins"])
+
+    def encode(self, document: Any) -> list[int]:
+        score, instruments = self._score_with_notes(document)
         ids: list[int] = []
         now, instrument, velocity_bin = 0, None, None
         for step, index, is_on, pitch, velocity in self._events(score, instruments):
             ids.extend(self._time_shifts(step - now))
             now = step
             if index != instrument:
-                program, is_drum = instruments[index]
-                ids.append(self._first["DRUMS"] if is_drum else self._first["PROGRAM"] + program)
+                ids.append(self._instrument_token(instruments[index]))
                 instrument = index
-            if is_on:
-                bin_ = velocity * self.velocity_bins // 128
-                if bin_ != velocity_bin:
-                    ids.append(self._first["VELOCITY"] + bin_)
-                    velocity_bin = bin_
+            if is_on and self._velocity_bin(velocity) != velocity_bin:
+                velocity_bin = self._velocity_bin(velocity)
+                ids.append(self._first["VELOCITY"] + velocity_bin)
             ids.append(self._first["NOTE_ON" if is_on else "NOTE_OFF"] + pitch)
         return ids
 
@@ -123,7 +173,7 @@ class MidiTokenizer(Tokenizer):
         seconds_per_step = self.time_shift_ms / 1000
         events = []
         for track in score.tracks:
-            i = index[_instrument(track)]
+            i = index[instrument_of(track)]
             for note in track.notes:
                 start = round(note.start / seconds_per_step)
                 end = max(round(note.end / seconds_per_step), start + 1)
@@ -150,14 +200,11 @@ class MidiTokenizer(Tokenizer):
             notes.setdefault(key[0], []).append(Note(key[1], start * seconds_per_step, end * seconds_per_step,
                                                      note_velocity))
 
-        for token_id in ids:
-            if not len(SPECIAL_TOKENS) <= token_id < len(self._table):
-                continue
-            name, value = self._table[token_id]
+        for name, value in self._tokens(ids):
             if name == "TIME_SHIFT":
                 now += value + 1
             elif name == "VELOCITY":
-                velocity = max(1, (2 * value + 1) * 128 // (2 * self.velocity_bins))
+                velocity = self._bin_velocity(value)
             elif name in ("PROGRAM", "DRUMS"):
                 instrument = (value, name == "DRUMS")
             elif name == "NOTE_ON":
@@ -167,15 +214,4 @@ class MidiTokenizer(Tokenizer):
         for key, queue in sounding.items():
             while queue:
                 close(key, now)
-        tracks = tuple(Track(program, is_drum, tuple(sorted(found, key=lambda n: (n.start, n.pitch))),
-                             "Drums" if is_drum else pretty_midi.program_to_instrument_name(program))
-                       for (program, is_drum), found in notes.items())
-        return to_pretty_midi(Score(tracks))
-
-    def write(self, document: Any, path: str) -> None:
-        """Write a decoded document (PrettyMIDI or Score) as a standard MIDI file."""
-        midi = to_pretty_midi(document) if isinstance(document, Score) else document
-        midi.write(path)
-
-    def read_primer(self, path: str) -> Score:
-        return read_score(path)
+        return self._to_midi(notes)
