@@ -45,7 +45,7 @@ class ModelConfig:
 class TrainConfig:
     """How to train: data shape, optimizer, schedule, budget, evaluation and where to write."""
 
-    seq_len: int = 128
+    seq_len: int = 64
     batch_size: int = 64
     learning_rate: float = 2e-3
     min_lr_ratio: float = 0.05

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import glob
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -12,7 +13,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 import tomllib
@@ -117,10 +118,11 @@ def _expand(source: str) -> list[str]:
 
 def source_identity(source: str | None, corpus: str | None) -> list | dict:
     """What decides the documents of a source and is much cheaper to read than them: the path, size and
-    mtime of every file it names, or for a built-in corpus its recipe and the music21 version it reads."""
-    if corpus is not None:
-        return {"recipe": builtin_corpora().get(corpus), "music21": metadata.version("music21")}
-    return [(path, (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in _expand(source)]
+    mtime of every file it names, or for a built-in corpus its recipe and the installed music21 it reads
+    (the mtime of its `__init__.py` changes with every install; asking for its version takes 10 ms)."""
+    paths = _expand(source) if corpus is None else [importlib.util.find_spec("music21").origin]
+    files = [(path, (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in paths]
+    return files if corpus is None else {"recipe": builtin_corpora().get(corpus), "music21": files}
 
 
 def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8") -> list[Document]:
