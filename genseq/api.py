@@ -140,7 +140,7 @@ def prepare_data(
         "encoding": encoding, "augment": augment, "documents": len(documents), "train_documents": train.documents,
         "val_documents": val.documents, "train_tokens": len(train), "val_tokens": len(val), "skipped": len(reasons),
     }
-    if corpus is not None:
+    if corpus is not None and not augment:  # `genseq corpus list` shows the corpus itself, not augmented copies
         stats = cache_dir() / "corpora" / f"{corpus}.json"
         write_atomic(stats, json.dumps(description))
     write_atomic(record_path, json.dumps({
