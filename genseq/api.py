@@ -136,7 +136,7 @@ def prepare_data(
     reasons = {origin.get(name, name): reason for name, reason in train.skipped + val.skipped}
     _warn_skipped(reasons, len(documents))
     description = {
-        "source": str(source) if source is not None else None, "corpus": corpus, "tokenizer_kind": kind,
+        "source": source, "corpus": corpus, "tokenizer_kind": kind,
         "encoding": encoding, "augment": augment, "documents": len(documents), "train_documents": train.documents,
         "val_documents": val.documents, "train_tokens": len(train), "val_tokens": len(val), "skipped": len(reasons),
     }

@@ -168,7 +168,7 @@ def sample(
         raise GenseqError("--wav, --png, --score and --report need a music model and --output-dir")
     if output is not None and output_dir is None and output.exists() and not force:
         raise GenseqError(f"{output} already exists; pass --force to overwrite or pick another --output")
-    if model.tokenizer.output_suffix == ".mid" and output_dir is None:
+    if model.tokenizer.reads_midi and output_dir is None:
         raise GenseqError("a MIDI model writes .mid files: give --output-dir DIR")
     primer_doc = model.read_primer(primer_file) if primer_file is not None else primer
     options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,

@@ -21,9 +21,10 @@ import tomllib
 from genseq.errors import InputError
 from genseq.files import write_atomic
 from genseq.tokenizers import reads_midi
+from genseq.tokenizers.midi import MIDI_SUFFIXES
 
 PIECE_BYTES = 1 << 22
-TEXT_SUFFIXES = {"char": None, "abc": {".abc"}, "midi": {".mid", ".midi"}}
+TEXT_SUFFIXES = {"char": None, "abc": {".abc"}, "midi": set(MIDI_SUFFIXES)}
 """File suffixes read from a folder or glob for each tokenizer kind (None: every file but MIDI)."""
 
 

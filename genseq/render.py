@@ -18,6 +18,7 @@ import numpy as np
 
 from genseq.errors import GenseqError, InputError
 from genseq.tokenizers.abc import one_line, parse_abc
+from genseq.tokenizers.midi import MIDI_SUFFIXES
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -195,7 +196,7 @@ def _is_file(source: Any) -> bool:
 
 def _music21_score(source: Any) -> Any:
     """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file."""
-    if _is_file(source) and Path(source).suffix.lower() not in {".mid", ".midi"}:
+    if _is_file(source) and Path(source).suffix.lower() not in MIDI_SUFFIXES:
         source = Path(source).read_text(encoding="utf-8")
     if isinstance(source, str):
         return parse_abc(source)
