@@ -5,9 +5,11 @@
 
 Model: vocab 65, 2-layer LSTM 512 (random weights: speed does not depend on them). Plain loops:
 the state carried through nn.LSTM one token at a time, and the whole sequence re-fed every step.
-genseq: `generate` on the CPU fast path (fastpath.LSTMStep + TokenSelector) and on the plain
-path (model.step + next_token_probs), for one sample and for 64 at once; and the bare fast
-step in fp32 and bf16 (what decides the fast path's precision).
+genseq: `generate` on the CPU fast path (fastpath.LSTMStep + TokenSelector, precision `auto`)
+and on the plain path (model.step + next_token_probs), for one sample and for 64 at once; and
+the bare fast step in fp32, bf16 and int8 (what decides `auto`). A sample is 1,000 characters,
+`genseq sample`'s default length, so setting up (copying the weights, reading the primer) weighs
+on `generate` as much as it does for a user.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import torch
 
 from benchmarks.plain_loop import PlainLSTM
 from genseq.config import ModelConfig, SampleConfig
-from genseq.fastpath import LSTMStep, TokenSelector
+from genseq.fastpath import PRECISIONS, LSTMStep, TokenSelector
 from genseq.model import LSTMLanguageModel
-from genseq.sampling import generate
+from genseq.sampling import generate, step_precision
 
 VOCAB, HIDDEN, LAYERS = 65, 512, 2
 
@@ -52,16 +54,16 @@ def plain_refeed(model: PlainLSTM, length: int) -> float:
     return length / (time.perf_counter() - started)
 
 
-def genseq_generate(model: LSTMLanguageModel, batch: int, length: int, fast: bool) -> float:
-    config = SampleConfig(length=length, num_samples=batch, seed=0, stop_at_end=False)
+def genseq_generate(model: LSTMLanguageModel, batch: int, length: int, fast: bool, precision: str = "auto") -> float:
+    config = SampleConfig(length=length, num_samples=batch, seed=0, stop_at_end=False, precision=precision)
     started = time.perf_counter()
     generate(model, [1, 2, 3], config, end_token=0, fast=fast)
     return batch * length / (time.perf_counter() - started)
 
 
 @torch.inference_mode()
-def bare_fast_step(model: LSTMLanguageModel, batch: int, length: int, dtype: torch.dtype) -> float:
-    step = LSTMStep(model, batch, dtype)
+def bare_fast_step(model: LSTMLanguageModel, batch: int, length: int, precision: str) -> float:
+    step = LSTMStep(model, batch, precision)
     select = TokenSelector(batch, VOCAB, 1.0, None, None, torch.Generator().manual_seed(0))
     token = torch.zeros(batch, dtype=torch.long)
     started = time.perf_counter()
@@ -79,9 +81,7 @@ def main() -> None:
     torch.manual_seed(0)
     plain = PlainLSTM(VOCAB).eval()
     model = LSTMLanguageModel(ModelConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_layers=LAYERS)).eval()
-    # characters per sample per round: long enough that setting up (copying weights, reading the primer)
-    # weighs on `generate` as little as it does for a user's samples of 1,000 characters
-    one, many, refeed = (50, 10, 20) if args.quick else (500, 300, 60)
+    one, many, refeed = (50, 10, 20) if args.quick else (1000, 300, 60)  # characters per sample per round
     runs = {
         "plain carried, 1 sample": lambda: plain_carried(plain, 1, one),
         "plain carried, 64 samples": lambda: plain_carried(plain, 64, many),
@@ -89,17 +89,19 @@ def main() -> None:
         "genseq plain path, 1 sample": lambda: genseq_generate(model, 1, one, fast=False),
         "genseq plain path, 64 samples": lambda: genseq_generate(model, 64, many, fast=False),
         "genseq fast path, 1 sample": lambda: genseq_generate(model, 1, one, fast=True),
+        "genseq fast path fp32, 1 sample": lambda: genseq_generate(model, 1, one, fast=True, precision="fp32"),
         "genseq fast path, 64 samples": lambda: genseq_generate(model, 64, many, fast=True),
     }
     for batch, length in ((1, one), (64, many)):
-        for dtype in (torch.float32, torch.bfloat16):
-            runs[f"bare fast step {str(dtype)[6:]}, {batch} sample(s)"] = (
-                lambda batch=batch, length=length, dtype=dtype: bare_fast_step(model, batch, length, dtype))
+        for precision in PRECISIONS:
+            runs[f"bare fast step {precision}, {batch} sample(s)"] = (
+                lambda batch=batch, length=length, precision=precision: bare_fast_step(model, batch, length, precision))
     rows = dict.fromkeys(runs, 0.0)
     for _ in range(1 if args.quick else args.rounds):  # interleaved rounds, best kept: robust to other load
         for name, run in runs.items():
             rows[name] = max(rows[name], run())
     print(json.dumps(rows), flush=True)
+    print(f"auto precision: {step_precision('auto', 1)} for 1 sample, {step_precision('auto', 64)} for 64")
     print(f"{'':36} {'chars/s':>10} {'x plain carried':>16}")
     for name, rate in rows.items():
         base = rows["plain carried, 64 samples" if "64" in name else "plain carried, 1 sample"]

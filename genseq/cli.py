@@ -140,6 +140,7 @@ def sample(
     num_samples: int = typer.Option(1, help="Samples drawn in one batch."),
     seed: int | None = typer.Option(None, help="Seed: the same seed gives the same samples."),
     stop_at_end: bool = typer.Option(True, help="End a sample at the end-of-document token."),
+    precision: str = typer.Option("auto", help="CPU sampling precision: auto, fp32 (reproducible), bf16 or int8."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write text samples to this file."),
     output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc|mid>, ... into this folder."),
     wav: bool = typer.Option(False, help="Also render each music sample to WAV (with --output-dir)."),
@@ -172,7 +173,7 @@ def sample(
         raise GenseqError("a MIDI model writes .mid files: give --output-dir DIR")
     primer_doc = model.read_primer(primer_file) if primer_file is not None else primer
     options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                   num_samples=num_samples, seed=seed, stop_at_end=stop_at_end)
+                                   num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision)
     if output_dir is not None:
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None)

@@ -95,6 +95,10 @@ class SampleConfig:
     seed: int | None = None
     stop_at_end: bool = True
     """Stop a sample at the end-of-document token."""
+    precision: str = "auto"
+    """Of the CPU fast path's LSTM products: fp32, bf16, int8 (weights only), or auto (see
+    `sampling.step_precision`). fp32 gives exactly the plain path's tokens for a seed; bf16 and int8
+    are faster and move the shipped models' validation loss by at most 3e-4 nats/token."""
 
     def __post_init__(self) -> None:
         _check(self.length > 0, f"--length must be positive, got {self.length}")
@@ -108,6 +112,8 @@ class SampleConfig:
             f"--top-p must lie in (0, 1], got {self.top_p}",
         )
         _check(self.num_samples > 0, f"--num-samples must be positive, got {self.num_samples}")
+        _check(self.precision in ("auto", "fp32", "bf16", "int8"),
+               f"--precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

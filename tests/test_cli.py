@@ -64,6 +64,11 @@ def test_top_p_outside_zero_one(trained_run, value):
     assert_one_line_error(run_cli("sample", str(trained_run), "--top-p", value), "--top-p must lie in (0, 1]")
 
 
+def test_unknown_sampling_precision(trained_run):
+    assert_one_line_error(run_cli("sample", str(trained_run), "--precision", "fp8"),
+                          "--precision must be auto, fp32, bf16 or int8, got 'fp8'")
+
+
 def test_a_path_that_is_not_a_checkpoint(tmp_path, text_file):
     assert_one_line_error(run_cli("sample", str(text_file)), "is not a readable genseq checkpoint")
     assert_one_line_error(run_cli("info", str(tmp_path)), "without best.pt or last.pt")

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from genseq.config import ModelConfig, SampleConfig
+from genseq import fastpath
 from genseq.fastpath import LSTMStep, TokenSelector
 from genseq.model import LSTMLanguageModel
 from genseq.sampling import draw, generate, next_token_probs
@@ -20,7 +21,11 @@ def trained_looking_model(seed: int = 0, **options) -> LSTMLanguageModel:
 
 @pytest.mark.parametrize("options", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 20},
                                      {"tie_weights": True}])
-def test_fast_step_gives_the_models_logits(options):
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "torch.mm"])
+def test_fast_step_gives_the_models_logits(options, onednn, monkeypatch):
+    if onednn and not fastpath._onednn_linear_available():
+        pytest.skip("this PyTorch build has no oneDNN")
+    monkeypatch.setattr(fastpath, "_onednn_linear_available", lambda: onednn)
     model = trained_looking_model(**options)
     step, state = LSTMStep(model, batch_size=3), model.init_state(3)
     step.load_state(state)
@@ -34,10 +39,12 @@ def test_fast_step_gives_the_models_logits(options):
     torch.testing.assert_close(step.state(), state, rtol=1e-4, atol=1e-4)
 
 
-def test_bf16_fast_step_stays_close_to_the_model():
+@pytest.mark.parametrize("batch_size", [1, 2])
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_low_precision_fast_step_stays_close_to_the_model(batch_size, precision):
     model = trained_looking_model()
-    step, state = LSTMStep(model, batch_size=2, dtype=torch.bfloat16), model.init_state(2)
-    tokens = torch.tensor([4, 5])
+    step, state = LSTMStep(model, batch_size, precision), model.init_state(batch_size)
+    tokens = torch.tensor([4, 5][:batch_size])
     with torch.inference_mode():
         for _ in range(20):
             expected, state = model.step(tokens, state)
@@ -83,7 +90,7 @@ def test_selector_draws_follow_the_distribution():
 def test_fast_and_plain_generate_give_the_same_tokens(options):
     model = trained_looking_model()
     prelude = options.pop("prelude", ())
-    config = SampleConfig(**{"length": 150, "stop_at_end": False, **options})
+    config = SampleConfig(**{"length": 150, "stop_at_end": False, "precision": "fp32", **options})
     fast = generate(model, [3, 4, 5], config, end_token=0, fast=True, prelude=prelude)
     assert fast == generate(model, [3, 4, 5], config, end_token=0, fast=False, prelude=prelude)
     assert all(len(row) == 150 for row in fast)
@@ -93,7 +100,7 @@ def test_fast_generate_stops_each_sample_at_the_end_token():
     model = trained_looking_model()
     with torch.no_grad():
         model.head.bias[0] += 12.0
-    config = SampleConfig(length=300, num_samples=3, seed=1)
+    config = SampleConfig(length=300, num_samples=3, seed=1, precision="fp32")
     fast = generate(model, [], config, end_token=0, fast=True)
     assert fast == generate(model, [], config, end_token=0, fast=False)
     assert all(0 not in row and len(row) < 300 for row in fast)
