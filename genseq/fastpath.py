@@ -12,7 +12,6 @@ import torch
 
 from genseq.model import LSTMLanguageModel, State
 
-
 PRECISIONS = ("fp32", "bf16", "int8")
 
 

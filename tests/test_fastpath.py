@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from genseq.config import ModelConfig, SampleConfig
 from genseq import fastpath
+from genseq.config import ModelConfig, SampleConfig
 from genseq.fastpath import LSTMStep, TokenSelector
 from genseq.model import LSTMLanguageModel
 from genseq.sampling import draw, generate, next_token_probs
