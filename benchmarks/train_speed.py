@@ -6,6 +6,8 @@
 Shape: vocab 65 (tinyshakespeare), embedding 512, 2-layer LSTM 512, batch 64, 100-step windows.
 Prints chars/s of each loop, genseq's ratio to the plain fp32 loop, and the fraction of this
 machine's matrix-multiply peak (a large square matmul timed here, fp32 and bf16) each reaches.
+genseq is timed through `Trainer.run`, as `genseq train` runs it (with `runtime.heap_kept`); the
+plain loop once as written and once inside `heap_kept`, to show what the allocator setting alone gives.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import nn
 
 from benchmarks.plain_loop import PlainLSTM, load_text, streams
 from genseq.config import ModelConfig, TrainConfig
+from genseq.runtime import heap_kept
 from genseq.training import Trainer
 
 BATCH, SEQ_LEN, HIDDEN, LAYERS = 64, 100, 512, 2
@@ -96,11 +99,17 @@ def plain_step_fn(train_ids: np.ndarray, vocab: int, bf16: bool):
     return step
 
 
-def genseq_trainer(train_ids: np.ndarray, val_ids: np.ndarray, vocab: int, precision: str, folder: str) -> Trainer:
+def genseq_seconds(train_ids: np.ndarray, val_ids: np.ndarray, vocab: int, precision: str, warmup: int,
+                   steps: int) -> float:
+    """Seconds per step of `Trainer.run` (what `genseq train` runs), the fastest of `steps` after `warmup`."""
     model_config = ModelConfig(vocab_size=vocab, hidden_size=HIDDEN, num_layers=LAYERS, dropout=0.2)
-    config = TrainConfig(seq_len=SEQ_LEN, batch_size=BATCH, steps=10**6, precision=precision, threads=2,
-                         eval_tokens=10_000)
-    return Trainer(model_config, config, train_ids.astype(np.int32), val_ids.astype(np.int32), folder, {})
+    config = TrainConfig(seq_len=SEQ_LEN, batch_size=BATCH, steps=warmup + steps, precision=precision, threads=2,
+                         eval_tokens=10_000, eval_every=10**6)
+    times = [time.perf_counter()]
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = Trainer(model_config, config, train_ids.astype(np.int32), val_ids.astype(np.int32), folder, {})
+        trainer.run(on_step=lambda trainer, loss: times.append(time.perf_counter()))
+    return min(np.diff(times[warmup:]))
 
 
 def main() -> None:
@@ -123,10 +132,11 @@ def main() -> None:
 
     record("plain fp32", time_steps(plain_step_fn(train_ids, vocab, False), warmup, steps), "fp32")
     record("plain bf16 autocast", time_steps(plain_step_fn(train_ids, vocab, True), warmup, steps), "bf16")
-    with tempfile.TemporaryDirectory() as folder:
-        for precision in ("fp32", "bf16"):
-            trainer = genseq_trainer(train_ids, val_ids, vocab, precision, folder)
-            record(f"genseq Trainer {precision}", time_steps(trainer.train_step, warmup, steps), precision)
+    with heap_kept():  # how much of genseq's gain is the allocator setting alone
+        record("plain fp32, heap kept", time_steps(plain_step_fn(train_ids, vocab, False), warmup, steps), "fp32")
+    for precision in ("fp32", "bf16"):
+        record(f"genseq Trainer {precision}", genseq_seconds(train_ids, val_ids, vocab, precision, warmup, steps),
+               precision)
     base = rows["plain fp32"]["chars_per_s"]
     print(f"\nmatmul peak: fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:,.0f} GFLOP/s; "
           f"{flops_per_char(vocab) / 1e6:.1f} MFLOP per training char")

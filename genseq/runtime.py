@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import platform
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -59,6 +62,34 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters, from glibc's malloc.h
+_GLIBC_DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_MAX: 65536}
+
+
+@contextlib.contextmanager
+def heap_kept() -> Iterator[None]:
+    """Within: glibc's malloc serves big blocks from its heap and keeps what is freed, instead of mmap per block.
+
+    A training step frees and allocates again hundreds of MB of activations. With glibc's defaults every
+    block over 32 MB is a fresh mmap whose pages fault in again at every step: a quarter of the step here
+    (benchmarks.train_speed: the bf16 step 18.1k -> 23.5k chars/s, the plain fp32 loop 11.5k -> 14.4k).
+    Other threads' arenas, which cannot grow a heap past 64 MB, still fall back to mmap for bigger blocks.
+    glibc only (elsewhere a no-op); on leaving, the defaults come back and the kept memory is returned.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        yield
+        return
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    libc.mallopt(_M_MMAP_MAX, 0)
+    try:
+        yield
+    finally:
+        for parameter, value in _GLIBC_DEFAULTS.items():
+            libc.mallopt(parameter, value)
+        libc.malloc_trim(0)
 
 
 def available_cores() -> int:

@@ -29,6 +29,7 @@ from genseq.runtime import (
     autocast,
     choose_device,
     choose_precision,
+    heap_kept,
     restore_rng_state,
     rng_state,
     seed_everything,
@@ -290,7 +291,7 @@ class Trainer:
         started, window_started, tokens_at_start = time.perf_counter(), time.perf_counter(), p.tokens_seen
         elapsed_at_start = p.elapsed_seconds
         stopped_by, saved_at = "budget", p.step
-        with StopRequest() as stop:
+        with StopRequest() as stop, heap_kept():
             while self.fraction_done() < 1:
                 loss = self.train_step()
                 # processes must agree on the budget and on a stop, or one would wait for the others forever

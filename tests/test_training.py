@@ -1,15 +1,20 @@
 import json
 import math
 import os
+import platform
+import resource
 import signal
+import threading
 
 import numpy as np
 import pytest
+import torch
 
 from genseq import api
 from genseq.checkpoint import load_checkpoint
 from genseq.config import ModelConfig, TrainConfig
 from genseq.data import StreamBatches
+from genseq.runtime import heap_kept
 from genseq.training import Trainer, read_metrics
 
 
@@ -76,3 +81,23 @@ def test_resume_through_the_api_continues_the_run(trained_run, tmp_path):
     assert payload["progress"]["step"] == 150
     result = api.train(resume=copy, progress=False)  # budget already spent: nothing more to do
     assert result.progress.step == 150
+
+
+def _page_faults_of_a_second_100mb_tensor() -> int:
+    torch.ones(25_000_000)  # allocated and freed at once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(25_000_000)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_heap_kept_reuses_freed_memory_within_and_returns_to_the_defaults_after():
+    assert _page_faults_of_a_second_100mb_tensor() > 10_000  # glibc's default: a fresh mmap, every page faults in
+    with heap_kept():
+        assert _page_faults_of_a_second_100mb_tensor() < 1_000
+        sums: list[float] = []  # another thread's arena, which cannot grow that far, still gets its 100 MB
+        thread = threading.Thread(target=lambda: sums.append(torch.ones(25_000_000, dtype=torch.float64).sum().item()))
+        thread.start()
+        thread.join()
+        assert sums == [25_000_000.0]
+    assert _page_faults_of_a_second_100mb_tensor() > 10_000
