@@ -12,11 +12,12 @@ import copy
 import ctypes
 import io
 import re
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from genseq.errors import InputError
 from genseq.tokenizers.text import CharTokenizer
@@ -95,6 +96,13 @@ def _time_limit(seconds: float) -> Iterator[None]:
             if done.wait(0.2):
                 return
 
+    def swallowed_quietly(unraisable: Any) -> None:
+        # an interrupt that landed in a gc callback or `__del__` was swallowed there; the next one follows, so
+        # Python's "Exception ignored in ..." report of it would only be noise on the user's terminal
+        if not isinstance(unraisable.exc_value, _OutOfTime):
+            previous_hook(unraisable)
+
+    previous_hook, sys.unraisablehook = sys.unraisablehook, swallowed_quietly
     threading.Thread(target=watchdog, daemon=True, name="abc-time-limit").start()
     try:
         yield
@@ -105,6 +113,7 @@ def _time_limit(seconds: float) -> Iterator[None]:
             done.set()
             if fired[0]:  # raised but perhaps not yet delivered: withdraw it so it cannot surface later
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, None)
+        sys.unraisablehook = previous_hook
 
 
 def parse_abc(text: str) -> Score:
