@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import torch
 from conftest import assert_one_line_error, run_cli
 
 SMALL = ["--steps", "12", "--eval-every", "6", "--batch-size", "8", "--seq-len", "32", "--quiet"]
@@ -94,3 +95,15 @@ def test_tensorboard_logs_or_says_what_to_install(tmp_path, text_file):
     else:
         assert result.returncode == 0, result.stderr
         assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_optimizer_flags_reach_the_optimizer(tmp_path, text_file):
+    run = tmp_path / "run"
+    flags = ["--lr", "0.004", "--warmup-steps", "3", "--weight-decay", "0.2", "--clip", "1.5"]
+    assert run_cli("train", str(text_file), "--hidden", "16", "--name", str(run), *flags, *SMALL).returncode == 0
+    saved = json.loads((run / "config.json").read_text())["train"]
+    assert (saved["learning_rate"], saved["warmup_steps"], saved["weight_decay"], saved["grad_clip"]) == (
+        0.004, 3, 0.2, 1.5)
+    group = torch.load(run / "last.pt", weights_only=True)["optimizer"]["param_groups"][0]
+    assert group["weight_decay"] == 0.2 and 0 < group["lr"] < 0.004  # on the cosine after a 3-step warm-up
+    assert_one_line_error(run_cli("train", str(text_file), "--clip", "0"), "--clip must be positive, got 0.0")
