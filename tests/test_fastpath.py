@@ -22,14 +22,15 @@ def trained_looking_model(seed: int = 0, **options) -> LSTMLanguageModel:
 @pytest.mark.parametrize("options", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 20},
                                      {"tie_weights": True}])
 @pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "torch.mm"])
-def test_fast_step_gives_the_models_logits(options, onednn, monkeypatch):
+@pytest.mark.parametrize("batch_size", [3, fastpath.SIGMOID_TANH_MIN_BATCH], ids=["tanh", "tanh-by-sigmoid"])
+def test_fast_step_gives_the_models_logits(options, onednn, batch_size, monkeypatch):
     if onednn and not fastpath._onednn_linear_available():
         pytest.skip("this PyTorch build has no oneDNN")
     monkeypatch.setattr(fastpath, "_onednn_linear_available", lambda: onednn)
     model = trained_looking_model(**options)
-    step, state = LSTMStep(model, batch_size=3), model.init_state(3)
+    step, state = LSTMStep(model, batch_size), model.init_state(batch_size)
     step.load_state(state)
-    tokens = torch.tensor([1, 2, 3])
+    tokens = torch.arange(batch_size) % model.config.vocab_size
     with torch.inference_mode():
         for _ in range(40):
             expected, state = model.step(tokens, state)
