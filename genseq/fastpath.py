@@ -8,6 +8,8 @@ setup (weight checks, oneDNN weight reordering) costs more than the arithmetic a
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from genseq.model import LSTMLanguageModel, State
@@ -16,12 +18,34 @@ PRECISIONS = ("fp32", "bf16", "int8")
 SIGMOID_TANH_MIN_BATCH = 8
 
 
-def _onednn_linear_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+@functools.cache
+def _onednn_linear_available(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's prepacked linear runs here in `dtype`: the build may lack it, and its bf16 path
+    refuses CPUs without AVX-512. Tried once on a 2x2 product."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
+        return False
+    try:
+        weight = torch.ops.mkldnn._reorder_linear_weight(torch.ones(2, 2, dtype=dtype), 1)
+        product = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2, dtype=dtype), weight, None, "none", [], "")
+    except RuntimeError:
+        return False
+    return bool((product == 2).all())
 
 
+INT8_BLOCK = 16
+"""PyTorch's weight-only int8 kernel reads the inner dimension in blocks of 16 with no tail: other
+lengths give wrong sums or crash (torch 2.13, checked from 2 to 1,024). Such layers stay in bf16."""
+
+
+@functools.cache
 def int8_available() -> bool:
-    return hasattr(torch.ops.aten, "_weight_int8pack_mm")
+    """Whether PyTorch's weight-only int8 kernel runs here (torch 2.3 and later). Tried once on a 1x16 product."""
+    try:
+        weight, scale = torch.ones(2, INT8_BLOCK, dtype=torch.int8), torch.ones(2, dtype=torch.bfloat16)
+        product = torch.ops.aten._weight_int8pack_mm(torch.ones(1, INT8_BLOCK, dtype=torch.bfloat16), weight, scale)
+    except (AttributeError, RuntimeError):
+        return False
+    return bool((product == INT8_BLOCK).all())
 
 
 class _Product:
@@ -33,13 +57,15 @@ class _Product:
     fp32 it avoids MKL's AVX2 path on AMD, 2.6x faster); elsewhere torch.mm into a reused buffer.
     int8: weights rounded per output row to int8 with a bf16 scale, multiplied by PyTorch's
     weight-only int8 kernel (bf16 inputs): a quarter of the fp32 bytes and a cheaper call, the
-    fastest at small batches. The result has the inputs' dtype.
+    fastest at small batches; a layer whose input length is not a multiple of `INT8_BLOCK` runs in
+    bf16 instead. The result has the inputs' dtype.
     """
 
     def __init__(self, weight: torch.Tensor, batch_size: int, precision: str):
         weight = weight.T.float()  # [out, in]: the layout both kernels take
-        self.kind = "int8" if precision == "int8" else "onednn" if _onednn_linear_available() else "mm"
         dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+        int8 = precision == "int8" and weight.shape[1] % INT8_BLOCK == 0 and int8_available()
+        self.kind = "int8" if int8 else "onednn" if _onednn_linear_available(dtype) else "mm"
         if self.kind == "int8":
             scale = weight.abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
             self.weight = torch.round(weight / scale).to(torch.int8)
