@@ -41,12 +41,14 @@ def test_fast_step_gives_the_models_logits(options, onednn, batch_size, monkeypa
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])
-@pytest.mark.parametrize("precision, hidden_size", [("bf16", 48), ("int8", 48), ("int8", 20)])
-def test_low_precision_fast_step_stays_close_to_the_model(batch_size, precision, hidden_size):
-    model = trained_looking_model(hidden_size=hidden_size)
+@pytest.mark.parametrize("precision, hidden_size, num_layers", [
+    ("bf16", 48, 2), ("int8", 48, 2), ("int8", 20, 2), ("int8", 32, 3),  # 3 layers: strided inputs
+])
+def test_low_precision_fast_step_stays_close_to_the_model(batch_size, precision, hidden_size, num_layers):
+    model = trained_looking_model(hidden_size=hidden_size, num_layers=num_layers)
     step, state = LSTMStep(model, batch_size, precision), model.init_state(batch_size)
     if precision == "int8" and fastpath.int8_available():  # inputs of 20 and 40: not whole int8 blocks, so bf16
-        assert [p.kind == "int8" for p in step.products] == [hidden_size % fastpath.INT8_BLOCK == 0] * 2
+        assert [p.kind == "int8" for p in step.products] == [hidden_size % fastpath.INT8_BLOCK == 0] * num_layers
     tokens = torch.tensor([4, 5][:batch_size])
     with torch.inference_mode():
         for _ in range(20):
