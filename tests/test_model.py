@@ -1,0 +1,46 @@
+"""The model's own pieces: genseq's dropout and the layer-by-layer LSTM it trains with on the CPU."""
+
+import pytest
+import torch
+
+import genseq.model
+from genseq.config import ModelConfig
+from genseq.model import LSTMLanguageModel, dropout
+
+
+@pytest.mark.parametrize("p", [0.05, 0.2, 0.5, 0.9])
+def test_dropout_drops_a_share_p_in_every_lane_and_scales_the_rest(p):
+    torch.manual_seed(0)
+    x = torch.rand(4_000_001) + 0.5  # odd length: the last random word is cut
+    y = dropout(x, p, training=True)
+    dropped = y == 0
+    lanes = dropped[:4_000_000].view(-1, 4).float().mean(0)  # each 16-bit lane of the random words
+    torch.testing.assert_close(lanes, torch.full((4,), p), atol=0.002, rtol=0)
+    torch.testing.assert_close(y[~dropped], x[~dropped] / (1 - p))
+
+
+def test_dropout_passes_gradients_through_the_kept_elements_only():
+    x = torch.ones(10_000, requires_grad=True)
+    y = dropout(x, 0.25, training=True)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, (y != 0).float() / 0.75)
+
+
+def test_dropout_is_the_identity_in_evaluation_and_for_a_negligible_p():
+    x = torch.randn(1000)
+    assert dropout(x, 0.5, training=False) is x and dropout(x, 1e-6, training=True) is x
+
+
+def test_training_layer_by_layer_gives_nn_lstms_outputs_and_state(monkeypatch):
+    torch.manual_seed(0)
+    model = LSTMLanguageModel(ModelConfig(vocab_size=30, hidden_size=32, num_layers=3, dropout=0.3)).train()
+    inputs = model.embedding(torch.randint(0, 30, (4, 12)))
+    state = (torch.randn(3, 4, 32), torch.randn(3, 4, 32))
+    model.lstm.dropout = 0.0  # nn.LSTM's own masks off, and genseq's below: the two paths must then agree
+    monkeypatch.setattr(genseq.model, "dropout", lambda x, p, training: x)
+    expected, (h, c) = model.lstm(inputs, state)
+    got, (got_h, got_c) = model._lstm(inputs, state)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    torch.testing.assert_close((got_h, got_c), (h, c), rtol=0, atol=0)
+    got.sum().backward()  # and gradients reach every layer's weights
+    assert all(getattr(model.lstm, f"weight_hh_l{layer}").grad is not None for layer in range(3))
