@@ -24,7 +24,7 @@ class ModelConfig:
     num_layers: int = 2
     embedding_size: int | None = None
     """Defaults to hidden_size."""
-    dropout: float = 0.2
+    dropout: float = 0.3
     """Applied to the embedding output, between LSTM layers and before the output head."""
     tie_weights: bool = False
 

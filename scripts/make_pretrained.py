@@ -24,7 +24,7 @@ DATA_OPTIONS = {"bach-chorales": {"augment": "transpose=-5..6"}}
 
 def make(corpus: str, minutes: float) -> dict:
     result = api.train(corpus=corpus, name=f"{corpus}-{minutes:g}min", minutes=minutes,
-                       model={"hidden_size": 256, "num_layers": 2}, **DATA_OPTIONS.get(corpus, {}))
+                       model={"hidden_size": 256, "num_layers": 2, "dropout": 0.2}, **DATA_OPTIONS.get(corpus, {}))
     shipped = api.export_checkpoint(result.run_dir / "best.pt", Path("checkpoints") / f"{corpus}-small.pt")
     model = api.load(shipped)
     samples = model.sample(**SAMPLE_SETTINGS)
