@@ -18,7 +18,8 @@ import torch
 from torch.nn.functional import cross_entropy
 
 from genseq import api
-from genseq.fastpath import PRECISIONS, LSTMStep
+from genseq.config import STEP_PRECISIONS
+from genseq.fastpath import LSTMStep
 
 
 @torch.inference_mode()
@@ -26,7 +27,7 @@ def losses(model: api.TrainedModel, ids: torch.Tensor) -> dict[str, float]:
     network = model.network.eval()
     logits, _ = network(ids[None, :-1])
     rows = {"forward fp32": cross_entropy(logits[0], ids[1:]).item()}
-    for precision in PRECISIONS:
+    for precision in STEP_PRECISIONS:
         step = LSTMStep(network, 1, precision)
         step.load_state(network.init_state(1))
         stepped = torch.stack([step(ids[t : t + 1])[0].clone() for t in range(len(ids) - 1)])
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, default=0.1, help="share at the end of --text held out")
     parser.add_argument("--tokens", type=int, default=20_000)
     args = parser.parse_args()
-    print(f"{'model':40} {'tokens':>7} " + " ".join(f"{name:>12}" for name in ("forward fp32", *PRECISIONS)))
+    print(f"{'model':40} {'tokens':>7} " + " ".join(f"{name:>12}" for name in ("forward fp32", *STEP_PRECISIONS)))
     for path in args.checkpoints:
         model = api.load(path)
         if args.text:

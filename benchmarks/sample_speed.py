@@ -28,8 +28,8 @@ import time
 import torch
 
 from benchmarks.plain_loop import PlainLSTM
-from genseq.config import ModelConfig, SampleConfig
-from genseq.fastpath import PRECISIONS, LSTMStep, TokenSelector
+from genseq.config import STEP_PRECISIONS, ModelConfig, SampleConfig
+from genseq.fastpath import LSTMStep, TokenSelector
 from genseq.model import LSTMLanguageModel
 from genseq.sampling import generate, step_precision
 
@@ -111,7 +111,7 @@ def main() -> None:
         "genseq fast path, 64 samples": lambda: genseq_generate(model, 64, many, fast=True),
     }
     for batch, length in ((1, one), (64, many)):
-        for precision in PRECISIONS:
+        for precision in STEP_PRECISIONS:
             runs[f"bare fast step {precision}, {batch} sample(s)"] = (
                 lambda batch=batch, length=length, precision=precision: bare_fast_step(model, batch, length, precision))
     torch.empty(2**22)  # a 16 MB block freed: glibc raises its mmap threshold to it, the plain loop's best case

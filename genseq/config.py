@@ -82,6 +82,10 @@ class TrainConfig:
             self.minutes = 10.0
 
 
+STEP_PRECISIONS = ("fp32", "bf16", "int8")
+"""Precisions of the CPU sampler's LSTM step (`fastpath.LSTMStep`); `SampleConfig.precision` also takes auto."""
+
+
 @dataclass
 class SampleConfig:
     """How to draw samples from a trained model."""
@@ -112,7 +116,7 @@ class SampleConfig:
             f"--top-p must lie in (0, 1], got {self.top_p}",
         )
         _check(self.num_samples > 0, f"--num-samples must be positive, got {self.num_samples}")
-        _check(self.precision in ("auto", "fp32", "bf16", "int8"),
+        _check(self.precision in ("auto", *STEP_PRECISIONS),
                f"--precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
 
 
@@ -126,4 +130,4 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["ModelConfig", "SampleConfig", "TrainConfig", "from_dict", "to_dict"]
+__all__ = ["STEP_PRECISIONS", "ModelConfig", "SampleConfig", "TrainConfig", "from_dict", "to_dict"]

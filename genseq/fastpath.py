@@ -13,10 +13,15 @@ import functools
 
 import torch
 
+from genseq.config import STEP_PRECISIONS
 from genseq.model import LSTMLanguageModel, State
 
-PRECISIONS = ("fp32", "bf16", "int8")
 SIGMOID_TANH_MIN_BATCH = 8
+
+
+def _input_dtype(precision: str) -> torch.dtype:
+    """The dtype of h, the products' input: bf16 for the bf16 and int8 (bf16-activation) kernels."""
+    return torch.float32 if precision == "fp32" else torch.bfloat16
 
 
 @functools.cache
@@ -64,7 +69,7 @@ class _Product:
 
     def __init__(self, weight: torch.Tensor, batch_size: int, precision: str):
         weight = weight.T.float()  # [out, in]: the layout both kernels take
-        dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+        dtype = _input_dtype(precision)
         int8 = precision == "int8" and weight.shape[1] % INT8_BLOCK == 0 and int8_available()
         self.kind = "int8" if int8 else "onednn" if _onednn_linear_available(dtype) else "mm"
         if self.kind == "int8":
@@ -103,11 +108,11 @@ class LSTMStep:
     """
 
     def __init__(self, model: LSTMLanguageModel, batch_size: int, precision: str = "fp32"):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision not in STEP_PRECISIONS:
+            raise ValueError(f"precision must be one of {STEP_PRECISIONS}, got {precision!r}")
         lstm, hidden, layers = model.lstm, model.config.hidden_size, model.config.num_layers
         self.hidden_size, self.num_layers = hidden, layers
-        dtype = torch.float32 if precision == "fp32" else torch.bfloat16  # of h, the products' input
+        dtype = _input_dtype(precision)
         scale = _gate_scale(hidden)[:, None]
         with torch.no_grad():
             bias0 = lstm.bias_ih_l0 + lstm.bias_hh_l0

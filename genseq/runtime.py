@@ -76,7 +76,8 @@ def heap_kept() -> Iterator[None]:
     block over 32 MB is a fresh mmap whose pages fault in again at every step: a quarter of the step here
     (benchmarks.train_speed: the bf16 step 18.1k -> 23.5k chars/s, the plain fp32 loop 11.5k -> 14.4k).
     Other threads' arenas, which cannot grow a heap past 64 MB, still fall back to mmap for bigger blocks.
-    glibc only (elsewhere a no-op); on leaving, the defaults come back and the kept memory is returned.
+    glibc only (elsewhere a no-op). On leaving, the default values come back and the kept memory is
+    returned; glibc's dynamic mmap threshold, which any mallopt call switches off, stays off.
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         yield
