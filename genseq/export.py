@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from genseq import render
+from genseq.console import say
 from genseq.errors import InputError
 from genseq.tokenizers import Tokenizer
 from genseq.tokenizers.abc import abc_to_midi
@@ -37,6 +40,8 @@ class Exported:
     unrendered: int = 0
     """ABC samples music21 could not parse (their text is still written)."""
     report: Path | None = None
+    missing: list[str] = field(default_factory=list)
+    """Libraries the report did without (each said once)."""
 
 
 def planned_paths(count: int, tokenizer: Tokenizer, output_dir: Path, outputs: Outputs) -> list[Path]:
@@ -96,3 +101,10 @@ def _music_files(
                 entry[key] = make()
             except InputError as err:  # music a sample holds may be beyond one renderer; keep the others
                 entry["note"] = f"no {key.replace('_', ' ')}: {err}"
+            except render.MissingPackage as err:
+                if not outputs.report:  # asked for by name: an error; implied by the report: the page does without
+                    raise
+                entry["note"] = f"no {key.replace('_', ' ')}: {err}"
+                if str(err) not in result.missing:
+                    result.missing.append(str(err))
+                    say(f"[yellow]warning:[/] the report has no {key.replace('_', ' ')}s: {escape(str(err))}")

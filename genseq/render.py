@@ -1,11 +1,12 @@
 """Outputs a person listens to or looks at: WAV, piano-roll and loss-curve PNGs, scores, a report.
 
-Optional libraries are imported inside the function that needs them, so the core runs without
-them; a missing one raises GenseqError naming the extra to install.
+Libraries are imported inside the function that needs them, so the core runs without the optional
+ones; a missing one raises MissingPackage naming what to install.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import io
 import os
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+from genseq.console import say
 from genseq.errors import GenseqError, InputError
 from genseq.tokenizers.abc import one_line, parse_abc
 from genseq.tokenizers.midi import MIDI_SUFFIXES
@@ -30,8 +32,13 @@ RELEASE_SECONDS = 1.0
 """Audio kept after the last note ends, so its release is heard rather than cut."""
 
 
-def _missing(package: str, extra: str) -> GenseqError:
-    return GenseqError(f"{package} is not installed; install it with: pip install 'genseq[{extra}]'")
+class MissingPackage(GenseqError):
+    """A library an output needs is not installed (the message names what to install)."""
+
+
+def _missing(package: str, extra: str | None = None) -> MissingPackage:
+    fix = f"pip install 'genseq[{extra}]'" if extra else f"pip install {package} (a genseq dependency)"
+    return MissingPackage(f"{package} is not installed; install it with: {fix}")
 
 
 def _load_midi(midi: MidiSource) -> pretty_midi.PrettyMIDI:
@@ -52,45 +59,107 @@ def default_soundfont() -> Path:
     return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
+SOUNDFONT_RENDERERS = ("tinysoundfont", "midirenderer")
+"""SoundFont synthesizers in the order they are preferred: tinysoundfont (44.1 kHz, release tails, gain) when
+a user installed it, else midirenderer (48 kHz, a core dependency: one wheel, no dependencies)."""
+
+_said_sine = [False]
+
+
+def audio_renderer() -> str:
+    """What `midi_to_wav` plays notes with here: "tinysoundfont", "midirenderer" or "sine"."""
+    for name in SOUNDFONT_RENDERERS:
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+        return name
+    return "sine"
+
+
 def midi_to_wav(midi: MidiSource, wav_path: PathLike, soundfont: PathLike | None = None,
-                sample_rate: int = 44100) -> Path:
+                sample_rate: int | None = None) -> Path:
     """Render MIDI to a 16-bit WAV, peak-normalised, lasting to the last note plus a release tail.
 
-    With tinysoundfont installed the notes are played by a SoundFont (General MIDI instruments and
-    drums; `soundfont` picks a better bank). Without it, sine tones and noise bursts for drums
-    stand in, so a WAV can always be made from the core install.
+    The notes are played by a SoundFont (General MIDI instruments and drums; `soundfont` picks
+    another .sf2) through `audio_renderer()`, at its own rate unless `sample_rate` is given.
+    Where neither synthesizer's wheel exists, sine tones and noise bursts stand in (said once).
     """
     score = _load_midi(midi)
     if not any(instrument.notes for instrument in score.instruments):
         raise InputError(f"{midi} holds no notes; there is nothing to play")
-    frames = round((score.get_end_time() + RELEASE_SECONDS) * sample_rate)
-    try:
-        import tinysoundfont
-    except ImportError:
+    renderer = audio_renderer()
+    if renderer == "sine":
         if soundfont is not None:
-            raise GenseqError("playing a SoundFont needs tinysoundfont: pip install 'genseq[audio]' "
-                              "(where PyAudio cannot build: pip install --no-deps tinysoundfont)") from None
-        audio = _additive_audio(score, sample_rate, frames)
+            raise GenseqError("playing a SoundFont needs midirenderer or tinysoundfont, and neither installs on "
+                              "this platform; leave out --soundfont for sine tones")
+        if not _said_sine[0]:
+            say("[yellow]warning:[/] neither midirenderer nor tinysoundfont is installed; WAVs are sine tones "
+                "(pip install midirenderer for SoundFont audio)")
+            _said_sine[0] = True
+        rate = sample_rate or 44100
+        audio = _additive_audio(score, rate, round((score.get_end_time() + RELEASE_SECONDS) * rate))
     else:
-        audio = _soundfont_audio(tinysoundfont, score, Path(soundfont or default_soundfont()), sample_rate, frames)
-    _write_wav(Path(wav_path), audio, sample_rate)
+        font = Path(soundfont or default_soundfont())
+        if not font.is_file():
+            raise InputError(f"soundfont {font} does not exist; give the path of an .sf2 file")
+        make = _tinysoundfont_audio if renderer == "tinysoundfont" else _midirenderer_audio
+        audio, rate = make(score, font, sample_rate)
+    _write_wav(Path(wav_path), audio, rate)
     return Path(wav_path)
 
 
-def _soundfont_audio(tinysoundfont: Any, score: pretty_midi.PrettyMIDI, soundfont: Path,
-                     sample_rate: int, frames: int) -> np.ndarray:
+def _midi_bytes(score: pretty_midi.PrettyMIDI) -> bytes:
+    buffer = io.BytesIO()
+    score.write(buffer)
+    return buffer.getvalue()
+
+
+def _tinysoundfont_audio(score: pretty_midi.PrettyMIDI, soundfont: Path,
+                         sample_rate: int | None) -> tuple[np.ndarray, int]:
     """Stereo float samples from tinysoundfont's offline synth (its PyAudio playback is never used)."""
-    if not soundfont.is_file():
-        raise InputError(f"soundfont {soundfont} does not exist; give the path of an .sf2 file")
-    synth = tinysoundfont.Synth(samplerate=sample_rate)
+    import tinysoundfont
+
+    rate = sample_rate or 44100
+    synth = tinysoundfont.Synth(samplerate=rate)
     try:
         synth.sfload(str(soundfont))
     except Exception as err:
         raise InputError(f"{soundfont} is not a usable SoundFont ({one_line(err)}); give an .sf2 file") from None
-    buffer = io.BytesIO()
-    score.write(buffer)
-    tinysoundfont.Sequencer(synth).add(tinysoundfont.midi.load_memory(buffer.getvalue()))
-    return np.frombuffer(synth.generate(frames), dtype=np.float32).reshape(-1, 2)
+    tinysoundfont.Sequencer(synth).add(tinysoundfont.midi.load_memory(_midi_bytes(score)))
+    frames = round((score.get_end_time() + RELEASE_SECONDS) * rate)
+    return np.frombuffer(synth.generate(frames), dtype=np.float32).reshape(-1, 2), rate
+
+
+MIDIRENDERER_RATE = 48000
+
+
+def _midirenderer_audio(score: pretty_midi.PrettyMIDI, soundfont: Path,
+                        sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """Stereo samples from midirenderer, which renders to the file's last event: a silent controller
+    change RELEASE_SECONDS after the last note keeps the release tail."""
+    import midirenderer
+    import pretty_midi
+
+    end = score.get_end_time() + RELEASE_SECONDS
+    padded = copy.deepcopy(score)
+    marker = pretty_midi.Instrument(program=0, name="end")
+    marker.control_changes.append(pretty_midi.ControlChange(number=64, value=0, time=end))  # sustain off: silent
+    padded.instruments.append(marker)
+    try:
+        data = midirenderer.render_wave_from(soundfont.read_bytes(), _midi_bytes(padded))
+    except (RuntimeError, ValueError) as err:
+        raise InputError(f"{soundfont} is not a usable SoundFont ({one_line(err)}); give an .sf2 file") from None
+    with wave.open(io.BytesIO(data)) as handle:
+        rate, channels = handle.getframerate(), handle.getnchannels()
+        audio = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").reshape(-1, channels) / 32768
+    frames = round(end * rate)
+    audio = np.pad(audio[:frames], ((0, max(0, frames - len(audio))), (0, 0)))
+    if sample_rate is None or sample_rate == rate:
+        return audio, rate
+    times = np.arange(round(end * sample_rate)) / sample_rate
+    source_times = np.arange(len(audio)) / rate
+    return np.stack([np.interp(times, source_times, audio[:, c]) for c in range(channels)], axis=1), sample_rate
 
 
 def _additive_audio(score: pretty_midi.PrettyMIDI, sample_rate: int, frames: int) -> np.ndarray:
@@ -240,7 +309,7 @@ def score_svg(source: str | MidiSource, svg_path: PathLike) -> Path:
     try:
         import verovio
     except ImportError:
-        raise _missing("verovio", "score") from None
+        raise _missing("verovio") from None
     verovio.enableLog(verovio.LOG_OFF)  # its warnings about open ties would clutter the console
     toolkit = verovio.toolkit()
     toolkit.setOptions({"adjustPageHeight": True, "footer": "none", "scale": 50})

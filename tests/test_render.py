@@ -11,7 +11,7 @@ import pytest
 
 from genseq import render
 from genseq.corpora import split_abc_tunes
-from genseq.errors import InputError
+from genseq.errors import GenseqError, InputError
 
 TUNE = "X:1\nT:Test jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e3 d3|BAG AFD|G3 G3:|\n"
 
@@ -42,11 +42,49 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_wav_is_audible_and_lasts_as_long_as_the_music(band, tmp_path):
-    pytest.importorskip("tinysoundfont")  # the [audio] extra; the fallback is tested below
     samples, rate = read_wav(render.midi_to_wav(band, tmp_path / "band.wav", sample_rate=22050))
     assert rate == 22050
     assert abs(len(samples) / rate - band.get_end_time()) <= 0.5 + render.RELEASE_SECONDS
     assert np.abs(samples[: int(3.5 * rate)]).mean() > 100
+
+
+def test_default_renderer_is_midirenderer_at_48_khz_stereo(band, tmp_path):
+    if render.audio_renderer() != "midirenderer":
+        pytest.skip("tinysoundfont is installed and preferred; its own test covers it")
+    samples, rate = read_wav(render.midi_to_wav(band, tmp_path / "band.wav"))
+    assert (rate, samples.shape[1]) == (48000, 2)
+    assert len(samples) == round((band.get_end_time() + render.RELEASE_SECONDS) * rate)
+
+
+def dominant_hz(samples: np.ndarray, rate: int, start: float, end: float) -> float:
+    segment = samples[int(start * rate): int(end * rate)].mean(axis=1)
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment))))
+    return float(np.fft.rfftfreq(len(segment), 1 / rate)[spectrum.argmax()])
+
+
+@pytest.mark.parametrize("renderer", render.SOUNDFONT_RENDERERS)
+def test_soundfont_plays_a4_at_440_hz_and_rings_into_the_tail(renderer, tmp_path, monkeypatch):
+    pytest.importorskip(renderer)
+    monkeypatch.setattr(render, "audio_renderer", lambda: renderer)
+    flute = pretty_midi.PrettyMIDI()
+    flute.instruments.append(pretty_midi.Instrument(program=73))
+    flute.instruments[0].notes.append(pretty_midi.Note(100, 69, 0.0, 1.0))
+    samples, rate = read_wav(render.midi_to_wav(flute, tmp_path / "a4.wav"))
+    assert abs(dominant_hz(samples, rate, 0.1, 0.6) - 440) < 5
+    assert len(samples) / rate == pytest.approx(1.0 + render.RELEASE_SECONDS, abs=0.01)
+    assert np.abs(samples[int(1.02 * rate): int(1.1 * rate)]).mean() > 10  # the release, not a cut
+
+
+def test_shipped_folk_model_sample_renders_to_audible_audio_of_its_length(tmp_path):
+    import genseq
+    from genseq.tokenizers.abc import abc_to_midi
+
+    tune = genseq.load("folk-abc-small").sample(length=300, seed=3, temperature=0.9, precision="fp32")[0]
+    midi = abc_to_midi(tune)
+    samples, rate = read_wav(render.midi_to_wav(midi, tmp_path / "tune.wav"))
+    assert len(samples) / rate == pytest.approx(midi.get_end_time() + render.RELEASE_SECONDS, abs=0.01)
+    seconds = [np.abs(samples[i * rate: (i + 1) * rate]).mean() for i in range(int(midi.get_end_time()))]
+    assert seconds and min(seconds) > 300  # every second of the tune is heard
 
 
 def test_midi_file_path_renders_like_the_object(band, tmp_path):
@@ -65,9 +103,37 @@ def test_fallback_synthesis_plays_tones_and_drums(band):
 
 
 def test_missing_soundfont_file_is_an_input_error(band, tmp_path):
-    pytest.importorskip("tinysoundfont")
     with pytest.raises(InputError, match="no-such.sf2"):
         render.midi_to_wav(band, tmp_path / "x.wav", soundfont=tmp_path / "no-such.sf2")
+
+
+@pytest.mark.parametrize("renderer", render.SOUNDFONT_RENDERERS)
+def test_a_file_that_is_no_soundfont_is_an_input_error(renderer, band, tmp_path, monkeypatch):
+    pytest.importorskip(renderer)
+    monkeypatch.setattr(render, "audio_renderer", lambda: renderer)
+    fake = tmp_path / "fake.sf2"
+    fake.write_bytes(b"RIFF not a soundfont")
+    with pytest.raises(InputError, match="fake.sf2 is not a usable SoundFont"):
+        render.midi_to_wav(band, tmp_path / "x.wav", soundfont=fake)
+
+
+def test_a_given_soundfont_is_played(band, tmp_path):
+    copy = tmp_path / "my font.sf2"
+    copy.write_bytes(render.default_soundfont().read_bytes())
+    samples, _ = read_wav(render.midi_to_wav(band, tmp_path / "x.wav", soundfont=copy))
+    assert np.abs(samples).mean() > 100
+
+
+def test_without_a_synthesizer_sine_tones_are_said_once_and_a_soundfont_is_refused(band, tmp_path, monkeypatch,
+                                                                                   capfd):
+    monkeypatch.setattr(render, "audio_renderer", lambda: "sine")
+    monkeypatch.setattr(render, "_said_sine", [False])
+    for name in ("a", "b"):
+        samples, rate = read_wav(render.midi_to_wav(band, tmp_path / f"{name}.wav", sample_rate=8000))
+        assert np.abs(samples).mean() > 100 and samples.shape[1] == 1
+    assert " ".join(capfd.readouterr().err.split()).count("WAVs are sine tones") == 1
+    with pytest.raises(GenseqError, match="--soundfont"):
+        render.midi_to_wav(band, tmp_path / "c.wav", soundfont=render.default_soundfont())
 
 
 def test_broken_midi_file_is_an_input_error(tmp_path):
@@ -132,8 +198,25 @@ def test_html_report_links_only_files_that_exist(band, tmp_path):
 
 
 def test_html_report_plays_wav_relative_to_the_page(band, tmp_path):
-    pytest.importorskip("tinysoundfont")
     out = tmp_path / "report"
     wav = render.midi_to_wav(band, out / "audio" / "s 1.wav", sample_rate=8000)
     text = render.html_report([{"name": "s", "wav": wav}], out, {}).read_text(encoding="utf-8")
     assert "<audio controls preload='none' src='audio/s%201.wav'>" in text
+
+
+def test_a_report_without_matplotlib_keeps_audio_and_score_and_says_so_once(tmp_path, monkeypatch, capfd):
+    from genseq import export
+    from genseq.tokenizers.abc import AbcTokenizer
+
+    def no_matplotlib(*args, **kwargs):
+        raise render._missing("matplotlib", "plot")
+
+    monkeypatch.setattr(render, "piano_roll_png", no_matplotlib)
+    tokenizer = AbcTokenizer(TUNE)
+    result = export.export_samples([TUNE, TUNE], tokenizer, tmp_path, export.Outputs(report=True), {})
+    assert result.missing == ["matplotlib is not installed; install it with: pip install 'genseq[plot]'"]
+    assert all(entry["wav"].is_file() and entry["score"].is_file() for entry in result.files)
+    assert "no piano roll: matplotlib is not installed" in result.report.read_text(encoding="utf-8")
+    assert " ".join(capfd.readouterr().err.split()).count("pip install 'genseq[plot]'") == 1
+    with pytest.raises(render.MissingPackage):  # asked for by name, it is an error
+        export.export_samples([TUNE], tokenizer, tmp_path / "png", export.Outputs(png=True), {})
