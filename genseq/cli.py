@@ -149,6 +149,7 @@ def sample(
     report: bool = typer.Option(False, help="Write index.html with audio, piano rolls and scores (with --output-dir)."),
     soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) for --wav instead of the built-in one."),
     force: bool = typer.Option(False, help="Overwrite existing output files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     json_output: bool = typer.Option(False, "--json", help="Print the samples (or written files) as JSON."),
 ) -> None:
     """Generate from a trained model.
@@ -179,7 +180,7 @@ def sample(
                                  soundfont=str(soundfont) if soundfont else None)
         settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options}
         model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn
-        with counting_bar("sampling", length, enabled=not json_output) as advance:
+        with counting_bar("sampling", length, enabled=not (json_output or quiet)) as advance:
             samples = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
         files = export.export_samples(samples, model.tokenizer, output_dir, outputs, settings, force=force)
         _print_exported(files, json_output)
@@ -191,7 +192,7 @@ def sample(
                          **options)
         sys.stdout.write("\n")
         return
-    with counting_bar("sampling", length, enabled=output is not None) as advance:
+    with counting_bar("sampling", length, enabled=output is not None and not quiet) as advance:
         texts = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
     if json_output:
         typer.echo(json.dumps(texts, ensure_ascii=False))

@@ -84,6 +84,15 @@ def test_sampling_on_a_terminal_streams_the_text(trained_run):
     assert screen.startswith("the ") and len(screen.strip()) > 20
 
 
+def test_sampling_to_files_shows_a_progress_bar_that_quiet_hides(tmp_path):
+    command = [sys.executable, "-m", "genseq", "sample", "folk-abc-small", "--length", "400", "--seed", "1",
+               "--no-stop-at-end"]
+    loud = read_pty([*command, "--output-dir", str(tmp_path / "loud")])
+    quiet = read_pty([*command, "--output-dir", str(tmp_path / "quiet"), "--quiet"])
+    assert "sampling" in loud and "400/400" in loud, loud[-2000:]
+    assert "/400" not in quiet and "sample-01.abc" in quiet, quiet[-2000:]
+
+
 def test_tensorboard_logs_or_says_what_to_install(tmp_path, text_file):
     import importlib.util
 
