@@ -31,6 +31,10 @@ def step_precision(precision: str, batch_size: int) -> str:
     return "int8" if batch_size <= INT8_STEP_MAX_BATCH and int8_available() else "bf16"
 
 
+class StopSampling(Exception):
+    """Raised by an `on_step` callback to end sampling now: the samples keep every token drawn so far."""
+
+
 def next_token_probs(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
     """Probabilities [batch, vocab] after temperature, top-k and top-p (nucleus) filtering.
 
@@ -78,7 +82,7 @@ def generate(
     costs one step. A
     sample ends at `end_token` (when `config.stop_at_end`) or after `config.length` new tokens.
     `on_step` sees each step's tokens [batch] as they are drawn (for streaming to a terminal; the
-    tensor is reused next step, so copy what must be kept).
+    tensor is reused next step, so copy what must be kept); it may raise `StopSampling` to end here.
     `fast` (default: when the model is on the CPU) steps with `fastpath.LSTMStep` / `TokenSelector`
     instead of `model.step` / `next_token_probs`, in `config.precision`; both paths give the same
     tokens for the same seed when that precision is fp32.
@@ -112,7 +116,10 @@ def generate(
             token.masked_fill_(finished, end_token)
         columns[steps - 1].copy_(token)
         if on_step:
-            on_step(token)
+            try:
+                on_step(token)
+            except StopSampling:
+                break
         if config.stop_at_end:
             finished.logical_or_(torch.eq(token, end_token, out=is_end))
             if finished.all():
