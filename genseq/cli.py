@@ -364,6 +364,29 @@ def runs(
         typer.echo(f"{row['run']:<45} {best:>8}  {row['size']:<8} {row['tokenizer'] or '':<5} {row['data']}")
 
 
+@app.command()
+def serve(
+    port: int = typer.Option(8765, help="Port to listen on."),
+    runs: Path = typer.Option(api.DEFAULT_RUNS, help="Folder of training runs to offer; the studio keeps its "
+                              "history in RUNS/studio/."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; any other than this machine's lets anyone "
+                             "who can reach the port use the studio."),
+) -> None:
+    """A local studio in the browser: pick a model, generate, watch it write, listen, look, download.
+
+    Examples:
+
+      genseq serve                      # then open http://127.0.0.1:8765/
+
+      genseq serve --runs checkpoints/ --port 9000
+    """
+    if not 0 < port < 65536:
+        raise GenseqError(f"--port must lie in 1..65535, got {port}")
+    from genseq.serve import run  # starlette and uvicorn load only for this command
+
+    run(host=host, port=port, runs=runs)
+
+
 def main() -> None:
     """Entry point: every user error is one line on stderr and exit status 2, never a traceback."""
     try:

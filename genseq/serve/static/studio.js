@@ -1,0 +1,348 @@
+// genseq studio: a page over the studio's JSON and event-stream endpoints. No framework, no build step.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const state = { models: [], model: null, job: null, upload: null, busy: false };
+const COLOURS = ["#2f6fdf", "#d9822b", "#1f9d6b", "#b04fc8", "#c23b3b", "#3aa6b9", "#8a7a1f", "#5a5fd6"];
+
+function showError(message) {
+  const box = $("#error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+async function request(url, options = {}) {
+  const response = await fetch(url, options);
+  const data = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
+  if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+// models ------------------------------------------------------------------------------------------------------
+
+async function loadModels() {
+  const data = await request("/api/models");
+  state.models = data.models;
+  $("#server-status").textContent = `audio: ${data.audio} · ${data.models.length} models`;
+  const list = $("#models");
+  list.replaceChildren();
+  for (const model of data.models) {
+    const loss = model.best_val_loss == null ? "" : ` · val loss ${model.best_val_loss.toFixed(3)}`;
+    const item = element("li", { "data-model": model.id, tabindex: "0", onclick: () => chooseModel(model.id),
+                                 onkeydown: (e) => { if (e.key === "Enter") chooseModel(model.id); } },
+      element("div", {}, element("span", { class: "name", text: model.name }),
+              element("span", { class: "badge", text: model.kind || "?" }),
+              element("span", { class: "badge", text: model.source })),
+      element("div", { class: "facts", text: `${model.corpus || "?"} · ${model.size}${loss}` }));
+    list.append(item);
+  }
+  const keep = state.model && data.models.find((m) => m.id === state.model.id);
+  chooseModel(keep ? keep.id : (data.models[0] || {}).id);
+}
+
+function chooseModel(id) {
+  state.model = state.models.find((m) => m.id === id) || null;
+  for (const item of document.querySelectorAll("#models li")) item.classList.toggle("chosen", item.dataset.model === id);
+  const kind = state.model ? state.model.kind : null;
+  $("#folk").hidden = !(state.model && state.model.controls);
+  $("#primer-hint").textContent = kind === "abc" ? "ABC the tunes start with, e.g. X:1 M:6/8 K:G"
+    : kind === "midi" || kind === "beat" ? "load a .mid file to continue" : "text the samples continue";
+  $("#primer").disabled = kind === "midi" || kind === "beat";
+  clearUpload();
+}
+
+// primer files ------------------------------------------------------------------------------------------------
+
+function clearUpload() {
+  state.upload = null;
+  $("#upload-chip").hidden = true;
+  $("#primer-file").value = "";
+}
+
+async function uploadPrimer(file) {
+  showError("");
+  try {
+    const query = new URLSearchParams({ model: state.model.id, name: file.name });
+    const data = await request(`/api/primer?${query}`, { method: "POST", body: file });
+    if (data.kind === "text") {
+      $("#primer").value = data.text;
+      clearUpload();
+    } else {
+      state.upload = data.upload;
+      $("#upload-name").textContent = `primer: ${data.name}`;
+      $("#upload-chip").hidden = false;
+    }
+  } catch (err) {
+    clearUpload();
+    showError(err.message);
+  }
+}
+
+// generation --------------------------------------------------------------------------------------------------
+
+function settings() {
+  const form = new FormData($("#settings"));
+  const body = { model: state.model && state.model.id, upload: state.upload };
+  for (const [key, value] of form.entries()) if (typeof value === "string" && value.trim() !== "") body[key] = value.trim();
+  if (form.get("primer")) body.primer = form.get("primer");  // kept as typed: spaces and line breaks matter
+  if ($("#new-seed").checked) delete body.seed;
+  if ($("#folk").hidden) for (const key of ["meter", "key", "unit_length", "transpose"]) delete body[key];
+  return body;
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  $("#generate").disabled = busy;
+  $("#stop").disabled = !busy;
+}
+
+function liveText(count) {
+  const box = $("#live-text");
+  box.replaceChildren(...Array.from({ length: count }, () => element("pre", { class: "stream" })));
+  return [...box.children];
+}
+
+async function generate(event) {
+  event.preventDefault();
+  if (state.busy || !state.model) return;
+  showError("");
+  setBusy(true);
+  const body = settings();
+  const length = Number(body.length || 600);
+  let panes = [];
+  let written = 0;
+  $("#live").hidden = false;
+  $("#empty").hidden = true;
+  $("#live-bar").style.width = "0";
+  $("#live-status").textContent = "starting…";
+  try {
+    const response = await fetch("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                     body: JSON.stringify(body) });
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      throw new Error(data.error || `${response.status} ${response.statusText}`);
+    }
+    for await (const [name, data] of events(response)) {
+      if (name === "job") {
+        state.job = data.id;
+        panes = liveText(data.settings.num_samples);
+        for (const pane of panes) pane.textContent = data.primer;
+      } else if (name === "queued") {
+        $("#live-status").textContent = data.position > 1 ? `waiting: number ${data.position} in line` : "next in line";
+      } else if (name === "started") {
+        $("#live-status").textContent = "writing…";
+      } else if (name === "tokens") {
+        data.text.forEach((text, row) => { if (text) { panes[row].textContent += text; panes[row].scrollTop = 1e9; } });
+        written = data.step;
+        $("#live-bar").style.width = `${Math.min(100, (100 * written) / length)}%`;
+        $("#live-status").textContent = `${written.toLocaleString()} of at most ${length.toLocaleString()} tokens`;
+      } else if (name === "rendering") {
+        $("#stop").disabled = true;
+        $("#live-status").textContent = `rendering audio${state.model.kind === "abc" || state.model.kind === "beat" ? " and score" : ""}…`;
+      } else if (name === "result") {
+        $("#live").hidden = true;
+        showResult(data);
+        loadHistory();
+      } else if (name === "error") {
+        $("#live-status").textContent = "failed";
+        showError(data.error);
+      }
+    }
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    state.job = null;
+    setBusy(false);
+  }
+}
+
+async function* events(response) {
+  // Server-Sent Events over a POST response: "event: NAME\ndata: JSON\n\n" blocks.
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const name = (block.match(/^event: (.*)$/m) || [])[1];
+      const data = (block.match(/^data: (.*)$/m) || [])[1];
+      if (name) yield [name, JSON.parse(data || "{}")];
+    }
+  }
+}
+
+async function stop() {
+  if (!state.job) return;
+  $("#stop").disabled = true;
+  $("#live-status").textContent = "stopping: keeping what was written…";
+  try {
+    await request(`/api/jobs/${state.job}/stop`, { method: "POST" });
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+// results -----------------------------------------------------------------------------------------------------
+
+function describe(result) {
+  const s = result.settings;
+  const parts = [`${result.model}`, `seed ${s.seed}`, `temperature ${s.temperature}`];
+  if (s.top_k) parts.push(`top-k ${s.top_k}`);
+  if (s.top_p) parts.push(`top-p ${s.top_p}`);
+  for (const key of ["meter", "key", "unit_length"]) if (s[key]) parts.push(`${key.replace("_", " ")} ${s[key]}`);
+  if (s.transpose) parts.push(`transposed ${s.transpose > 0 ? "+" : ""}${s.transpose}`);
+  parts.push(`${result.steps.toLocaleString()} tokens in ${result.seconds} s`);
+  if (result.stopped) parts.push("stopped early");
+  return parts.join(" · ");
+}
+
+function showResult(result) {
+  $("#result").hidden = false;
+  $("#empty").hidden = true;
+  $("#result-title").textContent = `Result ${result.created}`;
+  $("#result-meta").textContent = describe(result);
+  const box = $("#samples");
+  box.replaceChildren();
+  result.samples.forEach((sample, index) => box.append(sampleCard(result, sample, index + 1)));
+  for (const row of document.querySelectorAll("#history tbody tr")) row.classList.toggle("current", row.dataset.result === result.id);
+}
+
+function sampleCard(result, sample, number) {
+  const url = (kind) => `/api/results/${result.id}/${number}/${kind}`;
+  const card = element("div", { class: "sample", "data-sample": String(number) });
+  const links = element("span", { class: "downloads" });
+  const labels = { mid: "MIDI", abc: "ABC", musicxml: "MusicXML", wav: "WAV", txt: "text" };
+  for (const [kind, label] of Object.entries(labels)) {
+    if (sample.files[kind]) links.append(element("a", { href: url(kind), download: "", "data-kind": kind, text: label }));
+  }
+  card.append(element("h3", {}, element("span", { text: `Sample ${number}` }), links));
+  if (sample.note) card.append(element("p", { class: "note", text: sample.note }));
+  let audio = null;
+  if (sample.files.wav) {
+    audio = element("audio", { controls: "", preload: "metadata", src: `${url("wav")}?inline=1` });
+    card.append(audio);
+  }
+  if (sample.notes && sample.notes.length) {
+    const canvas = element("canvas", { "aria-label": "piano roll" });
+    card.append(canvas);
+    requestAnimationFrame(() => pianoRoll(canvas, sample.notes, audio));
+  }
+  if (sample.files.svg) {
+    card.append(element("div", { class: "score" }, element("img", { src: `${url("svg")}?inline=1`, alt: "score" })));
+  }
+  if (sample.text) card.append(element("pre", { text: sample.text }));
+  return card;
+}
+
+function pianoRoll(canvas, notes, audio) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth, height = canvas.clientHeight;
+  canvas.width = width * ratio;
+  canvas.height = height * ratio;
+  const ctx = canvas.getContext("2d");
+  const end = Math.max(...notes.map((n) => n[2]), 0.1);
+  const low = Math.min(...notes.map((n) => n[0])) - 2, high = Math.max(...notes.map((n) => n[0])) + 2;
+  const left = 34, x = (t) => left + ((width - left - 8) * t) / end, row = (height - 22) / (high - low + 1);
+  const y = (pitch) => 4 + (high - pitch) * row;
+  const names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+  function draw(now) {
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.font = "10px system-ui, sans-serif";
+    for (let pitch = low; pitch <= high; pitch++) {
+      if (pitch % 12 !== 0) continue;
+      ctx.fillStyle = "#eef1f6";
+      ctx.fillRect(left, y(pitch), width - left, row);
+      ctx.fillStyle = "#6b7385";
+      ctx.fillText(`${names[pitch % 12]}${Math.floor(pitch / 12) - 1}`, 4, y(pitch) + row);
+    }
+    ctx.fillStyle = "#6b7385";
+    const step = end > 60 ? 10 : end > 20 ? 5 : 1;
+    for (let t = 0; t <= end; t += step) ctx.fillText(`${t}s`, x(t) - 4, height - 5);
+    for (const [pitch, start, stop, track, drum] of notes) {
+      ctx.fillStyle = COLOURS[track % COLOURS.length];
+      ctx.globalAlpha = now != null && start <= now && now < stop ? 1 : 0.78;
+      if (drum) ctx.fillRect(x(start) - 1.5, y(pitch), 3, Math.max(row, 2));
+      else ctx.fillRect(x(start), y(pitch), Math.max(x(stop) - x(start) - 0.5, 1.5), Math.max(row - 0.5, 2));
+    }
+    ctx.globalAlpha = 1;
+    if (now != null && now > 0) {
+      ctx.strokeStyle = "#c23b3b";
+      ctx.beginPath(); ctx.moveTo(x(now), 0); ctx.lineTo(x(now), height - 16); ctx.stroke();
+    }
+  }
+  draw(null);
+  if (!audio) return;
+  const follow = () => { draw(audio.currentTime); if (!audio.paused) requestAnimationFrame(follow); };
+  audio.addEventListener("play", follow);
+  audio.addEventListener("seeked", () => draw(audio.currentTime));
+}
+
+// history -----------------------------------------------------------------------------------------------------
+
+async function loadHistory() {
+  const data = await request("/api/history");
+  const body = $("#history tbody");
+  body.replaceChildren();
+  $("#history-count").textContent = data.results.length ? `${data.results.length} kept on disk` : "nothing yet";
+  for (const result of data.results) {
+    const s = result.settings;
+    const cells = [result.created, result.model, s.seed, s.temperature, s.top_k || "", s.top_p || "", s.length,
+                   result.samples + (result.stopped ? " (stopped)" : "")];
+    const row = element("tr", { "data-result": result.id }, ...cells.map((c) => element("td", { text: String(c) })));
+    row.append(element("td", {},
+      element("button", { class: "link", type: "button", text: "show", onclick: () => showSaved(result.id) }),
+      element("button", { class: "link", type: "button", text: "use settings", onclick: () => useSettings(result) })));
+    body.append(row);
+  }
+}
+
+async function showSaved(id) {
+  showError("");
+  try {
+    showResult(await request(`/api/results/${id}`));
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+function useSettings(result) {
+  if (state.models.find((m) => m.id === result.model)) chooseModel(result.model);
+  const form = $("#settings");
+  for (const [key, value] of Object.entries(result.settings)) {
+    const field = form.elements[key];
+    if (field && value != null && key !== "primer") field.value = value;
+    if (key === "primer" && typeof value === "string" && !$("#primer").disabled) field.value = value;
+  }
+  $("#temperature-range").value = result.settings.temperature;
+  $("#new-seed").checked = false;
+  $("#seed").disabled = false;
+}
+
+// wiring ------------------------------------------------------------------------------------------------------
+
+$("#temperature-range").addEventListener("input", (e) => { $("#temperature").value = e.target.value; });
+$("#temperature").addEventListener("input", (e) => { $("#temperature-range").value = e.target.value; });
+$("#new-seed").addEventListener("change", (e) => { $("#seed").disabled = e.target.checked; });
+$("#seed").disabled = true;
+$("#settings").addEventListener("submit", generate);
+$("#stop").addEventListener("click", stop);
+$("#refresh-models").addEventListener("click", () => loadModels().catch((err) => showError(err.message)));
+$("#primer-file").addEventListener("change", (e) => { if (e.target.files[0]) uploadPrimer(e.target.files[0]); });
+$("#upload-clear").addEventListener("click", clearUpload);
+loadModels().then(loadHistory).catch((err) => showError(err.message));

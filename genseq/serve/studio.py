@@ -1,0 +1,360 @@
+"""What the studio serves, without HTTP: the models on offer, one generation at a time, results kept on disk.
+
+Every generation is `genseq.load(...).sample(...)` with an `on_step` callback that streams tokens and
+ends the sampling when asked (`StopSampling`); its files are written by `export.export_samples`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genseq import api, export
+from genseq.checkpoint import shipped_models
+from genseq.config import STEP_PRECISIONS, SampleConfig
+from genseq.errors import GenseqError, InputError
+from genseq.files import write_atomic
+from genseq.music import MAX_FILE_BYTES
+from genseq.sampling import StopSampling
+from genseq.tokenizers.midi import MIDI_SUFFIXES
+
+MAX_LENGTH = 20_000
+"""Tokens per sample a request may ask for (the sampler allocates length x samples up front)."""
+MAX_SAMPLES = 16
+MAX_PRIMER_CHARS = 100_000
+MAX_UPLOAD_BYTES = MAX_FILE_BYTES
+"""An uploaded primer file: the cap the MIDI reader has for one file."""
+PRIMER_SUFFIXES = (*MIDI_SUFFIXES, ".abc", ".txt")
+FLUSH_SECONDS = 0.05
+"""Tokens drawn are sent to the page at most this often (a step takes ~0.1 ms)."""
+SCORED_KINDS = ("abc", "beat")
+"""Tokenizers whose samples are engraved (ABC tunes and beat-grid chorales); performance MIDI is not notation."""
+DOWNLOADS = {"abc": "text/vnd.abc; charset=utf-8", "txt": "text/plain; charset=utf-8", "mid": "audio/midi",
+             "musicxml": "application/vnd.recordare.musicxml+xml", "wav": "audio/wav", "svg": "image/svg+xml"}
+"""What a sample's files are offered as, by suffix, with their media types."""
+_EXPORTED = ("text_file", "midi", "wav", "score", "musicxml")
+"""Keys of the files `export.export_samples` lists per sample."""
+_RESULT_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+
+
+def _controls() -> Any:
+    """genseq.controls (meter, key, unit length, transpose for ABC models), or None where it is not there."""
+    try:
+        from genseq import controls
+    except ImportError:
+        return None
+    return controls
+
+
+@dataclass
+class Job:
+    """One generation request, validated, waiting or running."""
+
+    id: str
+    model_id: str
+    settings: dict[str, Any]
+    """What the page asked for, with the seed drawn when it asked for a new one."""
+    primer: Any
+    transpose: int = 0
+    stop_reason: str | None = None
+    """Set to end the sampling at the next token: "stop" (kept) or "disconnected" (dropped)."""
+    started: bool = False
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+class Studio:
+    """The models on offer, the line of jobs, and the results kept under `runs/studio/`."""
+
+    def __init__(self, runs: Path = api.DEFAULT_RUNS):
+        self.runs = Path(runs)
+        self.folder = self.runs / "studio" / "results"
+        self.waiting: list[Job] = []
+        self.running: Job | None = None
+        self._loaded: OrderedDict[str, api.TrainedModel] = OrderedDict()
+        self._shipped: dict[str, dict[str, Any]] = {}
+        self._uploads: OrderedDict[str, Any] = OrderedDict()
+        self._load_lock = threading.Lock()
+        self.results = self._read_results()
+
+    # models ---------------------------------------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Shipped models, then every run under `runs` (newest first), with corpus, size and best loss."""
+        rows = [self._shipped_row(name) for name in sorted(shipped_models())]
+        for run in api.list_runs(self.runs):
+            rows.append({"id": f"run:{Path(run['run']).name}", "name": Path(run["run"]).name, "source": "run",
+                         "kind": run["tokenizer"], "corpus": run["data"], "size": run["size"],
+                         "best_val_loss": run["best_val_loss"], "controls": self._has_controls(run["tokenizer"])})
+        return rows
+
+    def _shipped_row(self, name: str) -> dict[str, Any]:
+        if name not in self._shipped:
+            info = self.model(name).info()
+            model, data = info["model"], info["data"] or {}
+            self._shipped[name] = {
+                "id": name, "name": name, "source": "shipped", "kind": info["tokenizer"],
+                "corpus": data.get("corpus") or data.get("source"),
+                "size": f"{model['num_layers']}x{model['hidden_size']}",
+                "best_val_loss": (info["progress"] or {}).get("best_val_loss"),
+                "controls": self._has_controls(info["tokenizer"])}
+        return self._shipped[name]
+
+    @staticmethod
+    def _has_controls(kind: str | None) -> bool:
+        return kind == "abc" and _controls() is not None
+
+    def _checkpoint(self, model_id: str) -> Path | str:
+        """The checkpoint of a model id from the list; an id is looked up, never used as a path."""
+        if model_id in shipped_models():
+            return model_id
+        if model_id.startswith("run:"):
+            for run in api.list_runs(self.runs):
+                if f"run:{Path(run['run']).name}" == model_id:
+                    return Path(run["run"])
+        raise InputError(f"unknown model {model_id!r}; pick one from the list")
+
+    def model(self, model_id: str) -> api.TrainedModel:
+        """The loaded model (the last few are kept in memory)."""
+        with self._load_lock:
+            if model_id not in self._loaded:
+                self._loaded[model_id] = api.load(self._checkpoint(model_id))
+                while len(self._loaded) > 3:
+                    self._loaded.popitem(last=False)
+            self._loaded.move_to_end(model_id)
+            return self._loaded[model_id]
+
+    # primers --------------------------------------------------------------------------------------------------
+
+    def read_upload(self, model_id: str, filename: str, data: bytes) -> dict[str, Any]:
+        """A primer file the page sent: text comes back to be shown and edited; MIDI is kept under an id."""
+        name = re.sub(r"[^A-Za-z0-9._ -]", "_", Path(filename).name)[-100:] or "primer"
+        if Path(name).suffix.lower() not in PRIMER_SUFFIXES:
+            raise InputError(f"{name}: a primer file is {', '.join(PRIMER_SUFFIXES)}")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise InputError(f"{name} is over the {MAX_UPLOAD_BYTES // 2**20} MiB cap for a primer file")
+        model = self.model(model_id)
+        with tempfile.TemporaryDirectory(prefix="genseq-primer-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            try:
+                primer = model.read_primer(path)
+            except GenseqError as err:  # the CLI's message, naming the file as the user knows it
+                raise InputError(str(err).replace(str(path), name)) from None
+        if isinstance(primer, str):
+            if len(primer) > MAX_PRIMER_CHARS:
+                raise InputError(f"{name} holds {len(primer):,} characters; a primer may hold {MAX_PRIMER_CHARS:,}")
+            model.encode_primer(primer)
+            return {"kind": "text", "name": name, "text": primer}
+        model.encode_primer(primer)
+        upload = secrets.token_hex(8)
+        self._uploads[upload] = (model_id, name, primer)
+        while len(self._uploads) > 8:
+            self._uploads.popitem(last=False)
+        return {"kind": "midi", "name": name, "upload": upload}
+
+    # jobs -----------------------------------------------------------------------------------------------------
+
+    def prepare(self, request: dict[str, Any]) -> Job:
+        """A job from the page's settings, checked as the CLI checks them (GenseqError names the fix)."""
+        model_id = str(request.get("model") or "")
+        model = self.model(model_id)
+        number = _number_reader(request)
+        settings = {
+            "length": number("length", int, 500), "temperature": number("temperature", float, 1.0),
+            "top_k": number("top_k", int, None), "top_p": number("top_p", float, None),
+            "num_samples": number("num_samples", int, 1), "seed": number("seed", int, None),
+            "precision": str(request.get("precision") or "auto"),
+        }
+        if not 0 < settings["length"] <= MAX_LENGTH:
+            raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {settings['length']}")
+        if not 0 < settings["num_samples"] <= MAX_SAMPLES:
+            raise InputError(f"number of samples must lie in 1..{MAX_SAMPLES}, got {settings['num_samples']}")
+        if settings["precision"] not in ("auto", *STEP_PRECISIONS):
+            raise InputError(f"precision must be auto, {', '.join(STEP_PRECISIONS)}; got {settings['precision']!r}")
+        if settings["seed"] is None:
+            settings["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
+        SampleConfig(**settings)  # the sampler's own checks and messages
+        primer, transpose = self._primer(model, model_id, request, settings)
+        model.encode_primer(primer)
+        return Job(secrets.token_hex(6), model_id, settings, primer, transpose)
+
+    def _primer(self, model: api.TrainedModel, model_id: str, request: dict[str, Any],
+                settings: dict[str, Any]) -> tuple[Any, int]:
+        text = request.get("primer") or ""
+        if not isinstance(text, str) or len(text) > MAX_PRIMER_CHARS:
+            raise InputError(f"the primer must be text of at most {MAX_PRIMER_CHARS:,} characters")
+        upload = request.get("upload")
+        if upload:
+            if upload not in self._uploads or self._uploads[upload][0] != model_id:
+                raise InputError("the uploaded primer is gone or was for another model; upload it again")
+            _, name, primer = self._uploads[upload]
+            settings["primer"] = name
+            return primer, 0
+        settings["primer"] = text
+        controls = {k: request.get(k) or None for k in ("meter", "key", "unit_length")}
+        transpose = _number_reader(request)("transpose", int, 0)
+        if not any(controls.values()) and not transpose:
+            return text, 0
+        module = _controls()
+        if model.tokenizer.kind != "abc" or module is None:
+            raise InputError("meter, key, unit length and transpose work on ABC models"
+                             + ("" if module is not None else " with genseq.controls, which is not installed"))
+        settings.update({k: v for k, v in controls.items() if v}, transpose=transpose)
+        if any(controls.values()):
+            if text:
+                raise InputError("give a primer or meter/key/unit length, not both")
+            text = module.folk_primer(model.tokenizer, **controls)
+        module.transpose_abc("X:1\nK:C\nC", transpose)  # a bad transpose fails now, not after the sampling
+        return text, transpose
+
+    def enqueue(self, job: Job) -> None:
+        self.waiting.append(job)
+
+    def position(self, job: Job) -> int:
+        """1 when the job runs next (or now), 2 behind one other, ..."""
+        return self.waiting.index(job) + 1 + (self.running is not None) if job in self.waiting else 0
+
+    def try_start(self, job: Job) -> bool:
+        """Take the one generation slot if it is free and this job is first in line (called on the event loop)."""
+        if self.running is None and self.waiting and self.waiting[0] is job:
+            self.running = self.waiting.pop(0)
+            job.started = True
+            return True
+        return False
+
+    def withdraw(self, job: Job) -> None:
+        if job in self.waiting:
+            self.waiting.remove(job)
+
+    def finish(self, job: Job) -> None:
+        if self.running is job:
+            self.running = None
+
+    def run(self, job: Job, emit: Callable[[str, dict[str, Any]], None]) -> dict[str, Any] | None:
+        """Sample, stream what is drawn, write the files and the result record (in a worker thread).
+
+        Returns the result, or None when the client went away (nothing is kept then).
+        """
+        try:
+            model = self.model(job.model_id)
+            tokenizer = model.tokenizer
+            shown = [tokenizer.decode([i]) if tokenizer.kind in ("char", "abc") else tokenizer.token_name(i) + " "
+                     for i in range(tokenizer.vocab_size)]
+            shown[tokenizer.end_of_document] = ""
+            written = [""] * job.settings["num_samples"]
+            ended = [False] * job.settings["num_samples"]
+            steps, last_flush, started = [0], [time.monotonic()], time.monotonic()
+
+            def flush() -> None:
+                emit("tokens", {"step": steps[0], "text": written.copy()})
+                written[:] = [""] * len(written)
+                last_flush[0] = time.monotonic()
+
+            def on_step(tokens: Any) -> None:
+                steps[0] += 1
+                for row, token in enumerate(tokens.tolist()):
+                    if not ended[row]:
+                        ended[row] = token == tokenizer.end_of_document
+                        written[row] += shown[token]
+                if time.monotonic() - last_flush[0] >= FLUSH_SECONDS:
+                    flush()
+                if job.stop_reason is not None:
+                    raise StopSampling
+
+            options = {k: v for k, v in job.settings.items() if k in SampleConfig.__dataclass_fields__}
+            samples = model.sample(job.primer, on_step=on_step, **options)
+            flush()
+            if job.stop_reason == "disconnected":
+                return None
+            emit("rendering", {"samples": len(samples)})
+            if job.transpose:
+                samples = [_controls().transpose_abc(s, job.transpose) for s in samples]
+            return self._keep(job, model, samples, steps[0], time.monotonic() - started)
+        finally:
+            job.finished.set()
+
+    # results --------------------------------------------------------------------------------------------------
+
+    def _keep(self, job: Job, model: api.TrainedModel, samples: list[Any], steps: int,
+              seconds: float) -> dict[str, Any]:
+        result_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        folder = self.folder / result_id
+        kind = model.tokenizer.kind
+        outputs = export.Outputs(wav=kind != "char", score=kind in SCORED_KINDS)
+        exported = export.export_samples(samples, model.tokenizer, folder, outputs, {})
+        entries = []
+        for entry in exported.files:
+            paths = [Path(entry[key]) for key in _EXPORTED if entry.get(key) is not None]
+            files = {path.suffix[1:]: path.name for path in paths}
+            entries.append({"name": Path(entry["name"]).stem, "text": entry.get("text"), "note": entry.get("note"),
+                            "files": files, "notes": _notes(folder / files["mid"]) if "mid" in files else []})
+        row = self._shipped.get(job.model_id) or {}
+        result = {"id": result_id, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "model": job.model_id,
+                  "kind": kind, "corpus": row.get("corpus"), "settings": job.settings, "steps": steps,
+                  "seconds": round(seconds, 2), "stopped": job.stop_reason == "stop", "samples": entries}
+        write_atomic(folder / "result.json", json.dumps(result, indent=1))
+        self.results[result_id] = result
+        return result
+
+    def _read_results(self) -> dict[str, dict[str, Any]]:
+        """Results kept by earlier sessions (unreadable records are left out)."""
+        results = {}
+        for path in sorted(self.folder.glob("*/result.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict) and record.get("id") == path.parent.name and _RESULT_ID.match(path.parent.name):
+                results[record["id"]] = record
+        return results
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every kept result, newest first, without its notes and texts (the page asks for one when shown)."""
+        return [{k: v for k, v in r.items() if k != "samples"} | {"samples": len(r["samples"])}
+                for r in sorted(self.results.values(), key=lambda r: r["id"], reverse=True)]
+
+    def download(self, result_id: str, index: int, kind: str) -> tuple[Path, str, str]:
+        """(path, media type, download name) of a file the studio wrote; ids are looked up, never joined raw."""
+        result = self.results.get(result_id)
+        if result is None:
+            raise LookupError(f"no result {result_id!r}")
+        if not 0 <= index < len(result["samples"]):
+            raise LookupError(f"result {result_id} has no sample {index + 1}")
+        name = result["samples"][index]["files"].get(kind)
+        if kind not in DOWNLOADS or name is None:
+            raise LookupError(f"sample {index + 1} of result {result_id} has no .{kind} file")
+        return self.folder / result_id / name, DOWNLOADS[kind], f"genseq-{result_id}-{index + 1}.{kind}"
+
+
+def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:
+    def number(key: str, kind: type, default: Any) -> Any:
+        value = request.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            parsed = kind(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{key.replace('_', ' ')} must be {'a whole number' if kind is int else 'a number'}, "
+                             f"got {value!r}") from None
+        if kind is int and isinstance(value, float) and value != parsed:
+            raise InputError(f"{key.replace('_', ' ')} must be a whole number, got {value!r}")
+        return parsed
+    return number
+
+
+def _notes(midi_path: Path) -> list[list[float]]:
+    """[pitch, start, end, track, is_drum] of every note, for the page's piano roll."""
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(str(midi_path))
+    return [[n.pitch, round(n.start, 3), round(n.end, 3), track, int(i.is_drum)]
+            for track, i in enumerate(midi.instruments) for n in i.notes]
