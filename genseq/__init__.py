@@ -8,5 +8,6 @@
 __version__ = "0.1.0"
 
 from genseq.api import TrainedModel, load, prepare_data, train  # noqa: E402  (after __version__, which they read)
+from genseq.judge import judge  # noqa: E402  (the function: genseq.judge(samples, reference); the package stays importable)
 
-__all__ = ["TrainedModel", "__version__", "load", "prepare_data", "train"]
+__all__ = ["TrainedModel", "__version__", "judge", "load", "prepare_data", "train"]

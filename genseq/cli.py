@@ -15,6 +15,8 @@ from genseq import api, export, render
 from genseq.config import ModelConfig, TrainConfig
 from genseq.console import counting_bar
 from genseq.errors import GenseqError
+from genseq.judge.core import MAX_REFERENCE, judge
+from genseq.judge.report import histogram_pngs, table
 
 app = typer.Typer(
     help="Learn to write music and text one symbol at a time.",
@@ -347,6 +349,38 @@ def render_command(
         written.append(render.score_svg(midi_file, midi_file.with_suffix(".svg")))
         written.append(render.musicxml(midi_file, midi_file.with_suffix(".musicxml")))
     typer.echo("\n".join(str(p) for p in written))
+
+
+@app.command("judge")
+def judge_command(
+    samples: str = typer.Argument(..., help="Folder, glob or file of .abc or .mid samples."),
+    reference: str = typer.Option(..., help="Real pieces: a folder, glob or file, or a built-in corpus "
+                                  "(its held-out split)."),
+    training: str | None = typer.Option(None, help="Training pieces for the copying check (a built-in "
+                                        "--reference brings its own training split)."),
+    max_reference: int = typer.Option(MAX_REFERENCE, help="Reference pieces measured at most "
+                                      "(a random subset beyond)."),
+    seed: int = typer.Option(0, help="Seed of the reference subset and of its two halves (the ceiling)."),
+    png_dir: Path | None = typer.Option(None, help="Write overlaid distance histograms, one PNG per feature."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object: a key per figure."),
+) -> None:
+    """Judge samples against real pieces: validity, bar structure, feature overlap, chorale rules, copying.
+
+    Examples:
+
+      genseq judge out/ --reference folk-abc
+
+      genseq judge "out/*.mid" --reference bach-chorales --json --png-dir plots/
+    """
+    result = judge(samples, reference, training, max_reference=max_reference, seed=seed,
+                           progress=not json_output)
+    written = histogram_pngs(result, png_dir) if png_dir is not None else []
+    if json_output:
+        typer.echo(json.dumps(result.to_dict()))
+        return
+    typer.echo(table(result))
+    if written:
+        typer.echo(f"{len(written)} histograms in {png_dir}")
 
 
 @app.command()

@@ -1,0 +1,281 @@
+"""ABC tunes read as bars, straight from the text: each bar's length in whole notes, its bar lines and notes.
+
+This is an independent checker: it does not go through music21, so a tune music21 reads leniently
+is still judged by what its bars say. Durations follow ABC 2.1: note lengths in `L:` units (the
+default unit is 1/16 under a meter below 3/4, else 1/8), broken rhythm (`>`, `<`), tuplets
+(`(3`, `(p:q:r`), chords (the first note's length), `M:` and `L:` changes in field lines and inline
+fields. Grace notes, chord symbols, annotations, decorations and comments take no time. A line break
+inside a bar continues it, as ABC says, except where the bar is already full (`line_end`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+_FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
+_TOKEN = re.compile(r"""
+    (?P<skip>"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+|\{[^}\n]*\}|%.*)
+  | (?P<inline>\[[A-Za-z]:[^\]\n]*\])
+  | (?P<bar>\[\|\]?|:*\|+\]?:*|::+|\[(?=\d))(?P<ending>\s*\d+(?:[,-]\d+)*)?
+  | (?P<tuplet>\((?P<p>\d)(?::(?P<q>\d*))?(?::(?P<r>\d*))?)
+  | (?P<chord>\[(?P<notes>[^\]\n]*)\](?P<chord_length>\d*(?:/+\d*)?))
+  | (?P<note>(?P<accidental>\^{1,2}|_{1,2}|=)?(?P<pitch>[A-Ga-g][,']*)(?P<length>\d*(?:/+\d*)?))
+  | (?P<rest>[zx](?P<rest_length>\d*(?:/+\d*)?))
+  | (?P<bars_rest>Z(?P<bars>\d*))
+  | (?P<broken>>{1,3}|<{1,3})
+""", re.VERBOSE)
+_CHORD_NOTE = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g][,']*)(\d*(?:/+\d*)?)")
+_DEFAULT_TUPLET_TIME = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}
+_BOUNDARY = re.compile(r":|\|\||\|\]|\[\|")
+"""Bar lines that end a section: repeat signs, double bars, thick bars."""
+
+
+@dataclass
+class Bar:
+    length: Fraction = Fraction(0)
+    """Whole notes in the bar."""
+    meter: Fraction | None = None
+    """The meter's bar length in whole notes where the bar starts (None: free or unreadable meter)."""
+    opened_by: str = ""
+    closed_by: str = ""
+    ending: str = ""
+    """The repeat ending the bar belongs to ('1', '2', ...), '' outside endings."""
+    notes: list[str] = field(default_factory=list)
+    """The bar's notes, rests and chords as written, decorations and spaces dropped (for copy checks)."""
+    whole_bars: int = 0
+    """Bars of rest written as `Z` (`Z4` is four): such a bar is full by definition."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.notes and not self.whole_bars
+
+    @property
+    def full(self) -> bool:
+        return self.whole_bars > 0 or (self.meter is not None and self.length == self.meter)
+
+
+@dataclass
+class Tune:
+    bars: list[Bar]
+    bar_lines: list[str]
+    """Every bar line and repeat ending marker of the tune, in order (its form, without the notes)."""
+    meter_known: bool
+
+
+def meter_length(value: str) -> Fraction | None:
+    """Bar length in whole notes of an `M:` value: `3/4`, `C` (4/4), `C|` (2/2), `2+3/8`; None for `none`."""
+    value = value.split("%")[0].strip()
+    if value in ("C", "C|"):
+        return Fraction(1)
+    match = re.fullmatch(r"\(?([\d+]+)\)?\s*/\s*(\d+)", value)
+    if not match or int(match.group(2)) == 0:
+        return None
+    return Fraction(sum(int(n) for n in match.group(1).split("+") if n), int(match.group(2)))
+
+
+def unit_length(value: str) -> Fraction | None:
+    match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", value.split("%")[0].strip())
+    return Fraction(int(match.group(1)), int(match.group(2))) if match and int(match.group(2)) else None
+
+
+def _multiplier(text: str) -> Fraction:
+    """The length written after a note in units of L: `2`, `/2`, `/`, `//`, `3/2`."""
+    number, _, rest = text.partition("/")
+    value = Fraction(int(number)) if number else Fraction(1)
+    if "/" in text:
+        for part in ("/" + rest).split("/")[1:]:
+            value /= int(part) if part else 2
+    return value
+
+
+def _compound(meter: Fraction | None) -> bool:
+    return meter is not None and meter.denominator == 8 and meter.numerator % 3 == 0 and meter.numerator > 3
+
+
+class _Reader:
+    """State while reading one tune's body: meter, unit, tuplet and broken-rhythm state, the bars so far."""
+
+    def __init__(self, meter: Fraction | None, unit: Fraction | None):
+        self.meter, self.unit = meter, unit or (Fraction(1, 16) if meter is not None and meter < Fraction(3, 4)
+                                                 else Fraction(1, 8))
+        self.bars = [Bar(meter=meter)]
+        self.bar_lines: list[str] = []
+        self.tuplet_factor, self.tuplet_left = Fraction(1), 0
+        self.broken_next = Fraction(1)
+        self.last_length = Fraction(0)
+        self.ending = ""
+
+    def field(self, name: str, value: str) -> None:
+        if name == "M":
+            self.meter = meter_length(value)
+            if self.bars[-1].empty:
+                self.bars[-1].meter = self.meter
+        elif name == "L":
+            self.unit = unit_length(value) or self.unit
+
+    def event(self, written: str, multiplier: Fraction) -> None:
+        length = multiplier * self.unit * self.broken_next
+        self.broken_next = Fraction(1)
+        if self.tuplet_left:
+            length *= self.tuplet_factor
+            self.tuplet_left -= 1
+        bar = self.bars[-1]
+        if bar.empty:
+            bar.meter = self.meter
+        bar.length += length
+        bar.notes.append(written)
+        self.last_length = length
+
+    def broken(self, marks: str) -> None:
+        shift = 1 - Fraction(1, 2 ** len(marks))
+        first, second = (1 + shift, 1 - shift) if marks[0] == ">" else (1 - shift, 1 + shift)
+        bar = self.bars[-1]
+        if bar.notes:
+            bar.length += self.last_length * (first - 1)
+            bar.notes.append(marks)
+        self.broken_next = second
+
+    def tuplet(self, p: int, q: str | None, r: str | None) -> None:
+        time = int(q) if q else _DEFAULT_TUPLET_TIME.get(p, 3 if _compound(self.meter) else 2)
+        self.tuplet_factor, self.tuplet_left = Fraction(time, p), int(r) if r else p
+
+    def bar_line(self, line: str, ending: str) -> None:
+        line, ending = line.strip(), ending.strip()
+        if line and line != "[":
+            self.bar_lines.append(line)
+            if self.bars[-1].empty:  # bar lines in a row (`:| |` across a line break) open one bar
+                self.bars[-1].opened_by += line
+            else:
+                self.bars[-1].closed_by = line
+                self.bars.append(Bar(meter=self.meter, opened_by=line))
+            if _BOUNDARY.search(line):  # an ending lasts until the next repeat sign or double bar
+                self.ending = ""
+        if ending:
+            self.bar_lines.append(f"[{ending}")
+            self.ending = ending
+        self.bars[-1].ending = self.ending
+
+
+    def line_end(self) -> None:
+        """A line that ends on a full bar without a bar line closes the bar, as the Essen transcriptions write
+        phrase ends (elsewhere a line break inside a bar continues it, as ABC says)."""
+        bar = self.bars[-1]
+        if bar.meter is not None and bar.length == bar.meter and not self.tuplet_left:
+            self.bars.append(Bar(meter=self.meter, ending=self.ending))
+
+
+def read_tune(text: str) -> Tune:
+    """The bars of one ABC tune (its header up to the first `K:` line, then the body)."""
+    meter, unit, in_body = None, None, False
+    reader: _Reader | None = None
+    meter_known = False
+    for raw_line in text.splitlines():
+        line = raw_line.rstrip()
+        match = _FIELD_LINE.match(line)
+        if match:
+            name, value = match.group(1), match.group(2).strip()
+            if not in_body:
+                if name == "M":
+                    meter = meter_length(value)
+                    meter_known = meter is not None
+                elif name == "L":
+                    unit = unit_length(value)
+                elif name == "K":
+                    in_body, reader = True, _Reader(meter, unit)
+            else:
+                reader.field(name, value)
+                meter_known = meter_known or (name == "M" and reader.meter is not None)
+            continue
+        if line.startswith("%") or not line.strip():
+            continue
+        if not in_body:  # a tune without `K:` starts at its first line of music
+            in_body, reader = True, _Reader(meter, unit)
+        _read_line(line, reader)
+        reader.line_end()
+    if reader is None:
+        reader = _Reader(meter, unit)
+    bars = [bar for bar in reader.bars if not bar.empty]
+    return Tune(bars, reader.bar_lines, meter_known)
+
+
+def _read_line(line: str, reader: _Reader) -> None:
+    for token in _TOKEN.finditer(line):
+        kind = token.lastgroup if token.group("bar") is None else "bar"
+        if token.group("skip"):
+            continue
+        if token.group("inline"):
+            reader.field(token.group("inline")[1], token.group("inline")[3:-1].strip())
+        elif kind == "bar":
+            reader.bar_line(token.group("bar"), token.group("ending") or "")
+        elif token.group("tuplet"):
+            reader.tuplet(int(token.group("p")), token.group("q"), token.group("r"))
+        elif token.group("chord"):
+            inner = _CHORD_NOTE.findall(token.group("notes"))
+            if inner:
+                first = _multiplier(inner[0][2])
+                reader.event(token.group("chord"), first * _multiplier(token.group("chord_length")))
+        elif token.group("note"):
+            reader.event(token.group("note"), _multiplier(token.group("length")))
+        elif token.group("rest"):
+            reader.event(token.group("rest"), _multiplier(token.group("rest_length")))
+        elif token.group("bars_rest"):
+            bar = reader.bars[-1]
+            bar.whole_bars += int(token.group("bars") or 1)
+            bar.notes.append(token.group("bars_rest"))
+        elif token.group("broken"):
+            reader.broken(token.group("broken"))
+
+
+def _at_boundary(bar: Bar) -> bool:
+    """A bar next to a repeat sign, double bar or repeat ending, where ABC writes the halves of a split bar."""
+    return bool(bar.ending or _BOUNDARY.search(bar.opened_by) or _BOUNDARY.search(bar.closed_by))
+
+
+def all_bars_full(tune: Tune) -> bool:
+    """True when every bar but the first and the last has the meter's length; a bar next to a section
+    boundary (repeat sign, double bar, repeat ending) may be shorter, as a pickup's other half is."""
+    if not tune.meter_known or len(tune.bars) < 3:
+        return False
+    for bar in tune.bars[1:-1]:
+        if bar.full:
+            continue
+        if bar.meter is None or bar.length > bar.meter or not _at_boundary(bar):
+            return False
+    return True
+
+
+def sections(tune: Tune) -> list[tuple[int, bool]]:
+    """(bars, repeated) of each section: bars counted as whole bars, the short halves at its ends summed
+    into bars; a second repeat ending is an alternative to the first and not counted again."""
+    found: list[tuple[int, bool]] = []
+    count, partial, started = 0, Fraction(0), False
+    for bar in tune.bars:
+        if bar.ending and bar.ending[0] != "1":
+            continue
+        started = True
+        if bar.full:
+            count += 1
+        elif bar.meter:
+            partial += bar.length / bar.meter
+        if _BOUNDARY.search(bar.closed_by) or bar is tune.bars[-1]:
+            found.append((count + round(partial), bar.closed_by.startswith(":")))
+            count, partial, started = 0, Fraction(0), False
+    return [section for section in found if section[0] > 0] if found or started else []
+
+
+def is_aabb_8_8(tune: Tune) -> bool:
+    """Two sections of 8 bars, each repeated: the commonest form of a dance tune."""
+    form = sections(tune)
+    return len(form) == 2 and all(bars == 8 and repeated for bars, repeated in form)
+
+
+def bar_line_pattern(tune: Tune) -> str:
+    return " ".join(tune.bar_lines)
+
+
+def bar_ngrams(tune: Tune, n: int = 4) -> set[str]:
+    """Every run of `n` consecutive bars as written (notes only, spaces and decorations dropped)."""
+    written = ["".join(bar.notes) for bar in tune.bars if bar.notes]
+    return {"|".join(written[i:i + n]) for i in range(len(written) - n + 1)}

@@ -1,0 +1,66 @@
+"""A judgement as a terminal table, an HTML section for the report page, and overlaid histograms."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from genseq.judge.core import Figure, Judgement
+
+COLUMNS = ("samples", "reference", "ceiling")
+CEILING_NOTE = ("ceiling: two random halves of the reference, one judged against the other (OA rows: their "
+                "overlapping area; other rows: one half's figure); OA is 1 where the sets' distances agree")
+
+
+def _cell(figure: Figure, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if figure.kind == "share":
+        return f"{100 * value:.1f}%"
+    if figure.kind == "oa":
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if value >= 100 or value == int(value) else f"{value:.4f}"
+
+
+def table(judgement: Judgement) -> str:
+    """One row per figure: label, samples, reference, ceiling."""
+    rows = [("figure", *COLUMNS)] + [(f.label, *(_cell(f, getattr(f, c)) for c in COLUMNS))
+                                     for f in judgement.figures]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{r[0]:<{width}}  " + "  ".join(f"{cell:>9}" for cell in r[1:]) for r in rows]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:], "", CEILING_NOTE])
+
+
+def html_section(judgement: Judgement, title: str = "judge") -> str:
+    """The table as an HTML section (escaped), for `render.html_report`."""
+    head = "".join(f"<th>{c}</th>" for c in ("figure", *COLUMNS))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in
+                                    (f.label, *(_cell(f, getattr(f, c)) for c in COLUMNS))) + "</tr>"
+                   for f in judgement.figures)
+    return (f"<section><h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body}</table>"
+            f"<p>{html.escape(CEILING_NOTE)}</p></section>")
+
+
+def histogram_pngs(judgement: Judgement, folder: str | Path) -> list[Path]:
+    """One PNG per OA feature: intra-reference distances and reference-to-sample distances, overlaid."""
+    from genseq.render import _figure, _save
+
+    written = []
+    for name, sets in judgement.distances.items():
+        figure = _figure(7, 4)
+        axes = figure.add_subplot()
+        values = [v for v in sets.values() if v is not None and len(v)]
+        if not values:
+            continue
+        bins = np.linspace(min(v.min() for v in values), max(v.max() for v in values) + 1e-9, 40)
+        for label, distances in sets.items():
+            if distances is not None and len(distances):
+                axes.hist(distances, bins=bins, density=True, alpha=0.5, label=label)
+        axes.set_title(f"{judgement[name].label}: {_cell(judgement[name], judgement[name].samples)}")
+        axes.set_xlabel("distance between pieces")
+        axes.set_ylabel("density")
+        axes.legend()
+        written.append(_save(figure, Path(folder) / f"{name}.png"))
+    return written
