@@ -311,6 +311,7 @@ def score_svg(source: str | MidiSource, svg_path: PathLike) -> Path:
     except ImportError:
         raise _missing("verovio") from None
     verovio.enableLog(verovio.LOG_OFF)  # its warnings about open ties would clutter the console
+    verovio.setDefaultResourcePath(str(Path(verovio.__file__).parent / "data"))  # set at import for that thread only
     toolkit = verovio.toolkit()
     toolkit.setOptions({"adjustPageHeight": True, "footer": "none", "scale": 50})
     if not toolkit.loadData(_musicxml_bytes(source).decode("utf-8")) or toolkit.getPageCount() < 1:

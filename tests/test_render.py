@@ -168,6 +168,14 @@ def test_score_svg_engraves_abc_text(tmp_path):
     assert "<svg" in svg and len(svg) > 5000
 
 
+def test_score_svg_engraves_in_a_worker_thread(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # verovio's font path is set per thread; the studio engraves off the main one
+        svg = pool.submit(render.score_svg, TUNE, tmp_path / "tune.svg").result()
+    assert svg.read_text(encoding="utf-8").startswith("<svg")
+
+
 def test_score_svg_reads_musicxml_from_music21_corpus(tmp_path):
     pytest.importorskip("verovio")
     import music21
