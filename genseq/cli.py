@@ -11,7 +11,7 @@ from typing import Any
 import tomllib
 import typer
 
-from genseq import api, export, render
+from genseq import api, controls, export, render
 from genseq.config import ModelConfig, TrainConfig
 from genseq.console import counting_bar
 from genseq.errors import GenseqError
@@ -139,6 +139,10 @@ def sample(
     primer_file: Path | None = typer.Option(
         None, "--primer-file", "--primer-midi", help="File the samples continue (text, .abc, or .mid for MIDI models)."
     ),
+    meter: str | None = typer.Option(None, help="ABC models: the tunes' meter, e.g. 6/8 (the header is the primer)."),
+    key: str | None = typer.Option(None, help="ABC models: the tunes' key, e.g. D, Dmix, Em."),
+    unit_length: str | None = typer.Option(None, help="ABC models: the tunes' default note length, e.g. 1/8."),
+    transpose: int = typer.Option(0, help="Move the written samples by N semitones (ABC, MIDI, MusicXML)."),
     num_samples: int = typer.Option(1, help="Samples drawn in one batch."),
     seed: int | None = typer.Option(None, help="Seed: the same seed gives the same samples."),
     stop_at_end: bool = typer.Option(True, help="End a sample at the end-of-document token."),
@@ -175,19 +179,26 @@ def sample(
     if model.tokenizer.reads_midi and output_dir is None:
         raise GenseqError("a MIDI model writes .mid files: give --output-dir DIR")
     primer_doc = model.read_primer(primer_file) if primer_file is not None else primer
+    if meter is not None or key is not None or unit_length is not None:
+        if primer_doc is not None:
+            raise GenseqError("--meter, --key and --unit-length make the primer; give them or a primer, not both")
+        primer_doc = controls.folk_primer(model.tokenizer, meter=meter, key=key, unit_length=unit_length)
+    controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses --transpose before drawing
     options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                    num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision)
     if output_dir is not None:
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None)
-        settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options}
+        settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options,
+                    **_given(meter=meter, key=key, unit_length=unit_length, transpose=transpose or None)}
         model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn
         with counting_bar("sampling", length, enabled=not (json_output or quiet)) as advance:
             samples = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
+        samples = controls.transpose_samples(model.tokenizer, samples, transpose)
         files = export.export_samples(samples, model.tokenizer, output_dir, outputs, settings, force=force)
         _print_exported(files, json_output)
         return
-    if sys.stdout.isatty() and num_samples == 1 and output is None and not json_output:
+    if sys.stdout.isatty() and num_samples == 1 and output is None and not json_output and not transpose:
         model.encode_primer(primer_doc)  # a bad primer fails before anything is printed
         sys.stdout.write(primer_doc or "")
         model.sample_ids(primer_doc, on_step=lambda ids: _write_now(model.tokenizer.decode(ids[:1].tolist())),
@@ -195,7 +206,8 @@ def sample(
         sys.stdout.write("\n")
         return
     with counting_bar("sampling", length, enabled=output is not None and not quiet) as advance:
-        texts = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
+        texts = controls.transpose_samples(
+            model.tokenizer, model.sample(primer_doc, on_step=lambda ids: advance(1), **options), transpose)
     if json_output:
         typer.echo(json.dumps(texts, ensure_ascii=False))
     elif output is not None:
