@@ -188,7 +188,8 @@ def sample(
                                    num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision)
     if output_dir is not None:
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
-                                 soundfont=str(soundfont) if soundfont else None)
+                                 soundfont=str(soundfont) if soundfont else None,
+                                 judge_reference=(model.info()["data"] or {}).get("corpus"))
         settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options,
                     **_given(meter=meter, key=key, unit_length=unit_length, transpose=transpose or None)}
         model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn

@@ -11,7 +11,9 @@ from rich.markup import escape
 
 from genseq import render
 from genseq.console import say
+from genseq.corpora import Document
 from genseq.errors import InputError
+from genseq.judge.report import report_section
 from genseq.tokenizers import Tokenizer
 from genseq.tokenizers.abc import abc_to_midi
 
@@ -27,6 +29,8 @@ class Outputs:
     report: bool = False
     """index.html with every sample; implies wav, png and score."""
     soundfont: str | None = None
+    judge_reference: str | None = None
+    """With the report: judge the samples against these pieces (a built-in corpus: its held-out split)."""
 
     def __post_init__(self) -> None:
         if self.report:
@@ -73,8 +77,15 @@ def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Pat
             _music_files(sample, tokenizer, stem, outputs, entry, result)
         result.files.append(entry)
     if outputs.report:
-        result.report = render.html_report(result.files, output_dir, settings)
+        sections = [_judge_section(result.files, outputs.judge_reference)] if outputs.judge_reference else []
+        result.report = render.html_report(result.files, output_dir, settings, sections=sections)
     return result
+
+
+def _judge_section(files: list[dict[str, Any]], reference: str) -> str:
+    written = [Document(entry["name"], text=entry["text"]) if "text" in entry else
+               Document(entry["name"], path=str(entry["midi"]), binary=True) for entry in files]
+    return report_section(written, reference)
 
 
 def _music_files(

@@ -368,19 +368,20 @@ def _sample_section(sample: dict[str, Any], out_dir: Path) -> str:
 
 
 def html_report(samples: list[dict[str, Any]], out_dir: PathLike, settings: dict[str, Any],
-                title: str = "genseq samples") -> Path:
+                title: str = "genseq samples", sections: list[str] | tuple[str, ...] = ()) -> Path:
     """Write `out_dir/index.html`: a static page (no server, no external assets) to hear and see samples.
 
     Each sample is a dict with optional keys `name`, `text`, `note`, `settings` (its own, shown
     under it) and file paths `wav`, `piano_roll`, `score`, `midi`, `musicxml`, `text_file`; only
-    files that exist are linked, relative to the page.
+    files that exist are linked, relative to the page. `sections` are HTML blocks (already escaped,
+    such as the judge's table) shown above the samples.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     body = "\n".join(_sample_section(sample, out_dir) for sample in samples)
     page = (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_REPORT_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
-            f"{_settings_table(settings)}\n{body}\n</body></html>\n")
+            f"{_settings_table(settings)}\n{''.join(sections)}{body}\n</body></html>\n")
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

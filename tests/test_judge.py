@@ -8,6 +8,8 @@ import pretty_midi
 import pytest
 from conftest import assert_one_line_error, run_cli
 
+from genseq.corpora import Document
+from genseq.export import Outputs, export_samples
 from genseq.judge import judge, table
 from genseq.judge.abc_bars import all_bars_full, bar_line_pattern, is_aabb_8_8, read_tune, sections
 from genseq.judge.chorale import chorale_counts
@@ -26,7 +28,9 @@ from genseq.judge.features import (
     polyphony,
     scale_consistency,
 )
+from genseq.judge.report import report_section
 from genseq.music import score_from_pretty_midi
+from genseq.tokenizers.abc import AbcTokenizer
 
 HEADER = "X:1\nT:test\nM:4/4\nL:1/8\nK:G\n"
 
@@ -196,3 +200,17 @@ def test_cli_refuses_samples_and_reference_of_different_kinds(tmp_path):
     midi_of([[60, 62]]).write(str(tmp_path / "piece.mid"))
     assert_one_line_error(run_cli("judge", str(tmp_path / "tune.abc"), "--reference", str(tmp_path / "piece.mid")),
                           "the samples are ABC but the reference is MIDI")
+
+
+def test_the_report_page_shows_the_judge_table_and_says_why_when_it_cannot(tmp_path):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for index in range(5):
+        (reference / f"{index}.abc").write_text(HEADER + "GABc dedB|dedB dedB|c2ec B2dB|"[index:] + "G8|]\n")
+    tune = HEADER + "GABc dedB|dedB dedB|c2ec B2dB|c2A2 A2BA|G8|]\n"
+    tokenizer = AbcTokenizer(set(tune))
+    written = export_samples([tune], tokenizer, tmp_path / "out", Outputs(report=True, judge_reference=str(reference)),
+                             {})
+    page = written.report.read_text()
+    assert "judge: 1 samples against" in page and "every bar full (first and last aside)" in page
+    assert "not judged: " in report_section([Document("x", text=tune)], str(tmp_path / "nothing-here"))

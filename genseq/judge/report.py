@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from genseq.judge.core import Figure, Judgement
+from genseq.corpora import Document
+from genseq.errors import GenseqError
+from genseq.judge.core import Figure, Judgement, judge
 
 COLUMNS = ("samples", "reference", "ceiling")
+REPORT_REFERENCE = 200
+"""Reference pieces the report page measures (a random subset): enough for its figures, ~10 s of ABC parsing."""
 CEILING_NOTE = ("ceiling: two random halves of the reference, one judged against the other (OA rows: their "
                 "overlapping area; other rows: one half's figure); OA is 1 where the sets' distances agree")
 
@@ -41,6 +46,16 @@ def html_section(judgement: Judgement, title: str = "judge") -> str:
                    for f in judgement.figures)
     return (f"<section><h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body}</table>"
             f"<p>{html.escape(CEILING_NOTE)}</p></section>")
+
+
+def report_section(samples: Sequence[Document], reference: str) -> str:
+    """The judge's table for the report page, or a note saying why there is none (the page never fails for it)."""
+    try:
+        result = judge(samples, reference, max_reference=REPORT_REFERENCE)
+    except GenseqError as err:
+        return f"<section><h2>judge</h2><p class='note'>not judged: {html.escape(str(err))}</p></section>"
+    return html_section(result, f"judge: {len(samples)} samples against {reference} "
+                                f"({result['pieces'].reference:.0f} pieces measured)")
 
 
 def histogram_pngs(judgement: Judgement, folder: str | Path) -> list[Path]:
