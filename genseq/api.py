@@ -334,10 +334,20 @@ class TrainedModel:
             raise InputError(f"the primer holds {len(unknown)} symbol(s) this model never saw: {shown}; remove them")
         return self.tokenizer.encode(primer)
 
+    @property
+    def sample_defaults(self) -> dict[str, Any]:
+        """Sampling settings the checkpoint recommends (such as a temperature the judge found better), if any."""
+        return dict(self.payload.get("sample_defaults") or {})
+
+    def sample_config(self, **options: Any) -> SampleConfig:
+        """The settings a sample is drawn with: `options` (SampleConfig fields; None means not given), then the
+        checkpoint's `sample_defaults`, then SampleConfig's defaults."""
+        return SampleConfig(**{**self.sample_defaults, **{k: v for k, v in options.items() if v is not None}})
+
     def sample_ids(self, primer: Any = None, on_step: Callable[[torch.Tensor], None] | None = None,
                    **options: Any) -> list[list[int]]:
-        """Token ids of new samples (without the primer); options are SampleConfig fields."""
-        config = SampleConfig(**options)
+        """Token ids of new samples (without the primer); options are SampleConfig fields (see `sample_config`)."""
+        config = self.sample_config(**options)
         return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step,
                         prelude=self.payload.get("prelude", ()))
 
@@ -392,6 +402,7 @@ class TrainedModel:
             "train_config": p.get("train_config"),
             "versions": p.get("versions"),
             "created": p.get("created"),
+            "sample_defaults": self.sample_defaults,
         }
 
 

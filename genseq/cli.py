@@ -132,7 +132,8 @@ def train(
 def sample(
     checkpoint: Path = typer.Argument(..., help="Checkpoint file or run folder (its best.pt)."),
     length: int = typer.Option(1000, help="Tokens to generate per sample (at most)."),
-    temperature: float = typer.Option(1.0, help="Sampling temperature; 0 is greedy."),
+    temperature: float | None = typer.Option(None, help="Sampling temperature; 0 is greedy (default: the model's own "
+                                             "where its checkpoint names one, else 1.0).", show_default=False),
     top_k: int | None = typer.Option(None, help="Keep only the k most likely tokens."),
     top_p: float | None = typer.Option(None, help="Keep the smallest set of tokens with this much mass (0, 1]."),
     primer: str | None = typer.Option(None, help="Text the samples continue."),
@@ -191,6 +192,7 @@ def sample(
                                  soundfont=str(soundfont) if soundfont else None,
                                  judge_reference=(model.info()["data"] or {}).get("corpus"))
         settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options,
+                    "temperature": model.sample_config(**options).temperature,
                     **_given(meter=meter, key=key, unit_length=unit_length, transpose=transpose or None)}
         model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn
         with counting_bar("sampling", length, enabled=not (json_output or quiet)) as advance:

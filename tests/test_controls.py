@@ -6,6 +6,7 @@ import pretty_midi
 import pytest
 from conftest import assert_one_line_error, run_cli
 
+from genseq import api
 from genseq.controls import folk_primer, transpose_abc, transpose_midi, transpose_samples
 from genseq.errors import InputError
 from genseq.judge.abc_bars import all_bars_full, read_tune
@@ -98,3 +99,12 @@ def test_sample_command_primes_the_header_and_transposes_what_it_writes(tmp_path
 def test_sample_command_names_a_bad_control_on_one_line():
     assert_one_line_error(run_cli("sample", "folk-abc-small", "--meter", "6/8x"), "--meter '6/8x'")
     assert_one_line_error(run_cli("sample", "folk-abc-small", "--key", "D", "--primer", "X:1\n"), "--key")
+
+
+def test_a_checkpoint_default_temperature_is_used_unless_a_call_gives_one():
+    model = api.load("folk-abc-small")
+    model.payload["sample_defaults"] = {"temperature": 0.6}
+    assert model.sample_config(temperature=None, top_k=None).temperature == 0.6
+    assert model.sample_config(temperature=1.0).temperature == 1.0
+    model.payload.pop("sample_defaults")
+    assert model.sample_config().temperature == 1.0
