@@ -124,13 +124,13 @@ def groove_consistency(notes: Notes) -> float:
 
 
 def polyphony(notes: Notes) -> float:
-    """Mean number of notes sounding, over the grid steps where at least one sounds (MusPy's definition)."""
+    """Mean number of pitches sounding, over the grid steps where at least one sounds (MusPy's definition:
+    a unison of two voices is one pitch)."""
     first, last = np.round(notes.start * STEPS_PER_BEAT).astype(int), np.round(notes.end * STEPS_PER_BEAT).astype(int)
-    last = np.maximum(last, first + 1)
-    counts = np.zeros(int(last.max()) + 1)
-    np.add.at(counts, first, 1)
-    np.add.at(counts, last, -1)
-    sounding = np.cumsum(counts)[:-1]
+    roll = np.zeros((int(np.maximum(last, first + 1).max()), 128), dtype=bool)
+    for start, end, pitch in zip(first, np.maximum(last, first + 1), notes.pitch, strict=True):
+        roll[start:end, pitch] = True
+    sounding = roll.sum(1)
     return float(sounding[sounding > 0].mean())
 
 
