@@ -118,17 +118,21 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
             def emit(name: str, data: dict[str, Any]) -> None:
                 loop.call_soon_threadsafe(events.put_nowait, (name, data))
 
+            def conclude(name: str, data: dict[str, Any]) -> None:
+                studio.finish(job)  # the slot is free before the page hears the end
+                events.put_nowait((name, data))
+
             def work() -> None:
+                ending: tuple[str, dict[str, Any]] = ("error", {"error": "generation failed"})
                 try:
-                    result = studio.run(job, emit)
-                    emit("result", result or {})
+                    ending = ("result", studio.run(job, emit) or {})
                 except GenseqError as err:
-                    emit("error", {"error": str(err)})
+                    ending = ("error", {"error": str(err)})
                 except Exception as err:  # a bug: the server keeps serving and says what failed
                     traceback.print_exc(file=sys.stderr)
-                    emit("error", {"error": f"generation failed: {type(err).__name__}: {err}"})
+                    ending = ("error", {"error": f"generation failed: {type(err).__name__}: {err}"})
                 finally:
-                    loop.call_soon_threadsafe(studio.finish, job)
+                    loop.call_soon_threadsafe(conclude, *ending)
 
             loop.run_in_executor(studio_executor, work)
             while True:

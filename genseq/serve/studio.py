@@ -173,6 +173,7 @@ class Studio:
             "top_k": number("top_k", int, None), "top_p": number("top_p", float, None),
             "num_samples": number("num_samples", int, 1), "seed": number("seed", int, None),
             "precision": str(request.get("precision") or "auto"),
+            "stop_at_end": request.get("stop_at_end", True) not in (False, "false", "off", "0", 0),
         }
         if not 0 < settings["length"] <= MAX_LENGTH:
             raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {settings['length']}")
@@ -297,9 +298,10 @@ class Studio:
             files = {path.suffix[1:]: path.name for path in paths}
             entries.append({"name": Path(entry["name"]).stem, "text": entry.get("text"), "note": entry.get("note"),
                             "files": files, "notes": _notes(folder / files["mid"]) if "mid" in files else []})
-        row = self._shipped.get(job.model_id) or {}
+        data = model.payload.get("data") or {}
         result = {"id": result_id, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "model": job.model_id,
-                  "kind": kind, "corpus": row.get("corpus"), "settings": job.settings, "steps": steps,
+                  "kind": kind, "corpus": data.get("corpus") or data.get("source"), "settings": job.settings,
+                  "steps": steps,
                   "seconds": round(seconds, 2), "stopped": job.stop_reason == "stop", "samples": entries}
         write_atomic(folder / "result.json", json.dumps(result, indent=1))
         self.results[result_id] = result

@@ -97,6 +97,7 @@ function settings() {
   for (const [key, value] of form.entries()) if (typeof value === "string" && value.trim() !== "") body[key] = value.trim();
   if (form.get("primer")) body.primer = form.get("primer");  // kept as typed: spaces and line breaks matter
   if ($("#new-seed").checked) delete body.seed;
+  body.stop_at_end = $("#stop-at-end").checked;
   if ($("#folk").hidden) for (const key of ["meter", "key", "unit_length", "transpose"]) delete body[key];
   return body;
 }
@@ -331,6 +332,7 @@ function useSettings(result) {
   }
   $("#temperature-range").value = result.settings.temperature;
   $("#new-seed").checked = false;
+  $("#stop-at-end").checked = result.settings.stop_at_end !== false;
   $("#seed").disabled = false;
 }
 

@@ -1,0 +1,350 @@
+"""The studio's HTTP endpoints (`genseq serve`): the page, models, generation as a stream, stop, queue, files."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from starlette.testclient import TestClient
+
+import genseq
+from genseq.checkpoint import shipped_models
+from genseq.sampling import StopSampling
+from genseq.serve import create_app, studio
+
+FOLK = "folk-abc-small"
+TUNE = "X:1\nT:Test jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e3 d3|BAG AFD|G3 G3:|\n"
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    """A runs folder holding one run: a copy of the shipped folk model with its config and metrics."""
+    run = tmp_path / "runs" / "my-folk-run"
+    run.mkdir(parents=True)
+    shutil.copy(shipped_models()[FOLK], run / "best.pt")
+    (run / "config.json").write_text(json.dumps({"model": {"num_layers": 2, "hidden_size": 256},
+                                                 "data": {"corpus": "folk-abc", "tokenizer_kind": "abc"}}))
+    (run / "metrics.jsonl").write_text('{"step": 10, "val_loss": 1.25}\n{"step": 20, "val_loss": 0.95}\n')
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def client(runs):
+    with TestClient(create_app(runs)) as test_client:
+        yield test_client
+
+
+def stream(client, settings: dict, on_event=None) -> list[tuple[str, dict]]:
+    """Every (event, data) of one generation; `on_event` sees each as it arrives."""
+    events, name = [], None
+    with client.stream("POST", "/api/generate", json=settings) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+                if on_event:
+                    on_event(*events[-1])
+    return events
+
+
+def assert_one_line_4xx(response, *fragments, status=400):
+    assert response.status_code == status, response.text
+    message = response.json()["error"]
+    assert "\n" not in message and "Traceback" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_the_page_and_its_assets_come_from_the_package_and_name_nothing_outside(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "genseq studio" in page.text
+    for name, media in (("studio.js", "javascript"), ("studio.css", "text/css")):
+        asset = client.get(f"/static/{name}")
+        assert asset.status_code == 200 and media in asset.headers["content-type"]
+        assert "://" not in asset.text
+    assert "://" not in page.text
+    assert_one_line_4xx(client.get("/static/../studio.py"), status=404)
+    assert_one_line_4xx(client.get("/docs"), "no such page: /docs", status=404)
+
+
+def test_models_lists_shipped_models_and_runs_with_corpus_size_and_best_loss(client):
+    models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+    assert models[FOLK] | {"best_val_loss": None} == {
+        "id": FOLK, "name": FOLK, "source": "shipped", "kind": "abc", "corpus": "folk-abc", "size": "2x256",
+        "best_val_loss": None, "controls": models[FOLK]["controls"]}
+    assert 0.5 < models[FOLK]["best_val_loss"] < 1.5
+    assert models["bach-chorales-small"]["kind"] == "beat"
+    run = models["run:my-folk-run"]
+    assert (run["source"], run["corpus"], run["size"], run["best_val_loss"]) == ("run", "folk-abc", "2x256", 0.95)
+
+
+def test_generation_streams_tokens_then_a_result_with_audio_score_and_downloads(client):
+    events = stream(client, {"model": FOLK, "length": 300, "seed": 5, "temperature": 0.9})
+    names = [name for name, _ in events]
+    assert names[:2] == ["job", "started"] and names[-2:] == ["rendering", "result"] and "tokens" in names
+    streamed = "".join(data["text"][0] for name, data in events if name == "tokens")
+    result = events[-1][1]
+    assert result["settings"]["seed"] == 5 and result["kind"] == "abc" and not result["stopped"]
+    sample = result["samples"][0]
+    assert sample["text"] == streamed and streamed.startswith("X:")
+    assert set(sample["files"]) == {"abc", "mid", "wav", "svg", "musicxml"} and sample["notes"]
+    url = f"/api/results/{result['id']}/1"
+    assert client.get(f"{url}/abc").text == streamed
+    midi = client.get(f"{url}/mid")
+    assert midi.content[:4] == b"MThd" and midi.headers["content-type"] == "audio/midi"
+    assert f'genseq-{result["id"]}-1.mid' in midi.headers["content-disposition"]
+    wav = client.get(f"{url}/wav?inline=1")
+    assert wav.headers["content-disposition"].startswith("inline")
+    with wave.open(str(write(client, wav.content))) as audio:
+        seconds = audio.getnframes() / audio.getframerate()
+    end = max(note[2] for note in sample["notes"])
+    assert seconds == pytest.approx(end + 1.0, abs=0.05)
+    assert client.get(f"{url}/svg").text.startswith("<svg")
+    assert b"<score-partwise" in client.get(f"{url}/musicxml").content
+
+
+def write(client, data: bytes) -> Path:
+    path = Path(client.app.state.studio.runs) / "download.wav"
+    path.write_bytes(data)
+    return path
+
+
+def test_a_seed_repeats_its_samples_and_a_new_seed_is_drawn_and_shown(client):
+    settings = {"model": FOLK, "length": 120, "num_samples": 2, "precision": "fp32"}
+    first = stream(client, {**settings, "seed": 11})[-1][1]
+    again = stream(client, {**settings, "seed": 11})[-1][1]
+    assert [s["text"] for s in first["samples"]] == [s["text"] for s in again["samples"]]
+    drawn = stream(client, settings)[-1][1]
+    assert isinstance(drawn["settings"]["seed"], int) and len(drawn["samples"]) == 2
+
+
+@pytest.mark.parametrize(("settings", "fragment"), [
+    ({"temperature": -1}, "--temperature must be a number >= 0"),
+    ({"top_p": 2}, "--top-p must lie in (0, 1]"),
+    ({"top_k": 0}, "--top-k must be positive"),
+    ({"length": 0}, "length must lie in 1..20,000"),
+    ({"length": 10**9}, "length must lie in 1..20,000"),
+    ({"num_samples": 100}, "number of samples must lie in 1..16"),
+    ({"seed": "abc"}, "seed must be a whole number, got 'abc'"),
+    ({"length": 2.5}, "length must be a whole number"),
+    ({"precision": "fp64"}, "precision must be auto"),
+    ({"primer": "X:1\n\u00e6\u00f8\u00e5\u2603"}, "this model never saw"),
+    ({"model": "../../etc/passwd"}, "unknown model '../../etc/passwd'"),
+    ({"upload": "nope"}, "upload it again"),
+])
+def test_bad_settings_are_a_one_line_400(client, settings, fragment):
+    assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, **settings}), fragment)
+
+
+def test_a_body_that_is_no_json_object_or_too_big_is_refused(client):
+    assert_one_line_4xx(client.post("/api/generate", content=b"{nope"), "not JSON")
+    assert_one_line_4xx(client.post("/api/generate", json=[1, 2]), "JSON object")
+    huge = json.dumps({"model": FOLK, "primer": "a" * 300_000})
+    assert_one_line_4xx(client.post("/api/generate", content=huge), "over the 256 KiB limit", status=413)
+    assert_one_line_4xx(client.get("/api/generate"), status=405)
+
+
+def test_stop_keeps_what_was_written(client):
+    def stop_at_first_tokens(name, data):
+        if name == "job":
+            stop_at_first_tokens.job = data["id"]
+        if name == "tokens" and not hasattr(stop_at_first_tokens, "sent"):
+            stop_at_first_tokens.sent = client.post(f"/api/jobs/{stop_at_first_tokens.job}/stop")
+
+    events = stream(client, {"model": FOLK, "length": 20000, "stop_at_end": False, "seed": 2},
+                    stop_at_first_tokens)
+    assert stop_at_first_tokens.sent.json() == {"stopping": stop_at_first_tokens.job}
+    result = events[-1][1]
+    assert result["stopped"] and result["steps"] < 20000
+    streamed = "".join(data["text"][0] for name, data in events if name == "tokens")
+    assert result["samples"][0]["text"] == streamed and len(streamed) == result["steps"]
+    assert client.get("/api/history").json()["results"][0]["stopped"]
+    assert_one_line_4xx(client.post(f"/api/jobs/{stop_at_first_tokens.job}/stop"), "no running or waiting job",
+                        status=404)
+
+
+def test_a_failed_generation_is_one_line_and_the_server_keeps_serving(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(studio.export, "export_samples", broken)
+    events = stream(client, {"model": FOLK, "length": 50})
+    assert events[-1] == ("error", {"error": "generation failed: RuntimeError: disk on fire"})
+    monkeypatch.undo()
+    assert stream(client, {"model": FOLK, "length": 50})[-1][0] == "result"
+    assert client.get("/api/models").json()["busy"] is False
+
+
+def test_downloads_come_only_from_the_studios_own_results(client):
+    result = stream(client, {"model": FOLK, "length": 80})[-1][1]
+    for url in (f"/api/results/{result['id']}/1/py", f"/api/results/{result['id']}/2/mid",
+                f"/api/results/{result['id']}/0/mid", f"/api/results/{result['id']}/1/txt",
+                "/api/results/..%2F..%2Fetc/1/mid", "/api/results/nope/1/mid", "/api/results/nope",
+                f"/api/results/{result['id']}/1/..%2Fresult.json"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert "error" in response.json()
+
+
+def test_history_is_kept_on_disk_and_a_restart_loses_nothing(runs, client):
+    result = stream(client, {"model": "run:my-folk-run", "length": 400, "seed": 3})[-1][1]
+    assert result["corpus"] == "folk-abc"
+    with TestClient(create_app(runs)) as restarted:
+        history = restarted.get("/api/history").json()["results"]
+        assert [h["id"] for h in history] == [result["id"]] and history[0]["settings"]["seed"] == 3
+        assert restarted.get(f"/api/results/{result['id']}").json() == result
+        assert restarted.get(f"/api/results/{result['id']}/1/mid").content[:4] == b"MThd"
+    assert (runs / "studio" / "results" / result["id"] / "result.json").is_file()
+
+
+def test_an_abc_primer_file_comes_back_as_its_first_tune(client):
+    response = client.post(f"/api/primer?model={FOLK}&name=tunes.abc", content=TUNE + "\nX:2\nT:Other\nK:D\nD\n")
+    assert response.json() == {"kind": "text", "name": "tunes.abc", "text": TUNE + "\n"}
+
+
+def test_hostile_or_wrong_primer_files_get_the_clis_one_line_errors(client):
+    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=song.mid", content=b"MThd"),
+                        "song.mid cannot prime this abc model; give a text or .abc file")
+    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=run.exe", content=b"x"), "run.exe: a primer")
+    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=bad.mid", content=b"MThd not really"),
+                        "bad.mid")
+    too_big = b"a" * (studio.MAX_UPLOAD_BYTES + 10)
+    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=big.abc", content=too_big),
+                        "over the 4,096 KiB limit", status=413)
+    latin = "X:1\nT:caf\u00e9".encode("latin-1")
+    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=latin.abc", content=latin),
+                        "latin.abc is not UTF-8")
+
+
+def test_a_midi_primer_upload_primes_the_chorale_model(client, tmp_path):
+    import pretty_midi
+
+    melody = pretty_midi.PrettyMIDI(initial_tempo=90)
+    melody.instruments.append(pretty_midi.Instrument(program=0))
+    melody.instruments[0].notes += [pretty_midi.Note(80, 60 + step, step * 0.667, step * 0.667 + 0.6)
+                                    for step in (0, 2, 4, 5)]
+    path = tmp_path / "melody.mid"
+    melody.write(str(path))
+    upload = client.post("/api/primer?model=bach-chorales-small&name=melody.mid", content=path.read_bytes()).json()
+    assert upload["kind"] == "midi" and upload["name"] == "melody.mid"
+    assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, "upload": upload["upload"]}),
+                        "another model")
+    result = stream(client, {"model": "bach-chorales-small", "upload": upload["upload"], "length": 120,
+                             "seed": 1})[-1][1]
+    sample = result["samples"][0]
+    assert result["settings"]["primer"] == "melody.mid"
+    assert {"mid", "wav", "svg", "musicxml"} <= set(sample["files"]), sample["note"]
+    assert [n[0] for n in sorted(sample["notes"], key=lambda n: n[1])][:1] == [60]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(runs):
+    """`genseq serve` on a free local port, as a user starts it."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "genseq", "serve", "--port", str(port), "--runs", str(runs)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            httpx.get(f"{url}/api/history", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    yield url, process
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def read_events(lines, until: str) -> list[tuple[str, dict]]:
+    """(event, data) from an iterator of a stream's lines, up to and including the first `until` event."""
+    events, name = [], None
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+            if name == until:
+                return events
+    return events
+
+
+LONG = {"model": FOLK, "length": 20000, "stop_at_end": False}
+"""A generation that runs for seconds (20,000 tokens), to stop or leave."""
+
+
+def test_a_client_that_goes_away_stops_its_generation(server):
+    url, _ = server
+    with httpx.stream("POST", f"{url}/api/generate", json=LONG, timeout=60) as response:
+        read_events(response.iter_lines(), until="tokens")
+    deadline = time.time() + 5
+    while httpx.get(f"{url}/api/models").json()["busy"] and time.time() < deadline:
+        time.sleep(0.05)
+    assert not httpx.get(f"{url}/api/models").json()["busy"]
+    assert httpx.get(f"{url}/api/history").json()["results"] == []  # nothing kept for nobody
+
+
+def test_one_generation_at_a_time_the_next_waits_with_its_place(server):
+    url, _ = server
+    second: list = []
+    with httpx.stream("POST", f"{url}/api/generate", json=LONG, timeout=60) as first:
+        lines = first.iter_lines()
+        job = read_events(lines, until="tokens")[0][1]["id"]
+
+        def wait_in_line():
+            with httpx.stream("POST", f"{url}/api/generate", json={"model": FOLK, "length": 40}, timeout=60) as r:
+                second.extend(read_events(r.iter_lines(), until="result"))
+
+        waiter = threading.Thread(target=wait_in_line)
+        waiter.start()
+        deadline = time.time() + 10
+        while not second and time.time() < deadline:
+            time.sleep(0.05)
+        httpx.post(f"{url}/api/jobs/{job}/stop")
+        assert read_events(lines, until="result")[-1][1]["stopped"]
+    waiter.join(timeout=60)
+    assert second[1] == ("queued", {"position": 2})
+    assert [name for name, _ in second][-1] == "result"
+
+
+def test_serve_listens_on_this_machine_and_warns_when_told_otherwise(runs):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "genseq", "serve", "--port", str(port), "--runs", str(runs),
+                                "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"http://0.0.0.0:{port}/" in process.stdout.readline()
+        assert "anyone who can reach port" in process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    bad = subprocess.run([sys.executable, "-m", "genseq", "serve", "--port", "70000"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --port must lie in 1..65535, got 70000"
+
+
+def test_stop_sampling_keeps_the_tokens_drawn_so_far():
+    model, steps = genseq.load(FOLK), []
+
+    def stop_after_40(tokens):
+        steps.append(1)
+        if len(steps) == 40:
+            raise StopSampling
+
+    options = {"length": 300, "seed": 1, "num_samples": 2, "stop_at_end": False, "precision": "fp32"}
+    stopped = model.sample_ids(on_step=stop_after_40, **options)
+    assert [row for row in stopped] == [row[:40] for row in model.sample_ids(**options)]
