@@ -1,0 +1,159 @@
+"""The studio end to end in a real browser: headless Chromium (Debian's) driven by Playwright against `genseq serve`.
+
+Every request the page makes must stay on 127.0.0.1: any other is aborted and fails the test.
+"""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio_url(tmp_path_factory):
+    """`genseq serve` on a free local port with an empty runs folder."""
+    runs = tmp_path_factory.mktemp("runs")
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "genseq", "serve", "--port", str(port), "--runs", str(runs)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "http://127.0.0.1:" in process.stdout.readline()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, studio_url, tmp_path):
+    """A fresh page on the studio; requests that leave 127.0.0.1 are aborted and fail the test at its end."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    outside: list[str] = []
+
+    def only_this_machine(route):
+        if route.request.url.startswith(studio_url + "/"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_this_machine)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda err: errors.append(str(err)))
+    opened.goto(studio_url + "/")
+    opened.wait_for_selector("#models li[data-model=folk-abc-small]")
+    yield opened
+    context.close()
+    assert outside == [], f"requests left the machine: {outside}"
+    assert errors == [], f"script errors on the page: {errors}"
+
+
+def watch_live_text(page) -> None:
+    """Count in the page how many times the live text grew, so tokens seen arriving can be checked afterwards."""
+    page.evaluate("""() => {
+        window.grew = 0;
+        new MutationObserver(() => { window.grew += 1; }).observe(
+            document.querySelector('#live-text'), {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def test_generate_watch_it_write_see_the_score_play_and_download_the_midi(page, tmp_path):
+    page.click("#models li[data-model=folk-abc-small]")
+    page.fill("input[name=length]", "400")
+    page.uncheck("#new-seed")
+    page.fill("#seed", "7")
+    watch_live_text(page)
+    page.click("#generate")
+    page.wait_for_selector(".sample[data-sample='1'] audio", timeout=90_000)
+    assert page.evaluate("window.grew") >= 2  # the panes were made, then tokens streamed into them
+    assert "seed 7" in page.inner_text("#result-meta")
+    tune = page.inner_text(".sample pre")
+    assert tune.startswith("X:") and "K:" in tune
+
+    score = page.wait_for_selector(".sample .score img")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=score)
+
+    assert page.evaluate("document.querySelector('.sample canvas').width") > 0  # the piano roll is drawn
+    duration = page.evaluate("""async () => {
+        const audio = document.querySelector('.sample audio');
+        audio.muted = true;
+        await audio.play();
+        await new Promise((done) => setTimeout(done, 700));
+        return [audio.duration, audio.currentTime, audio.paused];
+    }""")
+    assert duration[0] > 2 and duration[1] > 0.2 and not duration[2]  # it plays
+
+    with page.expect_download() as download:
+        page.click(".sample a[data-kind=mid]")
+    midi = Path(download.value.path()).read_bytes()
+    assert midi[:4] == b"MThd" and download.value.suggested_filename.endswith("-1.mid")
+
+    page.wait_for_selector("#history tbody tr")
+    assert "folk-abc-small" in page.inner_text("#history tbody tr")
+
+
+def test_stop_a_long_generation_and_keep_what_was_written(page):
+    page.click("#models li[data-model=folk-abc-small]")
+    page.fill("input[name=length]", "20000")
+    page.uncheck("#stop-at-end")
+    page.click("#generate")
+    page.wait_for_function("(document.querySelector('#live-text pre') || {textContent: ''}).textContent.length > 40")
+    written = len(page.inner_text("#live-text pre"))
+    page.click("#stop")
+    page.wait_for_selector("#result:not([hidden]) .sample pre", timeout=90_000)
+    assert "stopped early" in page.inner_text("#result-meta")
+    assert written <= len(page.inner_text(".sample pre")) < 20000
+    assert page.is_enabled("#generate") and not page.is_enabled("#stop")
+
+
+def test_a_bad_setting_is_one_line_on_the_page_and_the_studio_goes_on(page):
+    page.fill("#temperature", "-1")
+    page.click("#generate")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == "--temperature must be a number >= 0 (0 is greedy), got -1.0"
+    assert page.is_enabled("#generate")
+
+
+def test_the_history_shows_an_earlier_result_after_a_reload(page):
+    page.click("#models li[data-model=folk-abc-small]")
+    page.fill("input[name=length]", "300")
+    page.click("#generate")
+    page.wait_for_selector("#result:not([hidden]) .sample")
+    seed = page.inner_text("#result-meta").split("seed ")[1].split(" ")[0]
+    page.reload()
+    page.wait_for_selector("#history tbody tr")
+    assert page.is_hidden("#result")
+    page.click(f"#history tbody tr:has(td:text-is('{seed}')) button:has-text('show')")
+    page.wait_for_selector("#result:not([hidden]) .sample")
+    assert f"seed {seed}" in page.inner_text("#result-meta")
