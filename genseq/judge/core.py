@@ -83,6 +83,8 @@ def read_pieces(source: Source) -> tuple[str, list[tuple[str, str | Path]]]:
             return "midi", [(doc.name, Path(doc.path)) for doc in binary]
         return "abc", [(doc.name, doc.read()) for doc in source]
     paths = [Path(p) for p in _expand(str(source))]
+    if not paths:
+        raise InputError(f"{source}: no such file, folder or glob match; check the path")
     abc = [p for p in paths if p.suffix.lower() == ".abc"]
     midi = [p for p in paths if p.suffix.lower() in MIDI_SUFFIXES]
     if not abc and not midi:
