@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import genseq
+from genseq import controls
 from genseq.checkpoint import shipped_models
 from genseq.sampling import StopSampling
 from genseq.serve import create_app, studio
@@ -81,7 +82,7 @@ def test_models_lists_shipped_models_and_runs_with_corpus_size_and_best_loss(cli
     models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
     assert models[FOLK] | {"best_val_loss": None} == {
         "id": FOLK, "name": FOLK, "source": "shipped", "kind": "abc", "corpus": "folk-abc", "size": "2x256",
-        "best_val_loss": None, "controls": models[FOLK]["controls"]}
+        "best_val_loss": None}
     assert 0.5 < models[FOLK]["best_val_loss"] < 1.5
     assert models["bach-chorales-small"]["kind"] == "beat"
     run = models["run:my-folk-run"]
@@ -143,6 +144,28 @@ def test_a_seed_repeats_its_samples_and_a_new_seed_is_drawn_and_shown(client):
     ({"upload": "nope"}, "upload it again"),
 ])
 def test_bad_settings_are_a_one_line_400(client, settings, fragment):
+    assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, **settings}), fragment)
+
+
+def test_meter_key_and_unit_length_make_the_header_and_transpose_moves_the_tune(client):
+    settings = {"model": FOLK, "length": 300, "seed": 4, "precision": "fp32", "meter": "6/8", "key": "G",
+                "unit_length": "1/8"}
+    plain = stream(client, settings)[-1][1]
+    assert plain["samples"][0]["text"].startswith("X:1\nM:6/8\nL:1/8\nK:G\n")
+    moved = stream(client, {**settings, "transpose": 2})[-1][1]
+    assert moved["settings"]["transpose"] == 2 and moved["settings"]["meter"] == "6/8"
+    assert moved["samples"][0]["text"] == controls.transpose_abc(plain["samples"][0]["text"], 2)
+    assert moved["samples"][0]["text"].startswith("X:1\nM:6/8\nL:1/8\nK:A\n")
+    assert client.get(f"/api/results/{moved['id']}/1/abc").text == moved["samples"][0]["text"]
+
+
+@pytest.mark.parametrize(("settings", "fragment"), [
+    ({"meter": "7/x"}, "--meter '7/x' is not an ABC meter; write e.g. 6/8"),
+    ({"key": "H"}, "--key 'H' is not an ABC key"),
+    ({"key": "G", "primer": "X:1\n"}, "give them or a primer, not both"),
+    ({"transpose": "up"}, "transpose must be a whole number, got 'up'"),
+])
+def test_bad_tune_controls_get_the_clis_one_line_messages(client, settings, fragment):
     assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, **settings}), fragment)
 
 
@@ -272,9 +295,10 @@ def server(runs):
     process.wait(timeout=20)
 
 
-def read_events(lines, until: str) -> list[tuple[str, dict]]:
-    """(event, data) from an iterator of a stream's lines, up to and including the first `until` event."""
-    events, name = [], None
+def read_events(lines, until: str, events: list | None = None) -> list[tuple[str, dict]]:
+    """(event, data) from an iterator of a stream's lines, up to and including the first `until` event
+    (appended to `events` as they arrive, when given)."""
+    events, name = [] if events is None else events, None
     for line in lines:
         if line.startswith("event: "):
             name = line[7:]
@@ -309,12 +333,12 @@ def test_one_generation_at_a_time_the_next_waits_with_its_place(server):
 
         def wait_in_line():
             with httpx.stream("POST", f"{url}/api/generate", json={"model": FOLK, "length": 40}, timeout=60) as r:
-                second.extend(read_events(r.iter_lines(), until="result"))
+                read_events(r.iter_lines(), until="result", events=second)
 
         waiter = threading.Thread(target=wait_in_line)
         waiter.start()
         deadline = time.time() + 10
-        while not second and time.time() < deadline:
+        while len(second) < 2 and time.time() < deadline:
             time.sleep(0.05)
         httpx.post(f"{url}/api/jobs/{job}/stop")
         assert read_events(lines, until="result")[-1][1]["stopped"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genseq import api, export
+from genseq import api, controls, export
 from genseq.checkpoint import shipped_models
 from genseq.config import STEP_PRECISIONS, SampleConfig
 from genseq.errors import GenseqError, InputError
@@ -44,15 +44,6 @@ DOWNLOADS = {"abc": "text/vnd.abc; charset=utf-8", "txt": "text/plain; charset=u
 _EXPORTED = ("text_file", "midi", "wav", "score", "musicxml")
 """Keys of the files `export.export_samples` lists per sample."""
 _RESULT_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-
-
-def _controls() -> Any:
-    """genseq.controls (meter, key, unit length, transpose for ABC models), or None where it is not there."""
-    try:
-        from genseq import controls
-    except ImportError:
-        return None
-    return controls
 
 
 @dataclass
@@ -93,7 +84,7 @@ class Studio:
         for run in api.list_runs(self.runs):
             rows.append({"id": f"run:{Path(run['run']).name}", "name": Path(run["run"]).name, "source": "run",
                          "kind": run["tokenizer"], "corpus": run["data"], "size": run["size"],
-                         "best_val_loss": run["best_val_loss"], "controls": self._has_controls(run["tokenizer"])})
+                         "best_val_loss": run["best_val_loss"]})
         return rows
 
     def _shipped_row(self, name: str) -> dict[str, Any]:
@@ -104,13 +95,8 @@ class Studio:
                 "id": name, "name": name, "source": "shipped", "kind": info["tokenizer"],
                 "corpus": data.get("corpus") or data.get("source"),
                 "size": f"{model['num_layers']}x{model['hidden_size']}",
-                "best_val_loss": (info["progress"] or {}).get("best_val_loss"),
-                "controls": self._has_controls(info["tokenizer"])}
+                "best_val_loss": (info["progress"] or {}).get("best_val_loss")}
         return self._shipped[name]
-
-    @staticmethod
-    def _has_controls(kind: str | None) -> bool:
-        return kind == "abc" and _controls() is not None
 
     def _checkpoint(self, model_id: str) -> Path | str:
         """The checkpoint of a model id from the list; an id is looked up, never used as a path."""
@@ -201,20 +187,14 @@ class Studio:
             settings["primer"] = name
             return primer, 0
         settings["primer"] = text
-        controls = {k: request.get(k) or None for k in ("meter", "key", "unit_length")}
+        header = {k: str(request[k]) for k in ("meter", "key", "unit_length") if request.get(k)}
         transpose = _number_reader(request)("transpose", int, 0)
-        if not any(controls.values()) and not transpose:
-            return text, 0
-        module = _controls()
-        if model.tokenizer.kind != "abc" or module is None:
-            raise InputError("meter, key, unit length and transpose work on ABC models"
-                             + ("" if module is not None else " with genseq.controls, which is not installed"))
-        settings.update({k: v for k, v in controls.items() if v}, transpose=transpose)
-        if any(controls.values()):
+        if header:  # the CLI's --meter, --key and --unit-length: the tune header is the primer
             if text:
-                raise InputError("give a primer or meter/key/unit length, not both")
-            text = module.folk_primer(model.tokenizer, **controls)
-        module.transpose_abc("X:1\nK:C\nC", transpose)  # a bad transpose fails now, not after the sampling
+                raise InputError("meter, key and unit length make the primer; give them or a primer, not both")
+            text = controls.folk_primer(model.tokenizer, **header)
+        controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses before anything is drawn
+        settings.update(header, transpose=transpose)
         return text, transpose
 
     def enqueue(self, job: Job) -> None:
@@ -277,8 +257,7 @@ class Studio:
             if job.stop_reason == "disconnected":
                 return None
             emit("rendering", {"samples": len(samples)})
-            if job.transpose:
-                samples = [_controls().transpose_abc(s, job.transpose) for s in samples]
+            samples = controls.transpose_samples(tokenizer, samples, job.transpose)
             return self._keep(job, model, samples, steps[0], time.monotonic() - started)
         finally:
             job.finished.set()

@@ -55,7 +55,8 @@ function chooseModel(id) {
   state.model = state.models.find((m) => m.id === id) || null;
   for (const item of document.querySelectorAll("#models li")) item.classList.toggle("chosen", item.dataset.model === id);
   const kind = state.model ? state.model.kind : null;
-  $("#folk").hidden = !(state.model && state.model.controls);
+  $("#music").hidden = !kind || kind === "char";
+  for (const label of document.querySelectorAll(".abc-only")) label.hidden = kind !== "abc";
   $("#primer-hint").textContent = kind === "abc" ? "ABC the tunes start with, e.g. X:1 M:6/8 K:G"
     : kind === "midi" || kind === "beat" ? "load a .mid file to continue" : "text the samples continue";
   $("#primer").disabled = kind === "midi" || kind === "beat";
@@ -98,7 +99,8 @@ function settings() {
   if (form.get("primer")) body.primer = form.get("primer");  // kept as typed: spaces and line breaks matter
   if ($("#new-seed").checked) delete body.seed;
   body.stop_at_end = $("#stop-at-end").checked;
-  if ($("#folk").hidden) for (const key of ["meter", "key", "unit_length", "transpose"]) delete body[key];
+  if ($("#music").hidden) delete body.transpose;
+  if (!state.model || state.model.kind !== "abc") for (const key of ["meter", "key", "unit_length"]) delete body[key];
   return body;
 }
 
