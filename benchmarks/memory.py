@@ -23,16 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.plain_loop import SHAKESPEARE
+from benchmarks.plain_loop import add_data_argument, data_file
 
 LIMIT_BYTES = 2 * 1024**3
 
 
-def make_text_file(path: Path, size_bytes: int) -> Path:
-    """`size_bytes` of tinyshakespeare repeated (kept: a rerun with the same size reuses it)."""
+def make_text_file(path: Path, size_bytes: int, data: Path) -> Path:
+    """`size_bytes` of the text `data` repeated (kept: a rerun with the same size reuses it)."""
     if path.exists() and path.stat().st_size == size_bytes:
         return path
-    chunk = SHAKESPEARE.read_bytes()
+    chunk = data_file(data).read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as out:
         written = 0
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--plain-mb", type=int, default=128, help="part of the file the plain load really reads")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    add_data_argument(parser)
     args = parser.parse_args()
     if args.child:
         task, path, steps, limit = args.child
@@ -105,7 +106,7 @@ def main() -> None:
         return
     size_mb, steps, plain_mb = (64, 3, 16) if args.quick else (args.size_mb, args.steps, args.plain_mb)
     size = size_mb * 1024**2
-    path = make_text_file(Path(tempfile.gettempdir()) / f"genseq-memory-{size_mb}mb.txt", size)
+    path = make_text_file(Path(tempfile.gettempdir()) / f"genseq-memory-{size_mb}mb.txt", size, args.data)
     with tempfile.TemporaryDirectory() as cache:
         prepare = in_child("prepare", path, cache)
         print(json.dumps({"genseq cache build": prepare}), flush=True)

@@ -1,21 +1,40 @@
-"""Quality per CPU minute on tinyshakespeare (last 10% held out): genseq's defaults against the plain loop.
+"""Quality per budget: genseq's planned runs against the plain PyTorch loop, same data, machine and budget.
 
-    python -m benchmarks.quality --minutes 10            # genseq default, then the plain fp32 loop
-    python -m benchmarks.quality --minutes 10 --tuned    # adds the tuned plain loop (bf16, AdamW, cosine)
-    python -m benchmarks.quality --skip-plain --set seq_len=64 --set dropout=0.3   # one trial of a sweep
+    python -m benchmarks.quality --budgets 300steps,1,3,10                   # tinyshakespeare, last 10% held out
+    python -m benchmarks.quality --budgets 300steps,1,3,10 --corpus folk-abc # a built-in corpus, its held-out split
+    python -m benchmarks.quality --budgets 10 --data FILE --skip-plain --set dropout=0.2   # one trial of a sweep
+    python -m benchmarks.quality --sweep                                     # the runs behind planning's loss rule
+
+A budget is minutes (`3`) or steps (`300steps`). For steps, both loops train the issue's short-run
+shape (2x128, windows of 64, batch 32; the plain loop without dropout). For minutes, genseq plans
+its own shape (`--size auto`), and the plain loop (fp32, Adam 2e-3, dropout 0.2, windows of 100,
+batch 64) runs at 2x512 and at the shape genseq chose. Every model is scored by the same function
+(`plain_loop.evaluate`, fp32) on the same held-out tokens; genseq's is its best.pt.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
+import time
 from dataclasses import fields
+from pathlib import Path
 
-from benchmarks.plain_loop import SHAKESPEARE
+import numpy as np
+import torch
+
+from benchmarks.plain_loop import add_data_argument, data_file, evaluate
 from benchmarks.plain_loop import train as train_plain
-from genseq import api
+from genseq import api, planning
 from genseq.config import ModelConfig
+from genseq.runtime import cpu_supports_bf16
+
+SHORT_RUN = {"num_layers": 2, "hidden_size": 128, "seq_len": 64, "batch_size": 32}
+"""The issue's short run: 300 steps of this shape."""
+SWEEP_SHAPES = ((2, 128, 32), (2, 256, 64), (2, 512, 64), (2, 768, 64))
+SWEEP_TOKENS = (2_000_000, 6_000_000)
 
 
 def overrides(settings: list[str]) -> tuple[dict, dict]:
@@ -28,35 +47,129 @@ def overrides(settings: list[str]) -> tuple[dict, dict]:
     return model, train
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--tuned", action="store_true", help="also run the tuned plain loop")
-    parser.add_argument("--skip-plain", action="store_true", help="do not run the plain fp32 loop")
-    parser.add_argument("--skip-genseq", action="store_true", help="do not run genseq")
-    parser.add_argument("--run-dir", help="keep genseq's run folder here (default: a temporary folder)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a ModelConfig or TrainConfig field for genseq's run, e.g. seq_len=64")
-    args = parser.parse_args()
+def parse_budget(text: str) -> dict:
+    text = text.strip()
+    if text.endswith("steps"):
+        return {"steps": int(text[: -len("steps")])}
+    return {"minutes": float(text)}
+
+
+class Bench:
+    """One data set, prepared once by genseq, trained on by both loops."""
+
+    def __init__(self, data: Path | None, corpus: str | None, folder: str):
+        self.source = None if corpus else str(data_file(data))
+        self.corpus, self.folder = corpus, folder
+        prepared = api.prepare_data(self.source, corpus=corpus, progress=False)
+        self.vocab = prepared.tokenizer.vocab_size
+        self.train_ids = np.asarray(prepared.train.tokens, dtype=np.int64)
+        self.val_ids = np.asarray(prepared.val.tokens, dtype=np.int64)
+        self.runs = 0
+
+    def genseq(self, budget: dict, model: dict, train: dict, size: str = "auto") -> dict:
+        self.runs += 1
+        run_dir = Path(self.folder) / f"run-{self.runs}"
+        started = time.perf_counter()
+        result = api.train(self.source, corpus=self.corpus, name=str(run_dir), progress=False, size=size,
+                           model=model, **budget, **train)
+        seconds = time.perf_counter() - started
+        plan = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["plan"]
+        network = api.load(run_dir).network
+        p = result.progress
+        return {"val_loss": evaluate(network, self.val_ids), "own_val_loss": p.best_val_loss, "steps": p.step,
+                "chars_per_s": p.tokens_seen / max(p.elapsed_seconds, 1e-9), "seconds": seconds,
+                "shape": f"{plan['num_layers']}x{plan['hidden_size']}, windows of {plan['seq_len']}, "
+                         f"batch {plan['batch_size']}", "precision": plan["precision"], "dropout": plan["dropout"],
+                "plan": plan}
+
+    def plain(self, budget: dict, **shape) -> dict:
+        return train_plain(budget.get("minutes"), steps=budget.get("steps"),
+                           data=(self.train_ids, self.val_ids, self.vocab), **shape)
+
+
+def print_row(budget: str, name: str, row: dict) -> None:
+    print(f"{budget:>9} {name:34} {row['val_loss']:8.4f} {row['steps']:7,} {row['chars_per_s']:9,.0f}  "
+          f"{row.get('shape', '')} {row.get('precision', 'fp32')}", flush=True)
+
+
+def run_budgets(bench: Bench, budgets: list[str], args: argparse.Namespace) -> list[dict]:
     model, train = overrides(args.set)
-    rows = {}
+    rows = []
+    print(f"{'budget':>9} {'run':34} {'val':>8} {'steps':>7} {'chars/s':>9}  shape", flush=True)
+    for text in budgets:
+        budget = parse_budget(text)
+        results = {}
+        if "steps" in budget:
+            shape = {k: SHORT_RUN[k] for k in ("num_layers", "hidden_size")}
+            if not args.skip_genseq:
+                results["genseq"] = bench.genseq(budget, {**shape, **model}, {
+                    "seq_len": SHORT_RUN["seq_len"], "batch_size": SHORT_RUN["batch_size"], **train})
+            if not args.skip_plain:
+                results["plain, same shape, no dropout"] = bench.plain(
+                    budget, hidden=128, layers=2, seq_len=64, batch=32, dropout=0.0)
+        else:
+            if not args.skip_genseq:
+                results["genseq --size auto"] = bench.genseq(budget, model, train)
+            if not args.skip_plain:
+                results["plain 2x512"] = bench.plain(budget)
+                chosen = results.get("genseq --size auto", {}).get("plan")
+                if chosen and (chosen["num_layers"], chosen["hidden_size"]) != (2, 512):
+                    results["plain at genseq's shape"] = bench.plain(
+                        budget, hidden=chosen["hidden_size"], layers=chosen["num_layers"],
+                        seq_len=chosen["seq_len"], batch=chosen["batch_size"])
+        for name, row in results.items():
+            print_row(text, name, row)
+            rows.append({"budget": text, "run": name, **{k: v for k, v in row.items() if k != "plan"}})
+    return rows
+
+
+def run_sweep(bench: Bench) -> list[dict]:
+    """genseq at fixed token budgets and several shapes; fits planning's A and B (exponents fixed)."""
+    rows = []
+    for layers, hidden, batch in SWEEP_SHAPES:
+        for tokens in SWEEP_TOKENS:
+            steps = tokens // (64 * batch)
+            row = bench.genseq({"steps": steps}, {"num_layers": layers, "hidden_size": hidden},
+                               {"seq_len": 64, "batch_size": batch})
+            shape = planning.Shape(layers, hidden, 64, batch)
+            row.update(parameters=shape.parameters(bench.vocab), tokens=steps * shape.tokens_per_step)
+            print(json.dumps({k: v for k, v in row.items() if k != "plan"}), flush=True)
+            rows.append(row)
+    unique = len(bench.train_ids)
+    x = np.array([r["parameters"] ** -planning.ALPHA for r in rows])
+    y = np.array([planning.effective_tokens(r["tokens"], unique) ** -planning.BETA for r in rows])
+    loss = np.array([r["val_loss"] for r in rows])
+    (e, a, b), *_ = np.linalg.lstsq(np.stack([np.ones_like(x), x, y], 1), loss, rcond=None)
+    fitted = e + a * x + b * y
+    print(f"fit: E {e:.4f}, A {a:.3f}, B {b:.3f} (ALPHA {planning.ALPHA}, BETA {planning.BETA}); "
+          f"largest residual {np.abs(fitted - loss).max():.4f} nats")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_argument(parser)
+    parser.add_argument("--corpus", help="a built-in corpus instead of --data (its own held-out split)")
+    parser.add_argument("--budgets", default="10", help="comma-separated: minutes (3) or steps (300steps)")
+    parser.add_argument("--sweep", action="store_true", help="the fixed-token runs that planning's rule is fitted to")
+    parser.add_argument("--skip-plain", action="store_true", help="do not run the plain loop")
+    parser.add_argument("--skip-genseq", action="store_true", help="do not run genseq")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a ModelConfig or TrainConfig field for genseq's runs, e.g. dropout=0.2")
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"CPU: {planning.machine_name()}; torch {torch.__version__}; training precision auto = "
+          f"{'bf16 (native bf16 here)' if cpu_supports_bf16() else 'fp32 (no native bf16 here)'}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        if not args.skip_genseq:
-            result = api.train(str(SHAKESPEARE), name=args.run_dir or f"{folder}/run", minutes=args.minutes,
-                               progress=False, model=model, **train)
-            rows["genseq default"] = {"settings": args.set, "val_loss": result.progress.best_val_loss,
-                                      "steps": result.progress.step,
-                                      "chars_per_s": result.progress.tokens_seen / result.progress.elapsed_seconds}
-            print(json.dumps({"genseq default": rows["genseq default"]}), flush=True)
-    if not args.skip_plain:
-        rows["plain fp32 loop"] = train_plain(args.minutes)
-        print(json.dumps({"plain fp32 loop": rows["plain fp32 loop"]}), flush=True)
-    if args.tuned:
-        rows["plain loop, tuned"] = train_plain(args.minutes, tuned=True)
-        print(json.dumps({"plain loop, tuned": rows["plain loop, tuned"]}), flush=True)
-    print(f"{'':20} {'val nats/char':>14} {'chars/s':>10} {'steps':>7}")
-    for name, row in rows.items():
-        print(f"{name:20} {row['val_loss']:14.4f} {row['chars_per_s']:10,.0f} {row['steps']:7}")
+        bench = Bench(args.data, args.corpus, folder)
+        print(f"data: {args.corpus or args.data}: {len(bench.train_ids):,} train / {len(bench.val_ids):,} "
+              f"held-out tokens, vocabulary {bench.vocab}", flush=True)
+        rows = run_sweep(bench) if args.sweep else run_budgets(bench, args.budgets.split(","), args)
+    if args.json:
+        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "plan"} for r in rows], indent=1,
+                                        default=lambda v: None if isinstance(v, float) and not math.isfinite(v)
+                                        else str(v)))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from benchmarks.plain_loop import PlainLSTM
 from genseq.config import STEP_PRECISIONS, ModelConfig, SampleConfig
 from genseq.fastpath import LSTMStep, TokenSelector
 from genseq.model import LSTMLanguageModel
+from genseq.planning import machine_name
+from genseq.runtime import cpu_supports_bf16
 from genseq.sampling import generate, step_precision
 
 VOCAB, HIDDEN, LAYERS = 65, 512, 2
@@ -110,8 +112,11 @@ def main() -> None:
         "genseq fast path fp32, 1 sample": lambda: genseq_generate(model, 1, one, fast=True, precision="fp32"),
         "genseq fast path, 64 samples": lambda: genseq_generate(model, 64, many, fast=True),
     }
+    native = STEP_PRECISIONS if cpu_supports_bf16() else ("fp32",)
+    if native != STEP_PRECISIONS:
+        print("skipping bf16 and int8: this CPU has no native bf16 (AVX512-BF16 or AMX); they would run emulated")
     for batch, length in ((1, one), (64, many)):
-        for precision in STEP_PRECISIONS:
+        for precision in native:
             runs[f"bare fast step {precision}, {batch} sample(s)"] = (
                 lambda batch=batch, length=length, precision=precision: bare_fast_step(model, batch, length, precision))
     torch.empty(2**22)  # a 16 MB block freed: glibc raises its mmap threshold to it, the plain loop's best case
@@ -120,7 +125,9 @@ def main() -> None:
         for name, run in runs.items():
             rows[name] = max(rows[name], run())
     print(json.dumps(rows), flush=True)
-    print(f"auto precision: {step_precision('auto', 1)} for 1 sample, {step_precision('auto', 64)} for 64")
+    why = "native bf16 here" if cpu_supports_bf16() else "no native bf16 here"
+    print(f"{machine_name()}; auto precision: {step_precision('auto', 1)} for 1 sample, "
+          f"{step_precision('auto', 64)} for 64 ({why})")
     print(f"{'':40} {'chars/s':>10} {'x plain carried':>16}")
     for name, rate in rows.items():
         base = rows["plain carried, 64 samples" if "64" in name else "plain carried, 1 sample"]

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.plain_loop import PlainLSTM, load_text, streams
+from benchmarks.plain_loop import PlainLSTM, add_data_argument, load_text, streams
 from genseq.config import ModelConfig, TrainConfig
-from genseq.runtime import heap_kept
+from genseq.planning import machine_name
+from genseq.runtime import cpu_supports_bf16, heap_kept
 from genseq.training import Trainer
 
 BATCH, SEQ_LEN, HIDDEN, LAYERS = 64, 100, 512, 2
@@ -116,12 +117,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few steps each: a smoke test, not a figure")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per loop (fastest step counts)")
+    add_data_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(2)
     warmup, steps = (1, 2) if args.quick else (3, args.steps)
-    train_ids, val_ids, vocab = load_text()
-    peak = {"fp32": matmul_peak(torch.float32, seconds=0.3 if args.quick else 2.0),
-            "bf16": matmul_peak(torch.bfloat16, seconds=0.3 if args.quick else 2.0)}
+    train_ids, val_ids, vocab = load_text(args.data)
+    bf16 = cpu_supports_bf16()
+    print(f"{machine_name()}: " + ("native bf16, bf16 rows run" if bf16 else
+                                   "no native bf16 (AVX512-BF16 or AMX): bf16 rows skipped, fp32 is the fast path"))
+    precisions = ("fp32", "bf16") if bf16 else ("fp32",)
+    peak = {p: matmul_peak(torch.float32 if p == "fp32" else torch.bfloat16, seconds=0.3 if args.quick else 2.0)
+            for p in precisions}
     rows = {}
 
     def record(name: str, seconds: float, precision: str) -> None:
@@ -131,15 +137,16 @@ def main() -> None:
         print(json.dumps({name: rows[name]}), flush=True)
 
     record("plain fp32", time_steps(plain_step_fn(train_ids, vocab, False), warmup, steps), "fp32")
-    record("plain bf16 autocast", time_steps(plain_step_fn(train_ids, vocab, True), warmup, steps), "bf16")
+    if bf16:
+        record("plain bf16 autocast", time_steps(plain_step_fn(train_ids, vocab, True), warmup, steps), "bf16")
     with heap_kept():  # how much of genseq's gain is the allocator setting alone
         record("plain fp32, heap kept", time_steps(plain_step_fn(train_ids, vocab, False), warmup, steps), "fp32")
-    for precision in ("fp32", "bf16"):
+    for precision in precisions:
         record(f"genseq Trainer {precision}", genseq_seconds(train_ids, val_ids, vocab, precision, warmup, steps),
                precision)
     base = rows["plain fp32"]["chars_per_s"]
-    print(f"\nmatmul peak: fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:,.0f} GFLOP/s; "
-          f"{flops_per_char(vocab) / 1e6:.1f} MFLOP per training char")
+    peaks = ", ".join(f"{p} {value / 1e9:,.0f} GFLOP/s" for p, value in peak.items())
+    print(f"\nmatmul peak: {peaks}; {flops_per_char(vocab) / 1e6:.1f} MFLOP per training char")
     print(f"{'':24} {'chars/s':>10} {'x plain fp32':>13} {'of peak':>8}")
     for name, row in rows.items():
         print(f"{name:24} {row['chars_per_s']:10,.0f} {row['chars_per_s'] / base:13.2f} "

@@ -5,6 +5,7 @@ This is the one place that joins sources, tokenizers and the model; the CLI is a
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -45,7 +46,8 @@ from genseq.distributed import world
 from genseq.errors import ConfigError, InputError
 from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
-from genseq.runtime import available_cores
+from genseq.planning import Plan, StepProbe, make_plan
+from genseq.runtime import available_cores, choose_device, set_threads
 from genseq.sampling import generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
 from genseq.tokenizers.midi import MIDI_SUFFIXES
@@ -193,6 +195,46 @@ def _new_run_dir(source: str | None, corpus: str | None, name: str | None) -> Pa
     return run_dir
 
 
+def _planned(source: str | None, corpus: str | None, tokenizer: str | None, encoding: str, augment: str | None,
+             size: str | None, model: ModelConfig | dict[str, Any] | None, train_options: dict[str, Any],
+             progress: bool) -> tuple[Plan, PreparedData, ModelConfig, TrainConfig]:
+    """The data of a new run and the plan for it: explicit settings win, `size` auto chooses the rest."""
+    here = world()
+    train_options = {k: v for k, v in train_options.items() if v is not None}
+    config = TrainConfig(**train_options)  # checks the settings before any data is read
+    prepared = here.first_then_others(lambda: prepare_data(
+        source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment,
+        val_fraction=config.val_fraction, seed=config.seed, progress=progress))
+    model_options = to_dict(model) if isinstance(model, ModelConfig) else dict(model or {})
+    device = choose_device(config.device)
+    set_threads(config.threads)
+    probe = StepProbe(device, torch.get_num_threads(), cache_dir())
+    run_plan = here.first_then_others(lambda: make_plan(
+        vocab_size=prepared.tokenizer.vocab_size, train_tokens=len(prepared.train), model_options=model_options,
+        train_options=train_options, size=size, device=device, step_seconds=probe))
+    model_options.update(vocab_size=prepared.tokenizer.vocab_size, num_layers=run_plan.num_layers,
+                         hidden_size=run_plan.hidden_size, dropout=run_plan.dropout)
+    config = dataclasses.replace(config, seq_len=run_plan.seq_len, batch_size=run_plan.batch_size,
+                                 precision=run_plan.precision)
+    return run_plan, prepared, ModelConfig(**model_options), config
+
+
+def plan(
+    source: str | None = None,
+    *,
+    corpus: str | None = None,
+    tokenizer: str | None = None,
+    encoding: str = "utf-8",
+    augment: str | None = None,
+    size: str | None = "auto",
+    model: ModelConfig | dict[str, Any] | None = None,
+    progress: bool = True,
+    **train_options: Any,
+) -> Plan:
+    """What `train` with the same arguments would train (shape, precision, dropout, schedule), without training."""
+    return _planned(source, corpus, tokenizer, encoding, augment, size, model, train_options, progress)[0]
+
+
 def train(
     source: str | None = None,
     *,
@@ -204,13 +246,16 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     tensorboard: bool = False,
+    size: str | None = "auto",
     model: ModelConfig | dict[str, Any] | None = None,
     **train_options: Any,
 ) -> RunResult:
     """Train a model on a file, folder, glob or built-in corpus; or resume the run in folder `resume`.
 
     `model` holds ModelConfig fields (hidden_size, num_layers, dropout, ...); `train_options`
-    are TrainConfig fields (seq_len, batch_size, minutes, steps, ...). Returns the run's result,
+    are TrainConfig fields (seq_len, batch_size, minutes, steps, ...). What is not given is planned
+    for the budget on this machine (`size="auto"`, see `plan` and `genseq.planning`); `size` may also
+    name a preset of `planning.SIZES`. Returns the run's result,
     whose `run_dir` holds best.pt, last.pt, config.json and metrics.jsonl.
 
     Under `torchrun` every process calls this; the first one prepares the data and writes the files.
@@ -220,7 +265,8 @@ def train(
     here = world()
     progress = progress and here.is_main
     if resume is not None:
-        changed = sorted({*(model or {}), *(k for k, v in train_options.items() if v is not None)} - set(BUDGETS))
+        changed = sorted({*(model or {}), *(k for k, v in train_options.items() if v is not None),
+                          *(["size"] if size not in (None, "auto") else [])} - set(BUDGETS))
         if changed or source is not None or corpus is not None:
             named = ", ".join(changed) or "the data source"
             raise ConfigError(f"--resume continues a run with its own data and settings; only a new budget "
@@ -239,22 +285,22 @@ def train(
         run_dir = Path(resume)
     else:
         payload = None
-        config = TrainConfig(**train_options)
-        prepared = here.first_then_others(lambda: prepare_data(
-            source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment,
-            val_fraction=config.val_fraction, seed=config.seed, progress=progress))
-        model_options = to_dict(model) if isinstance(model, ModelConfig) else dict(model or {})
-        model_options["vocab_size"] = prepared.tokenizer.vocab_size
-        model_config = ModelConfig(**model_options)
+        run_plan, prepared, model_config, config = _planned(source, corpus, tokenizer, encoding, augment, size, model,
+                                                            train_options, progress)
         run_dir = here.broadcast(_new_run_dir(source, corpus, name) if here.is_main else None)
+        say(run_plan.describe(), quiet=not progress)
     meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description,
             "prelude": first_document(prepared.val.tokens, prepared.tokenizer.end_of_document)}
     trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
     if here.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        planned = {"plan": run_plan.to_dict()} if payload is None else \
+            {"plan": json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("plan")} \
+            if (run_dir / "config.json").exists() else {}
         write_atomic(run_dir / "config.json", json.dumps(
             {"model": to_dict(model_config), "train": to_dict(config), "data": prepared.description,
-             "device": str(trainer.device), "precision": trainer.precision, "processes": here.size}, indent=2) + "\n")
+             "device": str(trainer.device), "precision": trainer.precision, "processes": here.size, **planned},
+            indent=2) + "\n")
     say(f"run {run_dir}: {model_config.num_layers}x{model_config.hidden_size} LSTM, "
         f"{trainer.model.num_parameters():,} parameters, vocab {model_config.vocab_size}, "
         f"{len(prepared.train):,} train / {len(prepared.val):,} validation tokens, "
@@ -409,7 +455,7 @@ class TrainedModel:
 def export_checkpoint(source: str | Path, destination: str | Path) -> Path:
     """A copy of a checkpoint for sampling only: the optimizer and the training state are left out."""
     payload = load_checkpoint(resolve_checkpoint(source))
-    training_only = ("optimizer", "hidden", "rank_rng", "rng", "format", "version")
+    training_only = ("optimizer", "scaler", "hidden", "rank_rng", "rng", "format", "version")
     kept = {k: v for k, v in payload.items() if k not in training_only}
     save_checkpoint(Path(destination), kept)
     return Path(destination)

@@ -12,11 +12,12 @@ import tomllib
 import typer
 
 from genseq import api, controls, export, render
-from genseq.config import ModelConfig, TrainConfig
+from genseq.config import TrainConfig
 from genseq.console import counting_bar
 from genseq.errors import GenseqError
 from genseq.judge.core import MAX_REFERENCE, judge
 from genseq.judge.report import histogram_pngs, table
+from genseq.planning import SIZES
 
 app = typer.Typer(
     help="Learn to write music and text one symbol at a time.",
@@ -26,10 +27,6 @@ app = typer.Typer(
 )
 corpus_app = typer.Typer(help="Built-in corpora.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
-
-SIZES = {"tiny": (1, 128), "small": (2, 256), "medium": (2, 512), "large": (3, 768)}
-"""--size presets: (layers, hidden)."""
-
 
 def _load_toml(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     """--config FILE: its keys become the defaults of the other options; flags given still win."""
@@ -56,20 +53,23 @@ def train(
     tokenizer: str | None = typer.Option(None, help="char, abc, midi or beat; guessed from the files when left out."),
     encoding: str = typer.Option("utf-8", help="Encoding of text sources."),
     augment: str | None = typer.Option(None, help="MIDI augmentation, e.g. transpose=-5..6,stretch=0.95..1.05."),
-    size: str | None = typer.Option(None, help=f"Size preset: {', '.join(SIZES)} (layers x hidden)."),
-    layers: int | None = typer.Option(None, help=f"LSTM layers (default {ModelConfig.num_layers})."),
-    hidden: int | None = typer.Option(None, help=f"LSTM hidden size (default {ModelConfig.hidden_size})."),
-    dropout: float | None = typer.Option(None, help=f"Dropout on embeddings, between layers and before the head "
-                                         f"(default {ModelConfig.dropout}).", show_default=False),
+    size: str = typer.Option("auto", help=f"auto: the shape expected to reach the lowest validation loss in "
+                             f"the budget on this machine (see --plan); or a preset: {', '.join(SIZES)} "
+                             "(layers x hidden)."),
+    layers: int | None = typer.Option(None, help="LSTM layers (default: planned, see --size)."),
+    hidden: int | None = typer.Option(None, help="LSTM hidden size (default: planned)."),
+    dropout: float | None = typer.Option(None, help="Dropout on embeddings, between layers and before the head "
+                                         "(default: planned from the epochs the budget reads, 0 to 0.3).",
+                                         show_default=False),
     tie_weights: bool = typer.Option(False, help="Share the embedding and output weights."),
-    seq_len: int | None = typer.Option(None, help=f"Window length for truncated back-propagation through time "
-                                       f"(default {TrainConfig.seq_len}).", show_default=False),
-    batch_size: int | None = typer.Option(None, help=f"Parallel streams per step (default {TrainConfig.batch_size}).",
+    seq_len: int | None = typer.Option(None, help="Window length for truncated back-propagation through time "
+                                       "(default: planned, 64).", show_default=False),
+    batch_size: int | None = typer.Option(None, help="Parallel streams per step (default: planned).",
                                           show_default=False),
     lr: float | None = typer.Option(None, help=f"Peak learning rate of AdamW, reached after the warm-up and decayed "
                                     f"on a cosine (default {TrainConfig.learning_rate:g}).", show_default=False),
-    warmup_steps: int | None = typer.Option(None, help=f"Linear warm-up steps (default {TrainConfig.warmup_steps}).",
-                                            show_default=False),
+    warmup_steps: int | None = typer.Option(None, help="Linear warm-up steps (default: 100 or 5%% of the budget, "
+                                            "whichever ends first).", show_default=False),
     weight_decay: float | None = typer.Option(None, help=f"AdamW weight decay (default {TrainConfig.weight_decay}).",
                                               show_default=False),
     clip: float | None = typer.Option(None, help=f"Gradient norm clipping (default {TrainConfig.grad_clip:g}).",
@@ -77,8 +77,8 @@ def train(
     steps: int | None = typer.Option(None, help="Budget in optimizer steps."),
     epochs: float | None = typer.Option(None, help="Budget in passes over the training split."),
     minutes: float | None = typer.Option(None, help="Budget in minutes (default 10 when no budget is given)."),
-    eval_every: int | None = typer.Option(None, help=f"Evaluate and checkpoint every N steps "
-                                          f"(default {TrainConfig.eval_every}).", show_default=False),
+    eval_every: int | None = typer.Option(None, help="Evaluate and checkpoint every N steps "
+                                          "(default: 10 times, evenly over the budget).", show_default=False),
     val_fraction: float | None = typer.Option(None, help=f"Share held out for validation "
                                               f"(default {TrainConfig.val_fraction}).", show_default=False),
     seed: int | None = typer.Option(None, help=f"Seed for initialisation, dropout and data order "
@@ -94,6 +94,7 @@ def train(
         callback=_load_toml, is_eager=True, exists=True, dir_okay=False,
     ),
     tensorboard: bool = typer.Option(False, help="Also log to RUN/tensorboard (needs the tensorboard package)."),
+    plan: bool = typer.Option(False, "--plan", help="Print the planned shape, precision and schedule; train nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or messages."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -107,19 +108,22 @@ def train(
 
       genseq train --resume checkpoints/input-20260101-120000
     """
-    if size is not None and size not in SIZES:
-        raise GenseqError(f"unknown --size {size!r}; use one of {', '.join(SIZES)}")
-    preset_layers, preset_hidden = SIZES[size] if size else (None, None)
-    model = _given(num_layers=layers or preset_layers, hidden_size=hidden or preset_hidden, dropout=dropout,
-                   tie_weights=tie_weights or None)
+    model = _given(num_layers=layers, hidden_size=hidden, dropout=dropout, tie_weights=tie_weights or None)
+    options = _given(seq_len=seq_len, batch_size=batch_size, learning_rate=lr, warmup_steps=warmup_steps,
+                     weight_decay=weight_decay, grad_clip=clip, steps=steps, epochs=epochs, minutes=minutes,
+                     eval_every=eval_every, val_fraction=val_fraction, seed=seed,
+                     device=None if device == "auto" else device, precision=None if precision == "auto" else precision)
+    if plan:
+        if resume is not None:
+            raise GenseqError("--plan shows how a new run would train; a resumed run keeps its own plan "
+                              "(see its config.json)")
+        chosen = api.plan(source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, size=size,
+                          model=model, progress=not quiet, **options)
+        typer.echo(json.dumps(chosen.to_dict()) if json_output else chosen.describe())
+        return
     result = api.train(
         source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, name=name, resume=resume,
-        progress=not quiet, tensorboard=tensorboard, model=model, **_given(
-            seq_len=seq_len, batch_size=batch_size, learning_rate=lr, warmup_steps=warmup_steps,
-            weight_decay=weight_decay, grad_clip=clip, steps=steps, epochs=epochs, minutes=minutes,
-            eval_every=eval_every, val_fraction=val_fraction, seed=seed,
-            device=None if device == "auto" else device, precision=None if precision == "auto" else precision),
-    )
+        progress=not quiet, tensorboard=tensorboard, size=size, model=model, **options)
     if result.stopped_by in ("SIGINT", "SIGTERM"):
         typer.echo(f"stopped by {result.stopped_by} at step {result.progress.step}; "
                    f"resume with: genseq train --resume {result.run_dir}", err=True)

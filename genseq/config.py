@@ -50,14 +50,16 @@ class TrainConfig:
     learning_rate: float = 2e-3
     min_lr_ratio: float = 0.05
     """The cosine schedule ends at learning_rate * min_lr_ratio."""
-    warmup_steps: int = 100
+    warmup_steps: int | None = None
+    """Linear warm-up steps; None: 100 steps or 5% of the budget, whichever ends first (`training.learning_rate`)."""
     weight_decay: float = 0.01
     grad_clip: float = 5.0
     steps: int | None = None
     epochs: float | None = None
     minutes: float | None = None
     """Budget: the first one set ends the run; with none set, 10 minutes."""
-    eval_every: int = 200
+    eval_every: int | None = None
+    """Steps between evaluations and checkpoints; None: 10 times, evenly over the budget."""
     eval_tokens: int = 262_144
     """Validation tokens read per evaluation (the first ones of the held-out split, the same each time)."""
     val_fraction: float = 0.1
@@ -71,9 +73,10 @@ class TrainConfig:
         _check(self.batch_size > 0, f"--batch-size must be positive, got {self.batch_size}")
         _check(0 < self.learning_rate < math.inf, f"--lr must be a positive number, got {self.learning_rate}")
         _check(0 <= self.min_lr_ratio <= 1, f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
-        _check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        _check(self.warmup_steps is None or self.warmup_steps >= 0,
+               f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         _check(self.grad_clip > 0, f"--clip must be positive, got {self.grad_clip}")
-        _check(self.eval_every > 0, f"--eval-every must be positive, got {self.eval_every}")
+        _check(self.eval_every is None or self.eval_every > 0, f"--eval-every must be positive, got {self.eval_every}")
         _check(0 < self.val_fraction < 1, f"--val-fraction must lie strictly between 0 and 1, got {self.val_fraction}")
         for name in ("steps", "epochs", "minutes"):
             value = getattr(self, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import platform
 import random
@@ -33,26 +34,58 @@ def choose_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def cpu_supports_bf16() -> bool:
-    """True when the CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), where bf16 is the fast path."""
+@functools.cache
+def cpu_info() -> tuple[str, str]:
+    """This CPU's model name and feature flags (from /proc/cpuinfo; elsewhere the platform's name, no flags)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = handle.read()
+            lines = handle.read().splitlines()
     except OSError:
+        return platform.processor() or platform.machine(), ""
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
+    return fields.get("model name", platform.processor() or platform.machine()), fields.get("flags", "")
+
+
+@functools.cache
+def cpu_supports_bf16() -> bool:
+    """True when this CPU runs bf16 LSTMs natively: its flags say AVX512-BF16 or AMX, and oneDNN agrees.
+
+    The flags alone are not enough: oneDNN limited by ONEDNN_MAX_CPU_ISA, or a build without bf16
+    kernels, refuses a bf16 LSTM with a traceback, so a tiny one is tried once. On AVX2-only CPUs
+    (no bf16) fp32 is the only fast path.
+    """
+    flags = cpu_info()[1].split()
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    lstm = torch.nn.LSTM(16, 16, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _ = lstm(torch.zeros(1, 2, 16))
+        out.float().sum().backward()
+    except RuntimeError:
+        return False
+    return True
+
+
+def native_precisions(device: torch.device) -> list[str]:
+    """The training precisions this device runs natively, fp32 first (fp16 only where asked for, on CUDA)."""
+    if device.type == "cuda":
+        return ["fp32", "bf16"] if torch.cuda.is_bf16_supported() else ["fp32"]
+    return ["fp32", "bf16"] if device.type == "cpu" and cpu_supports_bf16() else ["fp32"]
 
 
 def choose_precision(name: str, device: torch.device) -> str:
-    """`auto`: bf16 where the hardware runs it natively, else fp32 (fp16 only when asked for, on CUDA)."""
+    """`auto`: bf16 where the hardware runs it natively, else fp32. A precision it cannot run is a one-line error."""
     if name == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-        return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
+        return native_precisions(device)[-1]
     if name not in ("fp32", "bf16", "fp16"):
         raise ConfigError(f"unknown precision {name!r}; use auto, fp32, bf16 or fp16")
     if name == "fp16" and device.type != "cuda":
         raise ConfigError("fp16 training needs a CUDA GPU; use --precision bf16 or fp32 on this device")
+    if name == "bf16" and name not in native_precisions(device):
+        what = "this CPU has no native bf16 (AVX512-BF16 or AMX)" if device.type == "cpu" else \
+            f"this {device.type} device does not run bf16"
+        raise ConfigError(f"--precision bf16: {what}; use --precision fp32 or auto")
     return name
 
 

@@ -21,6 +21,9 @@ at 4); with more rows the step turns compute-bound and int8's kernel falls behin
 def step_precision(precision: str, batch_size: int) -> str:
     """The fast step's precision for a `SampleConfig.precision`: `auto` is int8 weights for a few samples and
     bf16 for many where the CPU has native bf16 (AVX512-BF16 or AMX), else fp32."""
+    if precision in ("bf16", "int8") and not cpu_supports_bf16():  # both multiply bf16 activations
+        raise ConfigError(f"--precision {precision}: this CPU has no native bf16 (AVX512-BF16 or AMX), where it "
+                          "runs emulated and many times slower; use --precision fp32 or auto")
     if precision == "int8" and not int8_available():
         raise ConfigError(f"--precision int8 needs PyTorch's int8 weight kernel (torch {torch.__version__} lacks "
                           "it); use bf16 or fp32")

@@ -25,6 +25,7 @@ from genseq.distributed import world
 from genseq.errors import CheckpointError, GenseqError
 from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
+from genseq.planning import EVALUATIONS, WARMUP_MAX_STEPS, WARMUP_SHARE
 from genseq.runtime import (
     autocast,
     choose_device,
@@ -52,6 +53,8 @@ class Progress:
     last_val_loss: float = math.inf
     lr_scale: float = 1.0
     bad_steps: int = 0
+    evaluations: int = 0
+    """Evaluations spaced over the budget so far (when --eval-every is not given)."""
 
 
 @dataclass
@@ -67,8 +70,16 @@ def versions() -> dict[str, str]:
 
 
 def learning_rate(config: TrainConfig, progress: Progress, fraction_done: float) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio` over the budget."""
-    warmup = min(1.0, (progress.step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    """Linear warm-up, then cosine decay to `min_lr_ratio` over the budget.
+
+    The warm-up lasts `warmup_steps` steps; when that is None, WARMUP_MAX_STEPS steps or WARMUP_SHARE
+    of the budget, whichever ends first, so it is never a large share of a short run (for a time
+    budget the share follows the clock, so it is re-estimated as the run goes).
+    """
+    if config.warmup_steps is None:
+        warmup = min(1.0, max((progress.step + 1) / WARMUP_MAX_STEPS, fraction_done / WARMUP_SHARE))
+    else:
+        warmup = min(1.0, (progress.step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, fraction_done)))
     floor = config.min_lr_ratio
     return config.learning_rate * progress.lr_scale * warmup * (floor + (1 - floor) * cosine)
@@ -142,6 +153,7 @@ class Trainer:
             "train_config": to_dict(self.config),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),  # fp16's loss scale ({} otherwise): a resumed run keeps it
             "progress": asdict(self.progress),
             "hidden": [torch.cat(self.world.gather(t.detach()), dim=1).cpu() for t in self.state],
             "rng": rng_state(),
@@ -154,6 +166,8 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
+        if payload.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(payload["scaler"])
         self.progress = from_dict(Progress, payload["progress"])
         share = slice(self.world.rank * self.batches.batch_size, (self.world.rank + 1) * self.batches.batch_size)
         self.state = tuple(t[:, share].to(self.device) for t in payload["hidden"])
@@ -286,7 +300,7 @@ class Trainer:
         """Train until the budget is spent or a stop is requested; evaluate and checkpoint every `eval_every` steps."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _truncate_metrics(self.run_dir / "metrics.jsonl", self.progress.step)
-        p, config = self.progress, self.config
+        p = self.progress
         window_losses: list[float] = []
         started, window_started, tokens_at_start = time.perf_counter(), time.perf_counter(), p.tokens_seen
         elapsed_at_start = p.elapsed_seconds
@@ -303,7 +317,7 @@ class Trainer:
                 if p.bad_steps >= MAX_BAD_STEPS:
                     stopped_by = "non-finite loss"
                     break
-                if p.step % config.eval_every == 0:
+                if self._evaluation_due():
                     record = self._evaluate_and_save(window_losses, tokens_at_start, window_started)
                     saved_at = p.step
                     window_losses, window_started, tokens_at_start = [], time.perf_counter(), p.tokens_seen
@@ -324,6 +338,17 @@ class Trainer:
                      "no checkpoint was written; start again with a lower --lr")
             raise GenseqError(f"training stopped: {MAX_BAD_STEPS} non-finite losses in a row at step {p.step}; {saved}")
         return RunResult(self.run_dir, p, stopped_by, read_metrics(self.run_dir))
+
+    def _evaluation_due(self) -> bool:
+        """Every `eval_every` steps; when that is None, EVALUATIONS times evenly over the budget."""
+        p = self.progress
+        if self.config.eval_every is not None:
+            return p.step % self.config.eval_every == 0
+        reached = int(min(1.0, self.fraction_done()) * EVALUATIONS)
+        if reached > p.evaluations:
+            p.evaluations = reached
+            return True
+        return False
 
     def _evaluate_and_save(self, window_losses: list[float], tokens_at_start: int, window_started: float) -> dict:
         p = self.progress

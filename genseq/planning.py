@@ -1,0 +1,322 @@
+"""The training plan: the model shape, precision and regularisation a budget buys on this machine.
+
+`--size auto` (the default) times one training step of a few candidate shapes here (cached per
+machine and torch version), predicts each one's validation loss from the tokens it would see in
+the budget, and takes the lowest. The rule and the measurements behind it are in the README
+("How genseq plans a run"); `benchmarks/quality.py --budgets` checks it against a plain loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genseq.errors import ConfigError
+from genseq.files import write_atomic
+from genseq.runtime import available_cores, choose_precision, cpu_info, native_precisions
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a run's cost per step depends on: the LSTM's size and the batch of windows."""
+
+    num_layers: int
+    hidden_size: int
+    seq_len: int = 64
+    batch_size: int = 64
+
+    @property
+    def key(self) -> str:
+        return f"{self.num_layers}x{self.hidden_size}/w{self.seq_len}/b{self.batch_size}"
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.seq_len * self.batch_size
+
+    def parameters(self, vocab_size: int) -> int:
+        """Weights of the LSTM language model of this shape (embedding as wide as the hidden state)."""
+        h = self.hidden_size
+        lstm = self.num_layers * (4 * h * (2 * h) + 8 * h)
+        return vocab_size * h + lstm + h * vocab_size + vocab_size
+
+
+SIZES: dict[str, tuple[int, int]] = {"tiny": (1, 128), "small": (2, 256), "medium": (2, 512), "large": (3, 768)}
+"""Explicit --size presets: (layers, hidden). `auto` chooses among CANDIDATES instead."""
+
+CANDIDATES: tuple[Shape, ...] = (
+    Shape(2, 128, 64, 32),
+    Shape(2, 256, 64, 64),
+    Shape(2, 384, 64, 64),
+    Shape(2, 512, 64, 64),
+    Shape(2, 768, 64, 64),
+    Shape(3, 1024, 64, 64),
+)
+"""Shapes `--size auto` chooses among, smallest first. Windows of 64 measured best at 10 minutes
+(README: how the defaults were chosen); batch 32 for the smallest, whose step is overhead-bound."""
+
+STEP_BUDGET_MAX = Shape(2, 512, 64, 64)
+"""With a budget in steps or epochs the time is unbounded, so auto stops at the default size."""
+
+# Predicted validation loss L(N, D) = E + A / N**ALPHA + B / D_eff**BETA (Hoffmann et al. 2022's form),
+# N parameters, D_eff the training tokens counted with repetition's diminishing worth (Muennighoff et al.
+# 2023, R* = 15.4). A and B were fitted to genseq runs on tinyshakespeare (`benchmarks.quality --sweep`;
+# README). Only differences between shapes matter for the choice, so E, which depends on the corpus,
+# is left out.
+ALPHA, BETA = 0.34, 0.28
+FIT_A, FIT_B = 1.0, 1.0
+REPEAT_HALF_LIFE = 15.4
+
+
+def effective_tokens(tokens: float, unique_tokens: float) -> float:
+    """Tokens seen, counting repeated epochs at a decaying worth: at most ~16x the unique tokens."""
+    if unique_tokens <= 0 or tokens <= unique_tokens:
+        return tokens
+    repeats = tokens / unique_tokens - 1
+    return unique_tokens * (1 + REPEAT_HALF_LIFE * (1 - math.exp(-repeats / REPEAT_HALF_LIFE)))
+
+
+def predicted_excess_loss(parameters: float, tokens: float, unique_tokens: float) -> float:
+    """The part of the predicted validation loss that depends on the shape and budget (nats/token)."""
+    return FIT_A / parameters**ALPHA + FIT_B / max(effective_tokens(tokens, unique_tokens), 1.0) ** BETA
+
+
+def dropout_for(epochs: float) -> float:
+    """Dropout for a run that reads its training split `epochs` times.
+
+    Under one epoch nothing is seen twice and dropout only slows learning (300 steps on 400 KB: 2.306
+    nats/char at 0 against 2.350 at 0.3); at 15 epochs (10 minutes of tinyshakespeare) 0.3 beat 0.2.
+    Between, it grows with the logarithm of the epochs.
+    """
+    return round(min(0.3, max(0.0, 0.1 * math.log2(max(epochs, 1.0)))), 2)
+
+
+WARMUP_SHARE = 0.05
+"""Warm-up ends after WARMUP_MAX_STEPS steps or this share of the budget, whichever comes first."""
+WARMUP_MAX_STEPS = 100
+EVALUATIONS = 10
+"""Evaluations (and checkpoints) per run when --eval-every is not given, evenly over the budget."""
+
+
+# -- measuring this machine -------------------------------------------------------------------------
+
+
+def machine_name() -> str:
+    """This CPU in words, with the vector units that decide genseq's speed (for benchmark headers)."""
+    name, flags = cpu_info()
+    units = [unit for flag, unit in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"),
+                                     ("avx2", "AVX2")) if flag in flags.split()]
+    return f"{name} ({', '.join(units) or 'no AVX2'}), {available_cores()} cores"
+
+
+def machine_key(device: torch.device, threads: int) -> str:
+    """Names this CPU (model and flags), torch version and thread count: a probe is valid for exactly these."""
+    cpu = "|".join(cpu_info())
+    if device.type == "cuda":
+        cpu = torch.cuda.get_device_name(device)
+    identity = json.dumps([cpu, str(torch.__version__), threads, device.type])
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+StepTimer = Callable[[Shape, str], float]
+"""Seconds per training step of a shape at a precision on this machine."""
+
+
+def time_training_step(shape: Shape, precision: str, device: torch.device, vocab_size: int = 128,
+                       seconds: float = 0.6) -> float:
+    """The median time of a few real `Trainer` steps of `shape` on random tokens (after one untimed step),
+    with the heap kept as `Trainer.run` keeps it (without, a step here can take 10x longer)."""
+    from genseq.config import ModelConfig, TrainConfig
+    from genseq.runtime import heap_kept
+    from genseq.training import Trainer
+
+    tokens = np.random.default_rng(0).integers(0, vocab_size, shape.tokens_per_step * 4 + 1, dtype=np.int32)
+    config = TrainConfig(seq_len=shape.seq_len, batch_size=shape.batch_size, steps=10**9, precision=precision,
+                         device=device.type, warmup_steps=1)
+    model = ModelConfig(vocab_size, shape.hidden_size, shape.num_layers, dropout=0.1)
+    with tempfile.TemporaryDirectory() as folder, heap_kept():
+        trainer = Trainer(model, config, tokens, tokens[: shape.tokens_per_step + 1], Path(folder), {})
+        trainer.train_step()
+        times: list[float] = []
+        started = time.perf_counter()
+        while len(times) < 2 or (len(times) < 5 and time.perf_counter() - started < seconds):
+            t = time.perf_counter()
+            trainer.train_step()
+            times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+class StepProbe:
+    """Step times of candidate shapes here, measured once and cached per machine and torch version."""
+
+    def __init__(self, device: torch.device, threads: int, cache: Path | None):
+        self.device = device
+        self.path = cache / "probe" / f"{machine_key(device, threads)}.json" if cache else None
+        self.times: dict[str, float] = {}
+        if self.path is not None and self.path.exists():
+            try:
+                self.times = json.loads(self.path.read_text(encoding="utf-8"))
+            except ValueError:
+                self.times = {}
+
+    def __call__(self, shape: Shape, precision: str) -> float:
+        key = f"{shape.key}/{precision}"
+        if key not in self.times:
+            self.times[key] = time_training_step(shape, precision, self.device)
+            if self.path is not None:
+                write_atomic(self.path, json.dumps(self.times, indent=1, sort_keys=True))
+        return self.times[key]
+
+
+# -- the plan ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """The shape, precision, dropout and schedule a run trains with, and why."""
+
+    num_layers: int
+    hidden_size: int
+    seq_len: int
+    batch_size: int
+    precision: str
+    dropout: float
+    steps: int
+    """Planned steps: the budget's own, or for --minutes the estimate from the measured step time."""
+    warmup_steps: int
+    eval_every: int | None
+    """Steps between evaluations; None: EVALUATIONS times over the budget (a time budget's steps are estimates)."""
+    parameters: int
+    tokens: int
+    epochs: float
+    seconds_per_step: float | None
+    chosen_by: str
+    """'auto' (shape chosen here), 'given' (every shape setting given) or 'partly given'."""
+    reason: str
+
+    def describe(self) -> str:
+        """One line: what trains and why."""
+        per = f", {self.seconds_per_step * 1000:.0f} ms/step measured" if self.seconds_per_step else ""
+        ratio = self.tokens / max(self.parameters, 1)
+        return (f"plan: {self.num_layers}x{self.hidden_size} LSTM, windows of {self.seq_len}, batch {self.batch_size}, "
+                f"{self.precision}, ~{self.steps:,} steps ({ratio:.1f} tokens/parameter, {self.epochs:.1f} epochs"
+                f"{per}), warm-up {self.warmup_steps}, dropout {self.dropout:g}: {self.reason}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def precisions_to_try(precision: str, device: torch.device) -> list[str]:
+    """`auto`: every precision this device runs natively, fp32 first (the probe keeps the fastest); else the
+    one asked for, checked (bf16 where it is not native is a one-line error)."""
+    if precision != "auto":
+        return [choose_precision(precision, device)]
+    return native_precisions(device)
+
+
+def make_plan(
+    *,
+    vocab_size: int,
+    train_tokens: int,
+    model_options: dict[str, Any],
+    train_options: dict[str, Any],
+    size: str | None,
+    device: torch.device,
+    step_seconds: StepTimer,
+) -> Plan:
+    """The plan for a new run: explicit settings win; the rest is chosen for the budget.
+
+    `model_options` / `train_options` hold only what the caller set (ModelConfig / TrainConfig fields);
+    `step_seconds` measures (or, in tests, reports) a shape's step time at a precision.
+    """
+    from genseq.config import TrainConfig
+
+    if size not in (None, "auto", *SIZES):
+        raise ConfigError(f"unknown --size {size!r}; use auto or one of {', '.join(SIZES)}")
+    defaults = TrainConfig()
+    minutes = train_options.get("minutes")
+    steps, epochs = train_options.get("steps"), train_options.get("epochs")
+    if minutes is None and steps is None and epochs is None:
+        minutes = defaults.minutes
+    layers, hidden = SIZES[size] if size in SIZES else (None, None)
+    layers = model_options.get("num_layers", layers)
+    hidden = model_options.get("hidden_size", hidden)
+    if hidden is not None and layers is None:  # a width alone keeps the usual depth
+        layers = STEP_BUDGET_MAX.num_layers
+    given = {"num_layers": layers, "hidden_size": hidden, "seq_len": train_options.get("seq_len"),
+             "batch_size": train_options.get("batch_size")}
+    precisions = precisions_to_try(train_options.get("precision", "auto"), device)
+
+    def fill(shape: Shape) -> Shape:
+        return Shape(*(given[k] if given[k] is not None else getattr(shape, k)
+                       for k in ("num_layers", "hidden_size", "seq_len", "batch_size")))
+
+    candidates = list(dict.fromkeys(fill(c) for c in CANDIDATES))
+    if minutes is None:  # steps or epochs: time does not bound the run, so do not grow past the default size
+        limit = STEP_BUDGET_MAX.parameters(vocab_size)
+        candidates = [c for c in candidates if c.parameters(vocab_size) <= limit] or candidates[:1]
+    all_given = all(v is not None for v in given.values())
+    if all_given or (minutes is None and len(candidates) == 1):
+        candidates = candidates[:1]
+
+    def budget_steps(shape: Shape, seconds: float | None) -> int:
+        options = []
+        if steps is not None:
+            options.append(steps)
+        if epochs is not None:
+            options.append(math.ceil(epochs * train_tokens / shape.tokens_per_step))
+        if minutes is not None and seconds:
+            options.append(max(1, int(minutes * 60 / seconds)))
+        return max(1, min(options)) if options else 1
+
+    needs_time = minutes is not None
+    scored: list[tuple[float, Shape, str, float | None, int]] = []
+    for shape in candidates:
+        if needs_time:  # auto precision: the fastest this machine runs natively; once one has won twice
+            # in a row it is the only one timed for the larger shapes (the probe stays a few seconds)
+            winners = [s[2] for s in scored[-2:]]
+            tried = [winners[0]] if len(winners) == 2 and winners[0] == winners[1] else precisions
+            seconds, precision = min((step_seconds(shape, p), p) for p in tried)
+        else:
+            seconds, precision = None, precisions[-1]
+        n_steps = budget_steps(shape, seconds)
+        score = predicted_excess_loss(shape.parameters(vocab_size), n_steps * shape.tokens_per_step, train_tokens)
+        scored.append((score, shape, precision, seconds, n_steps))
+        best = min(scored, key=lambda s: s[0])
+        if needs_time and best is not scored[-1] and len(scored) >= 2 and best is not scored[-2]:
+            break  # two larger shapes in a row predicted worse: the rest, slower still, would be too
+    _, shape, precision, seconds, n_steps = min(scored, key=lambda s: s[0])
+    tokens = n_steps * shape.tokens_per_step
+    epochs_seen = tokens / max(train_tokens, 1)
+    warmup = train_options.get("warmup_steps")
+    if warmup is None:
+        warmup = min(WARMUP_MAX_STEPS, max(1, round(WARMUP_SHARE * n_steps)))
+    dropout = model_options.get("dropout", dropout_for(epochs_seen))
+    eval_every = train_options.get("eval_every")
+    if eval_every is None and minutes is None:
+        eval_every = max(1, math.ceil(n_steps / EVALUATIONS))
+    chosen_by = "given" if all_given else "auto" if not any(v is not None for v in given.values()) else "partly given"
+    if len(candidates) == 1:
+        reason = "the shape given" if all_given else "the only candidate left by the settings given"
+    else:
+        budget = f"{minutes:g} minutes" if minutes is not None else f"{n_steps:,} steps"
+        reason = (f"of {len(candidates)} candidate shapes, the lowest predicted loss for {budget} on "
+                  f"{train_tokens:,} training tokens")
+    if dropout == model_options.get("dropout"):
+        reason += "; dropout given"
+    return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, n_steps,
+                warmup, eval_every, shape.parameters(vocab_size), tokens, round(epochs_seen, 3), seconds, chosen_by,
+                reason)
+
+
+__all__ = ["CANDIDATES", "SIZES", "Plan", "Shape", "StepProbe", "dropout_for", "effective_tokens", "make_plan",
+           "predicted_excess_loss", "time_training_step"]
