@@ -372,3 +372,18 @@ def test_stop_sampling_keeps_the_tokens_drawn_so_far():
     options = {"length": 300, "seed": 1, "num_samples": 2, "stop_at_end": False, "precision": "fp32"}
     stopped = model.sample_ids(on_step=stop_after_40, **options)
     assert [row for row in stopped] == [row[:40] for row in model.sample_ids(**options)]
+
+
+def test_a_text_model_streams_text_and_offers_it_as_a_text_file(trained_run):
+    with TestClient(create_app(trained_run.parent)) as client:
+        models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+        assert models[f"run:{trained_run.name}"]["kind"] == "char"
+        assert_one_line_4xx(client.post("/api/generate", json={"model": f"run:{trained_run.name}", "transpose": 2}),
+                            "--transpose moves music; this is a text (char) model")
+        events = stream(client, {"model": f"run:{trained_run.name}", "primer": "the ", "length": 60, "seed": 1})
+        sample = events[-1][1]["samples"][0]
+        assert sample["text"] == "the " + "".join(d["text"][0] for name, d in events if name == "tokens")
+        assert set(sample["files"]) == {"txt"} and sample["notes"] == []
+        url = f"/api/results/{events[-1][1]['id']}/1"
+        assert client.get(f"{url}/txt").text == sample["text"]
+        assert client.get(f"{url}/wav").status_code == 404
