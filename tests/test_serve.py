@@ -79,7 +79,10 @@ def test_the_page_and_its_assets_come_from_the_package_and_name_nothing_outside(
 
 
 def test_models_lists_shipped_models_and_runs_with_corpus_size_and_best_loss(client):
-    models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+    listing = client.get("/api/models").json()
+    assert listing["precisions"] == ["auto", "fp32", "bf16", "int8"] and listing["limits"]["length"] == 20_000
+    assert listing["audio"] in ("midirenderer", "tinysoundfont") and listing["busy"] is False
+    models = {m["id"]: m for m in listing["models"]}
     assert models[FOLK] | {"best_val_loss": None} == {
         "id": FOLK, "name": FOLK, "source": "shipped", "kind": "abc", "corpus": "folk-abc", "size": "2x256",
         "best_val_loss": None}

@@ -25,8 +25,9 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from genseq import render
+from genseq.config import STEP_PRECISIONS
 from genseq.errors import GenseqError
-from genseq.serve.studio import MAX_UPLOAD_BYTES, Job, Studio
+from genseq.serve.studio import MAX_LENGTH, MAX_SAMPLES, MAX_UPLOAD_BYTES, Job, Studio
 
 MAX_JSON_BYTES = 256 * 1024
 """A generation request: settings and a typed primer."""
@@ -83,7 +84,9 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
     async def models(request: Request) -> Response:
         rows = await to_thread.run_sync(studio.models)
         return JSONResponse({"models": rows, "audio": render.audio_renderer(),
-                             "busy": studio.running is not None, "waiting": len(studio.waiting)})
+                             "busy": studio.running is not None, "waiting": len(studio.waiting),
+                             "precisions": ["auto", *STEP_PRECISIONS],
+                             "limits": {"length": MAX_LENGTH, "num_samples": MAX_SAMPLES}})
 
     async def upload(request: Request) -> Response:
         data = await _body(request, MAX_UPLOAD_BYTES + 1)  # one byte over: the studio names the cap

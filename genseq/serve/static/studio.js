@@ -35,6 +35,11 @@ async function loadModels() {
   const data = await request("/api/models");
   state.models = data.models;
   $("#server-status").textContent = `audio: ${data.audio} · ${data.models.length} models`;
+  const precision = document.querySelector("select[name=precision]");
+  if (precision.options.length !== data.precisions.length) {
+    precision.replaceChildren(...data.precisions.map((name) => element("option", { text: name })));
+  }
+  for (const [name, most] of Object.entries(data.limits)) document.querySelector(`[name=${name}]`).max = most;
   const list = $("#models");
   list.replaceChildren();
   for (const model of data.models) {
