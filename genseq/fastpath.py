@@ -110,6 +110,9 @@ class LSTMStep:
     def __init__(self, model: LSTMLanguageModel, batch_size: int, precision: str = "fp32"):
         if precision not in STEP_PRECISIONS:
             raise ValueError(f"precision must be one of {STEP_PRECISIONS}, got {precision!r}")
+        if model.head.weight.device.type != "cpu":  # its kernels and buffers are the CPU's
+            raise ValueError(f"LSTMStep runs on the CPU; this model is on {model.head.weight.device}: sample with "
+                             "fast=False there, or move the model with .cpu()")
         lstm, hidden, layers = model.lstm, model.config.hidden_size, model.config.num_layers
         self.hidden_size, self.num_layers = hidden, layers
         dtype = _input_dtype(precision)

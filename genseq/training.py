@@ -170,7 +170,9 @@ class Trainer:
             self.scaler.load_state_dict(payload["scaler"])
         self.progress = from_dict(Progress, payload["progress"])
         share = slice(self.world.rank * self.batches.batch_size, (self.world.rank + 1) * self.batches.batch_size)
-        self.state = tuple(t[:, share].to(self.device) for t in payload["hidden"])
+        # fp32 whatever the run's precision: a bf16 run's state fed to an fp32 LSTM (resumed where bf16 is not
+        # native, e.g. a GPU run on a CPU) fails; under autocast it is cast back to the same bf16 values
+        self.state = tuple(t[:, share].to(self.device, torch.float32) for t in payload["hidden"])
         restore_rng_state(payload["rng"])
         if len(payload.get("rank_rng", [])) == self.world.size > 1:  # each process's own dropout stream
             torch.set_rng_state(payload["rank_rng"][self.world.rank])

@@ -1,22 +1,11 @@
 import pytest
 import torch
+from sampling_checks import assert_draws_follow, trained_looking_model
 
 from genseq import fastpath
-from genseq.config import ModelConfig, SampleConfig
+from genseq.config import SampleConfig
 from genseq.fastpath import LSTMStep, TokenSelector
-from genseq.model import LSTMLanguageModel
 from genseq.sampling import draw, generate, next_token_probs
-
-
-def trained_looking_model(seed: int = 0, **options) -> LSTMLanguageModel:
-    """Random weights scaled up so the next-token distributions are peaked, as after training."""
-    torch.manual_seed(seed)
-    config = ModelConfig(**{"vocab_size": 30, "hidden_size": 48, "num_layers": 2, **options})
-    model = LSTMLanguageModel(config).eval()
-    with torch.no_grad():
-        for name, weight in model.named_parameters():
-            weight.mul_(8.0 if name.startswith("head") else 3.0)
-    return model
 
 
 @pytest.mark.parametrize("options", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 20},
@@ -80,11 +69,8 @@ def test_selector_draws_the_same_tokens_as_the_plain_draw():
 def test_selector_draws_follow_the_distribution():
     probs = torch.tensor([[0.5, 0.0, 0.3, 0.15, 0.05]])
     select = TokenSelector(1, 5, 1.0, None, None, torch.Generator().manual_seed(3))
-    counts = torch.zeros(5)
-    for _ in range(20_000):
-        counts[select(probs.log())] += 1
-    assert counts[1] == 0
-    torch.testing.assert_close(counts / counts.sum(), probs[0], atol=0.015, rtol=0)
+    tokens = torch.cat([select(probs.log()).clone() for _ in range(20_000)])
+    assert_draws_follow(tokens, probs[0], atol=0.015)
 
 
 @pytest.mark.parametrize("options", [

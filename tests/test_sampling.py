@@ -1,5 +1,7 @@
 import pytest
 import torch
+from devices import DEVICES
+from sampling_checks import assert_draws_follow, trained_looking_model
 
 from genseq import api
 from genseq.config import SampleConfig
@@ -40,17 +42,35 @@ def test_low_precision_sampling_agrees_with_fp32_on_a_trained_model(trained_run,
     assert fp32[:100] == low[:100]
 
 
-def test_top_k_keeps_exactly_k_tokens():
-    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0]])
-    probs = next_token_probs(logits, temperature=1.0, top_k=2, top_p=None)
-    assert (probs > 0).sum() == 2 and probs[0, 3:].sum().item() == 1.0
+@pytest.mark.parametrize("device", DEVICES)
+def test_top_k_keeps_exactly_k_tokens(device):
+    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0]], device=device)
+    probs = next_token_probs(logits, temperature=1.0, top_k=2, top_p=None).cpu()
+    assert (probs > 0).sum() == 2 and probs[0, 3:].sum().item() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_top_p_keeps_the_smallest_set_reaching_the_mass():
-    probs_in = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
-    probs = next_token_probs(probs_in.log(), temperature=1.0, top_k=None, top_p=0.8)
+@pytest.mark.parametrize("device", DEVICES)
+def test_top_p_keeps_the_smallest_set_reaching_the_mass(device):
+    probs_in = torch.tensor([[0.5, 0.3, 0.15, 0.05]], device=device)
+    probs = next_token_probs(probs_in.log(), temperature=1.0, top_k=None, top_p=0.8).cpu()
     assert (probs > 0).tolist() == [[True, True, False, False]]
     assert torch.allclose(probs, torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("temperature, top_k, top_p", [
+    (1.0, None, None), (0.6, None, None), (1.5, None, None), (1.0, 4, None), (1.0, None, 0.7), (0.8, 6, 0.9),
+])
+def test_generated_tokens_follow_temperature_top_k_and_top_p(device, temperature, top_k, top_p):
+    """The first new token of many samples, drawn by `generate` on `device`, follows next_token_probs."""
+    model = trained_looking_model(seed=3, vocab_size=12, hidden_size=16).to(device)
+    config = SampleConfig(length=1, num_samples=6000, seed=2, temperature=temperature, top_k=top_k, top_p=top_p,
+                          stop_at_end=False)
+    tokens = torch.tensor(generate(model, [3, 4], config, end_token=0))
+    with torch.no_grad():
+        logits, _ = model(torch.tensor([[0, 3, 4]], device=device))  # the prelude (the end token), then the primer
+    probs = next_token_probs(logits[:, -1], temperature, top_k, top_p)[0]
+    assert_draws_follow(tokens, probs, atol=0.025)  # 6,000 draws: a frequency's standard deviation is under 0.0065
 
 
 def test_sampling_stops_at_end_of_document_unless_told_not_to(trained_run):

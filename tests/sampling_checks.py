@@ -1,0 +1,25 @@
+"""Helpers shared by the sampler's tests on every device (test_fastpath, test_sampling, test_cuda)."""
+
+import torch
+
+from genseq.config import ModelConfig
+from genseq.model import LSTMLanguageModel
+
+
+def trained_looking_model(seed: int = 0, **options) -> LSTMLanguageModel:
+    """Random weights scaled up so the next-token distributions are peaked, as after training."""
+    torch.manual_seed(seed)
+    config = ModelConfig(**{"vocab_size": 30, "hidden_size": 48, "num_layers": 2, **options})
+    model = LSTMLanguageModel(config).eval()
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            weight.mul_(8.0 if name.startswith("head") else 3.0)
+    return model
+
+
+def assert_draws_follow(tokens: torch.Tensor, probs: torch.Tensor, atol: float) -> None:
+    """Drawn token ids follow `probs` [vocab]: each frequency within `atol`, and no token of probability 0 drawn."""
+    counts = torch.bincount(tokens.flatten().cpu(), minlength=probs.shape[-1]).double()
+    probs = probs.cpu().double()
+    assert counts[probs == 0].sum() == 0, f"tokens of probability 0 drawn: {counts[probs == 0].tolist()}"
+    torch.testing.assert_close(counts / counts.sum(), probs, atol=atol, rtol=0)
