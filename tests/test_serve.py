@@ -141,7 +141,7 @@ def test_a_seed_repeats_its_samples_and_a_new_seed_is_drawn_and_shown(client):
     ({"num_samples": 100}, "number of samples must lie in 1..16"),
     ({"seed": "abc"}, "seed must be a whole number, got 'abc'"),
     ({"length": 2.5}, "length must be a whole number"),
-    ({"precision": "fp64"}, "precision must be auto"),
+    ({"precision": "fp64"}, "--precision must be auto, fp32, bf16 or int8, got 'fp64'"),
     ({"primer": "X:1\n\u00e6\u00f8\u00e5\u2603"}, "this model never saw"),
     ({"model": "../../etc/passwd"}, "unknown model '../../etc/passwd'"),
     ({"upload": "nope"}, "upload it again"),

@@ -20,7 +20,7 @@ from typing import Any
 
 from genseq import api, controls, export
 from genseq.checkpoint import shipped_models
-from genseq.config import STEP_PRECISIONS, SampleConfig
+from genseq.config import SampleConfig
 from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
 from genseq.music import MAX_FILE_BYTES
@@ -58,7 +58,6 @@ class Job:
     transpose: int = 0
     stop_reason: str | None = None
     """Set to end the sampling at the next token: "stop" (kept) or "disconnected" (dropped)."""
-    started: bool = False
     finished: threading.Event = field(default_factory=threading.Event)
 
 
@@ -165,8 +164,6 @@ class Studio:
             raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {settings['length']}")
         if not 0 < settings["num_samples"] <= MAX_SAMPLES:
             raise InputError(f"number of samples must lie in 1..{MAX_SAMPLES}, got {settings['num_samples']}")
-        if settings["precision"] not in ("auto", *STEP_PRECISIONS):
-            raise InputError(f"precision must be auto, {', '.join(STEP_PRECISIONS)}; got {settings['precision']!r}")
         if settings["seed"] is None:
             settings["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
         SampleConfig(**settings)  # the sampler's own checks and messages
@@ -208,7 +205,6 @@ class Studio:
         """Take the one generation slot if it is free and this job is first in line (called on the event loop)."""
         if self.running is None and self.waiting and self.waiting[0] is job:
             self.running = self.waiting.pop(0)
-            job.started = True
             return True
         return False
 
