@@ -362,6 +362,15 @@ def test_serve_listens_on_this_machine_and_warns_when_told_otherwise(runs):
         process.wait(timeout=20)
     bad = subprocess.run([sys.executable, "-m", "genseq", "serve", "--port", "70000"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --port must lie in 1..65535, got 70000"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run([sys.executable, "-m", "genseq", "serve", "--port", str(port), "--runs", str(runs)],
+                              capture_output=True, text=True, timeout=120)
+    assert busy.returncode == 2 and busy.stdout == ""
+    assert busy.stderr.strip() == (f"error: cannot listen on 127.0.0.1:{port} (Address already in use); "
+                                   "pick another --port or --host")
 
 
 def test_stop_sampling_keeps_the_tokens_drawn_so_far():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import sys
 import traceback
 from collections.abc import AsyncIterator
@@ -211,6 +212,14 @@ def run(host: str = "127.0.0.1", port: int = 8765, runs: Path | str = "checkpoin
     """Serve the studio until Ctrl-C, printing its address (and a warning when others can reach it)."""
     import uvicorn
 
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:  # a port in use is a one-line error, not uvicorn's log after our address
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise GenseqError(f"cannot listen on {host}:{port} ({err.strerror or err}); pick another --port "
+                              "or --host") from None
     app = create_app(runs)
     shown = f"[{host}]" if ":" in host else host
     print(f"genseq studio: http://{shown}:{port}/  (history in {Path(runs) / 'studio'}; Ctrl-C stops it)", flush=True)
