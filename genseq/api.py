@@ -54,6 +54,8 @@ from genseq.tokenizers.midi import MIDI_SUFFIXES
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
 
 DEFAULT_RUNS = Path("checkpoints")
+DISTRIBUTION_OPTIONS = {"temperature", "top_k", "top_p"}
+"""Sampling options that shape the next-token distribution; a checkpoint's defaults for them go as one."""
 BUDGETS = ("steps", "epochs", "minutes")
 
 
@@ -387,8 +389,13 @@ class TrainedModel:
 
     def sample_config(self, **options: Any) -> SampleConfig:
         """The settings a sample is drawn with: `options` (SampleConfig fields; None means not given), then the
-        checkpoint's `sample_defaults`, then SampleConfig's defaults."""
-        return SampleConfig(**{**self.sample_defaults, **{k: v for k, v in options.items() if v is not None}})
+        checkpoint's `sample_defaults`, then SampleConfig's defaults. Options that set any of temperature, top_k
+        and top_p replace the defaults of all three: a call draws from exactly the distribution it names."""
+        given = {k: v for k, v in options.items() if v is not None}
+        defaults = self.sample_defaults
+        if given.keys() & DISTRIBUTION_OPTIONS:
+            defaults = {k: v for k, v in defaults.items() if k not in DISTRIBUTION_OPTIONS}
+        return SampleConfig(**{**defaults, **given})
 
     def sample_ids(self, primer: Any = None, on_step: Callable[[torch.Tensor], None] | None = None,
                    **options: Any) -> list[list[int]]:

@@ -196,7 +196,7 @@ def sample(
                                  soundfont=str(soundfont) if soundfont else None,
                                  judge_reference=(model.info()["data"] or {}).get("corpus"))
         settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options,
-                    "temperature": model.sample_config(**options).temperature,
+                    **{k: v for k, v in vars(model.sample_config(**options)).items() if k in api.DISTRIBUTION_OPTIONS},
                     **_given(meter=meter, key=key, unit_length=unit_length, transpose=transpose or None)}
         model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn
         with counting_bar("sampling", length, enabled=not (json_output or quiet)) as advance:

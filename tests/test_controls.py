@@ -101,10 +101,12 @@ def test_sample_command_names_a_bad_control_on_one_line():
     assert_one_line_error(run_cli("sample", "folk-abc-small", "--key", "D", "--primer", "X:1\n"), "--key")
 
 
-def test_a_checkpoint_default_temperature_is_used_unless_a_call_gives_one():
+def test_a_checkpoint_sampling_default_is_used_unless_a_call_names_its_own_distribution():
     model = api.load("folk-abc-small")
-    model.payload["sample_defaults"] = {"temperature": 0.6}
-    assert model.sample_config(temperature=None, top_k=None).temperature == 0.6
-    assert model.sample_config(temperature=1.0).temperature == 1.0
+    model.payload["sample_defaults"] = {"temperature": 0.8, "top_p": 0.9}
+    config = model.sample_config(temperature=None, top_k=None, seed=3)
+    assert (config.temperature, config.top_p, config.seed) == (0.8, 0.9, 3)
+    plain = model.sample_config(temperature=1.0)  # naming one of temperature/top-k/top-p drops all three defaults
+    assert (plain.temperature, plain.top_p) == (1.0, None)
     model.payload.pop("sample_defaults")
     assert model.sample_config().temperature == 1.0
