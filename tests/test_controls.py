@@ -87,15 +87,17 @@ def test_text_models_cannot_be_transposed():
         transpose_samples(CharTokenizer("abc"), ["abc"], 2)
 
 
+@pytest.mark.slow
 def test_sample_command_primes_the_header_and_transposes_what_it_writes(tmp_path):
     out = run_cli("sample", "folk-abc-small", "--meter", "6/8", "--key", "Dmix", "--unit-length", "1/8",
-                  "--transpose", "2", "--length", "120", "--seed", "3", "--output-dir", str(tmp_path / "out"),
+                  "--transpose", "2", "--length", "60", "--seed", "3", "--output-dir", str(tmp_path / "out"),
                   "--quiet")
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "out" / "sample-01.abc").read_text()
     assert text.startswith("X:1\nM:6/8\nL:1/8\nK:Emix\n")
 
 
+@pytest.mark.slow
 def test_sample_command_names_a_bad_control_on_one_line():
     assert_one_line_error(run_cli("sample", "folk-abc-small", "--meter", "6/8x"), "--meter '6/8x'")
     assert_one_line_error(run_cli("sample", "folk-abc-small", "--key", "D", "--primer", "X:1\n"), "--key")

@@ -180,6 +180,7 @@ def test_an_abc_sample_music21_cannot_read_is_invalid_but_its_bars_still_count()
     assert not stats.valid and stats.tune is not None and stats.features is None
 
 
+@pytest.mark.slow
 def test_cli_prints_one_json_object_and_writes_histograms(tmp_path):
     for folder, shift in (("samples", 0), ("reference", 2)):
         (tmp_path / folder).mkdir()
