@@ -80,7 +80,7 @@ FULL = Sizes(
     speed_shapes=(("2x512", 2, 512, 64, 100), ("3x1024", 3, 1024, 128, 100)), speed_warmup=5, speed_steps=30,
     sample_shape=(2, 512), sample_length=1000, sample_rounds=2,
     torchrun_args=("--layers", "2", "--hidden", "256", "--batch-size", "32", "--seq-len", "64"),
-    torchrun_steps=(30, 60), quality_minutes=3.0, quality_min_minutes=0.5, quality_reserve_s=30,
+    torchrun_steps=(30, 60), quality_minutes=3.0, quality_min_minutes=0.5, quality_reserve_s=40,
     needs_s={"env": 10, "cuda_tests": 30, "train_speed": 20, "sampling": 10, "torchrun": 25, "quality": 90},
 )
 SMOKE = Sizes(
@@ -740,6 +740,7 @@ def quality_worker(args: argparse.Namespace) -> None:
     """One quality run on this machine's best device; prints one JSON line."""
     sizes = SMOKE if args.smoke else FULL
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    started = time.perf_counter()
     if args.quality_worker == "genseq":
         from genseq import api
 
@@ -771,6 +772,7 @@ def quality_worker(args: argparse.Namespace) -> None:
                "shape": f"{layers}x{hidden}, batch {batch}, windows of {seq_len}, fp32, Adam {PLAIN_LR}"}
     if device.type == "cuda":
         row["memory_mib"] = memory_mib(device)
+    row["wall_s"] = time.perf_counter() - started  # with data preparation, genseq's planning and the evaluations
     print(json.dumps(finite(row)), flush=True)
 
 
