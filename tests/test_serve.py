@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import genseq
 from genseq import controls
 from genseq.checkpoint import shipped_models
 from genseq.sampling import StopSampling
-from genseq.serve import create_app, studio
+from genseq.serve import app, create_app, studio
 
 FOLK = "folk-abc-small"
 TUNE = "X:1\nT:Test jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e3 d3|BAG AFD|G3 G3:|\n"
@@ -399,3 +400,14 @@ def test_a_text_model_streams_text_and_offers_it_as_a_text_file(trained_run):
         url = f"/api/results/{events[-1][1]['id']}/1"
         assert client.get(f"{url}/txt").text == sample["text"]
         assert client.get(f"{url}/wav").status_code == 404
+
+
+def test_ctrl_c_ends_open_streams_with_a_message_and_no_traceback(server):
+    url, process = server
+    with httpx.stream("POST", f"{url}/api/generate", json=LONG, timeout=60) as response:
+        lines = response.iter_lines()
+        read_events(lines, until="tokens")
+        process.send_signal(signal.SIGINT)
+        assert read_events(lines, until="error")[-1] == ("error", {"error": app.SHUTDOWN})
+    process.wait(timeout=30)
+    assert "Traceback" not in process.stderr.read()

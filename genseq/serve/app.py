@@ -7,7 +7,6 @@ are a 4xx with {"error": one line}; nothing a request names is used as a path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import sys
@@ -34,6 +33,7 @@ MAX_JSON_BYTES = 256 * 1024
 """A generation request: settings and a typed primer."""
 ASSETS = {"studio.js": "text/javascript", "studio.css": "text/css"}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SHUTDOWN = "the studio was stopped; start genseq serve again"
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -111,7 +111,7 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
             shown = None
             while not studio.try_start(job):
                 if job.stop_reason is not None:
-                    yield _event("error", {"error": "stopped before it started"})
+                    yield _event("error", {"error": SHUTDOWN if studio.closing else "stopped before it started"})
                     return
                 if studio.position(job) != shown:
                     shown = studio.position(job)
@@ -129,7 +129,8 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
             def work() -> None:
                 ending: tuple[str, dict[str, Any]] = ("error", {"error": "generation failed"})
                 try:
-                    ending = ("result", studio.run(job, emit) or {})
+                    result = studio.run(job, emit)
+                    ending = ("result", result) if result is not None else ("error", {"error": SHUTDOWN})
                 except GenseqError as err:
                     ending = ("error", {"error": str(err)})
                 except Exception as err:  # a bug: the server keeps serving and says what failed
@@ -187,13 +188,6 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
         traceback.print_exception(err, file=sys.stderr)
         return _error(500, f"internal error: {type(err).__name__}: {err}")
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        for job in [studio.running, *studio.waiting]:  # a server going down ends its generations
-            if job is not None:
-                job.stop_reason = "disconnected"
-
     studio_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genseq-generate")
     routes = [
         Route("/", page), Route("/static/{name}", asset), Route("/api/models", models),
@@ -202,7 +196,7 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
         Route("/api/results/{result}", result),
         Route("/api/results/{result}/{index:int}/{kind}", download),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
+    app = Starlette(routes=routes,
                     exception_handlers={GenseqError: user_error, HTTPException: http_error, Exception: server_error})
     app.state.studio = studio
     return app
@@ -226,4 +220,9 @@ def run(host: str = "127.0.0.1", port: int = 8765, runs: Path | str = "checkpoin
     if host not in LOCAL_HOSTS:
         print(f"warning: listening on {host}: anyone who can reach port {port} can use this studio and its models",
               file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            app.state.studio.close()  # open streams end now, so that uvicorn need not cut them off
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)).run()

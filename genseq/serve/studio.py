@@ -57,7 +57,7 @@ class Job:
     primer: Any
     transpose: int = 0
     stop_reason: str | None = None
-    """Set to end the sampling at the next token: "stop" (kept) or "disconnected" (dropped)."""
+    """Set to end the sampling at the next token: "stop" (kept), "disconnected" or "shutdown" (dropped)."""
     finished: threading.Event = field(default_factory=threading.Event)
 
 
@@ -69,6 +69,7 @@ class Studio:
         self.folder = self.runs / "studio" / "results"
         self.waiting: list[Job] = []
         self.running: Job | None = None
+        self.closing = False
         self._loaded: OrderedDict[str, api.TrainedModel] = OrderedDict()
         self._shipped: dict[str, dict[str, Any]] = {}
         self._uploads: OrderedDict[str, Any] = OrderedDict()
@@ -212,6 +213,13 @@ class Studio:
         if job in self.waiting:
             self.waiting.remove(job)
 
+    def close(self) -> None:
+        """The server is going down: waiting jobs end, the running one stops at its next token."""
+        self.closing = True
+        for job in [self.running, *self.waiting]:
+            if job is not None:
+                job.stop_reason = "shutdown"
+
     def finish(self, job: Job) -> None:
         if self.running is job:
             self.running = None
@@ -250,7 +258,7 @@ class Studio:
             options = {k: v for k, v in job.settings.items() if k in SampleConfig.__dataclass_fields__}
             samples = model.sample(job.primer, on_step=on_step, **options)
             flush()
-            if job.stop_reason == "disconnected":
+            if job.stop_reason in ("disconnected", "shutdown"):
                 return None
             emit("rendering", {"samples": len(samples)})
             samples = controls.transpose_samples(tokenizer, samples, job.transpose)
