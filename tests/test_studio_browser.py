@@ -157,3 +157,28 @@ def test_the_history_shows_an_earlier_result_after_a_reload(page):
     page.click(f"#history tbody tr:has(td:text-is('{seed}')) button:has-text('show')")
     page.wait_for_selector("#result:not([hidden]) .sample")
     assert f"seed {seed}" in page.inner_text("#result-meta")
+
+
+def test_a_primer_file_fills_the_box_or_primes_the_chorale_model(page, tmp_path):
+    tunes = tmp_path / "two tunes.abc"
+    tunes.write_text("X:7\nT:First\nM:6/8\nL:1/8\nK:G\nGAB c2d|\n\nX:8\nT:Second\nK:D\nDEF|\n", encoding="utf-8")
+    page.click("#models li[data-model=folk-abc-small]")
+    page.set_input_files("#primer-file", str(tunes))
+    page.wait_for_function("document.querySelector('#primer').value.includes('T:First')")
+    assert "Second" not in page.input_value("#primer")
+
+    melody = tmp_path / "melody.mid"
+    melody.write_bytes(Path(__file__).parent.parent.joinpath("examples", "bach-chorales", "sample-01.mid").read_bytes())
+    page.click("#models li[data-model=bach-chorales-small]")
+    page.set_input_files("#primer-file", str(melody))
+    page.wait_for_selector("#upload-chip:not([hidden])")
+    assert page.inner_text("#upload-name") == "primer: melody.mid"
+    page.fill("input[name=length]", "60")
+    page.click("#generate")
+    page.wait_for_selector("#result:not([hidden]) .sample audio", timeout=120_000)
+    assert "melody.mid" not in page.inner_text("#error") and page.is_hidden("#error")
+
+    page.click("#models li[data-model=folk-abc-small]")
+    page.set_input_files("#primer-file", str(melody))
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == "melody.mid cannot prime this abc model; give a text or .abc file"
