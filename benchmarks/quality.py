@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import tempfile
 import time
 from dataclasses import fields
@@ -123,11 +124,12 @@ def run_budgets(bench: Bench, budgets: list[str], args: argparse.Namespace) -> l
     return rows
 
 
-def run_sweep(bench: Bench) -> list[dict]:
-    """genseq at fixed token budgets and several shapes; fits planning's A and B (exponents fixed)."""
-    rows = []
-    for layers, hidden, batch in SWEEP_SHAPES:
-        for tokens in SWEEP_TOKENS:
+def run_sweep(bench: Bench, shapes: list[tuple[int, int, int]], budgets: list[int], earlier: list[dict]) -> list[dict]:
+    """genseq at fixed token budgets and several shapes (step-based: the losses do not depend on the machine's
+    load); fits planning's A and B (exponents fixed) to these rows and any `earlier` ones."""
+    rows = list(earlier)
+    for layers, hidden, batch in shapes:
+        for tokens in budgets:
             steps = tokens // (64 * batch)
             row = bench.genseq({"steps": steps}, {"num_layers": layers, "hidden_size": hidden},
                                {"seq_len": 64, "batch_size": batch})
@@ -152,20 +154,29 @@ def main() -> None:
     parser.add_argument("--corpus", help="a built-in corpus instead of --data (its own held-out split)")
     parser.add_argument("--budgets", default="10", help="comma-separated: minutes (3) or steps (300steps)")
     parser.add_argument("--sweep", action="store_true", help="the fixed-token runs that planning's rule is fitted to")
+    parser.add_argument("--sweep-shapes", default=",".join(f"{a}x{b}b{c}" for a, b, c in SWEEP_SHAPES),
+                        help="LAYERSxHIDDENbBATCH, comma-separated")
+    parser.add_argument("--sweep-tokens", default=",".join(map(str, SWEEP_TOKENS)), help="training tokens per run")
+    parser.add_argument("--fit-with", type=Path, help="a --json file of earlier sweep rows to fit together with")
     parser.add_argument("--skip-plain", action="store_true", help="do not run the plain loop")
     parser.add_argument("--skip-genseq", action="store_true", help="do not run genseq")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a ModelConfig or TrainConfig field for genseq's runs, e.g. dropout=0.2")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     print(f"CPU: {planning.machine_name()}; torch {torch.__version__}; training precision auto = "
           f"{'bf16 (native bf16 here)' if cpu_supports_bf16() else 'fp32 (no native bf16 here)'}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         bench = Bench(args.data, args.corpus, folder)
         print(f"data: {args.corpus or args.data}: {len(bench.train_ids):,} train / {len(bench.val_ids):,} "
               f"held-out tokens, vocabulary {bench.vocab}", flush=True)
-        rows = run_sweep(bench) if args.sweep else run_budgets(bench, args.budgets.split(","), args)
+        if args.sweep:
+            shapes = [tuple(int(v) for v in s.replace("b", "x").split("x")) for s in args.sweep_shapes.split(",")]
+            earlier = json.loads(args.fit_with.read_text()) if args.fit_with else []
+            rows = run_sweep(bench, shapes, [int(t) for t in args.sweep_tokens.split(",")], earlier)
+        else:
+            rows = run_budgets(bench, args.budgets.split(","), args)
     if args.json:
         args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "plan"} for r in rows], indent=1,
                                         default=lambda v: None if isinstance(v, float) and not math.isfinite(v)

@@ -73,7 +73,7 @@ STEP_BUDGET_MAX = Shape(2, 512, 64, 64)
 # README). Only differences between shapes matter for the choice, so E, which depends on the corpus,
 # is left out.
 ALPHA, BETA = 0.34, 0.28
-FIT_A, FIT_B = 1.0, 1.0
+FIT_A, FIT_B = 55.5, 34.3
 REPEAT_HALF_LIFE = 15.4
 
 
@@ -308,7 +308,7 @@ def make_plan(
     if len(candidates) == 1:
         reason = "the shape given" if all_given else "the only candidate left by the settings given"
     else:
-        budget = f"{minutes:g} minutes" if minutes is not None else f"{n_steps:,} steps"
+        budget = f"{minutes:g} minute{'' if minutes == 1 else 's'}" if minutes is not None else f"{n_steps:,} steps"
         reason = (f"of {len(candidates)} candidate shapes, the lowest predicted loss for {budget} on "
                   f"{train_tokens:,} training tokens")
     if dropout == model_options.get("dropout"):

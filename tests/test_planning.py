@@ -132,3 +132,25 @@ def test_bf16_where_the_cpu_lacks_it_is_a_one_line_error(text_file, tmp_path):
     assert_one_line_error(refused, "--precision bf16", "no native bf16", "fp32")
     assert json.loads(auto.stdout)["precision"] == "fp32"
     assert_one_line_error(sampled, "--precision int8", "no native bf16")
+
+
+def test_evaluations_are_spread_evenly_over_the_budget(text_file, tmp_path):
+    result = api.train(str(text_file), name=str(tmp_path / "run"), progress=False, steps=40,
+                       model={"num_layers": 1, "hidden_size": 16}, seq_len=8, batch_size=4, eval_tokens=500)
+    assert [r["step"] for r in result.metrics] == list(range(4, 41, 4))
+
+
+def test_the_probe_is_measured_once_per_machine_and_torch_version(tmp_path, monkeypatch):
+    tiny = planning.Shape(1, 16, 8, 4)
+    first = planning.StepProbe(CPU, 1, tmp_path)
+    seconds = first(tiny, "fp32")
+    assert 0 < seconds < 5
+    (cached,) = (tmp_path / "probe").glob("*.json")
+    assert json.loads(cached.read_text()) == {f"{tiny.key}/fp32": seconds}
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("timed again")
+
+    monkeypatch.setattr(planning, "time_training_step", no_timing)
+    assert planning.StepProbe(CPU, 1, tmp_path)(tiny, "fp32") == seconds
+    assert planning.machine_key(CPU, 1) != planning.machine_key(CPU, 2)
