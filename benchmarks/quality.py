@@ -74,6 +74,8 @@ class Bench:
         result = api.train(self.source, corpus=self.corpus, name=str(run_dir), progress=False, size=size,
                            model=model, **budget, **train)
         seconds = time.perf_counter() - started
+        if result.stopped_by != "budget":  # the trainer turns SIGINT/SIGTERM into a clean stop: end here too
+            raise SystemExit(f"genseq's run stopped by {result.stopped_by} at step {result.progress.step}")
         plan = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["plan"]
         network = api.load(run_dir).network
         p = result.progress

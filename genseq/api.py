@@ -217,7 +217,7 @@ def _planned(source: str | None, corpus: str | None, tokenizer: str | None, enco
     model_options.update(vocab_size=prepared.tokenizer.vocab_size, num_layers=run_plan.num_layers,
                          hidden_size=run_plan.hidden_size, dropout=run_plan.dropout)
     config = dataclasses.replace(config, seq_len=run_plan.seq_len, batch_size=run_plan.batch_size,
-                                 precision=run_plan.precision)
+                                 precision=run_plan.precision, learning_rate=run_plan.learning_rate)
     return run_plan, prepared, ModelConfig(**model_options), config
 
 

@@ -66,8 +66,9 @@ def train(
                                        "(default: planned, 64).", show_default=False),
     batch_size: int | None = typer.Option(None, help="Parallel streams per step (default: planned).",
                                           show_default=False),
-    lr: float | None = typer.Option(None, help=f"Peak learning rate of AdamW, reached after the warm-up and decayed "
-                                    f"on a cosine (default {TrainConfig.learning_rate:g}).", show_default=False),
+    lr: float | None = typer.Option(None, help="Peak learning rate of AdamW, reached after the warm-up and decayed "
+                                    "on a cosine (default: planned, higher for narrow models and short runs).",
+                                    show_default=False),
     warmup_steps: int | None = typer.Option(None, help="Linear warm-up steps (default: 100 or 5%% of the budget, "
                                             "whichever ends first).", show_default=False),
     weight_decay: float | None = typer.Option(None, help=f"AdamW weight decay (default {TrainConfig.weight_decay}).",

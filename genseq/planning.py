@@ -100,6 +100,19 @@ def dropout_for(epochs: float) -> float:
     return round(min(0.3, max(0.0, 0.1 * math.log2(max(epochs, 1.0)))), 2)
 
 
+def learning_rate_for(hidden_size: int, steps: int) -> float:
+    """Peak AdamW rate: higher for narrower models and for shorter runs, 2e-3 for 2x512 over 4,000+ steps.
+
+    Measured on tinyshakespeare (README: how genseq plans a run): 300 steps of 2x128 reach 2.150
+    nats/char at 2e-3, 1.935 at 8e-3 and 1.864 at 2e-2; 1,000 steps of 2x512 1.529 at 2e-3, 1.501 at
+    5e-3; ~2,500 steps of 2x512 gave the same at 2e-3 and 3e-3. A short run ends before a small rate
+    has moved the weights far; narrower models take larger rates (as muP scales Adam's rate by width).
+    """
+    width = (512 / hidden_size) ** 0.5
+    shortness = min(4.0, max(1.0, (4000 / max(steps, 1)) ** 0.5))
+    return float(f"{min(2e-2, 2e-3 * width * shortness):.2g}")
+
+
 WARMUP_SHARE = 0.05
 """Warm-up ends after WARMUP_MAX_STEPS steps or this share of the budget, whichever comes first."""
 WARMUP_MAX_STEPS = 100
@@ -182,7 +195,7 @@ class StepProbe:
 
 @dataclass
 class Plan:
-    """The shape, precision, dropout and schedule a run trains with, and why."""
+    """The shape, precision, dropout, learning rate and schedule a run trains with, and why."""
 
     num_layers: int
     hidden_size: int
@@ -190,6 +203,7 @@ class Plan:
     batch_size: int
     precision: str
     dropout: float
+    learning_rate: float
     steps: int
     """Planned steps: the budget's own, or for --minutes the estimate from the measured step time."""
     warmup_steps: int
@@ -209,7 +223,8 @@ class Plan:
         ratio = self.tokens / max(self.parameters, 1)
         return (f"plan: {self.num_layers}x{self.hidden_size} LSTM, windows of {self.seq_len}, batch {self.batch_size}, "
                 f"{self.precision}, ~{self.steps:,} steps ({ratio:.1f} tokens/parameter, {self.epochs:.1f} epochs"
-                f"{per}), warm-up {self.warmup_steps}, dropout {self.dropout:g}: {self.reason}")
+                f"{per}), peak lr {self.learning_rate:g}, warm-up {self.warmup_steps}, dropout {self.dropout:g}: "
+                f"{self.reason}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -301,6 +316,7 @@ def make_plan(
     if warmup is None:
         warmup = min(WARMUP_MAX_STEPS, max(1, round(WARMUP_SHARE * n_steps)))
     dropout = model_options.get("dropout", dropout_for(epochs_seen))
+    rate = train_options.get("learning_rate") or learning_rate_for(shape.hidden_size, n_steps)
     eval_every = train_options.get("eval_every")
     if eval_every is None and minutes is None:
         eval_every = max(1, math.ceil(n_steps / EVALUATIONS))
@@ -313,10 +329,10 @@ def make_plan(
                   f"{train_tokens:,} training tokens")
     if dropout == model_options.get("dropout"):
         reason += "; dropout given"
-    return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, n_steps,
+    return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, rate, n_steps,
                 warmup, eval_every, shape.parameters(vocab_size), tokens, round(epochs_seen, 3), seconds, chosen_by,
                 reason)
 
 
 __all__ = ["CANDIDATES", "SIZES", "Plan", "Shape", "StepProbe", "dropout_for", "effective_tokens", "make_plan",
-           "predicted_excess_loss", "time_training_step"]
+           "learning_rate_for", "predicted_excess_loss", "time_training_step"]

@@ -154,3 +154,12 @@ def test_the_probe_is_measured_once_per_machine_and_torch_version(tmp_path, monk
     monkeypatch.setattr(planning, "time_training_step", no_timing)
     assert planning.StepProbe(CPU, 1, tmp_path)(tiny, "fp32") == seconds
     assert planning.machine_key(CPU, 1) != planning.machine_key(CPU, 2)
+
+
+def test_the_learning_rate_is_higher_for_narrow_models_and_short_runs():
+    rate = planning.learning_rate_for
+    assert rate(512, 10_000) == rate(512, 4_000) == 2e-3
+    assert rate(128, 300) > rate(512, 300) > rate(512, 1_000) > rate(512, 4_000)
+    assert rate(32, 1) <= 2e-2
+    given = plan_for(steps=300, train={"learning_rate": 1e-3})
+    assert given.learning_rate == 1e-3 and plan_for(steps=300).learning_rate > 2e-3
