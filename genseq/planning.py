@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,11 +133,13 @@ def machine_name() -> str:
 
 
 def machine_key(device: torch.device, threads: int) -> str:
-    """Names this CPU (model and flags), torch version and thread count: a probe is valid for exactly these."""
+    """Names this CPU (model and flags), torch version, thread count and the kernel limits set in the environment
+    (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY): a probe is valid for exactly these."""
     cpu = "|".join(cpu_info())
     if device.type == "cuda":
         cpu = torch.cuda.get_device_name(device)
-    identity = json.dumps([cpu, str(torch.__version__), threads, device.type])
+    limits = [os.environ.get(name, "") for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")]
+    identity = json.dumps([cpu, str(torch.__version__), threads, device.type, *limits])
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
