@@ -290,10 +290,11 @@ def train(
         run_plan, prepared, model_config, config = _planned(source, corpus, tokenizer, encoding, augment, size, model,
                                                             train_options, progress)
         run_dir = here.broadcast(_new_run_dir(source, corpus, name) if here.is_main else None)
-        say(run_plan.describe(), quiet=not progress)
     meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description,
             "prelude": first_document(prepared.val.tokens, prepared.tokenizer.end_of_document)}
     trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
+    if payload is None:  # said once the settings have passed the trainer's checks, so an error stays one line
+        say(run_plan.describe(), quiet=not progress)
     if here.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         planned = {"plan": run_plan.to_dict()} if payload is None else \
