@@ -237,6 +237,7 @@ class Studio:
             shown[tokenizer.end_of_document] = ""
             written = [""] * job.settings["num_samples"]
             ended = [False] * job.settings["num_samples"]
+            ends_at_piece = job.settings.get("stop_at_end", True)  # else the sample runs on past an end token
             steps, last_flush, started = [0], [time.monotonic()], time.monotonic()
 
             def flush() -> None:
@@ -248,7 +249,7 @@ class Studio:
                 steps[0] += 1
                 for row, token in enumerate(tokens.tolist()):
                     if not ended[row]:
-                        ended[row] = token == tokenizer.end_of_document
+                        ended[row] = ends_at_piece and token == tokenizer.end_of_document
                         written[row] += shown[token]
                 if time.monotonic() - last_flush[0] >= FLUSH_SECONDS:
                     flush()
