@@ -194,7 +194,8 @@ def test_stop_keeps_what_was_written(client):
     result = events[-1][1]
     assert result["stopped"] and result["steps"] < 20000
     streamed = "".join(data["text"][0] for name, data in events if name == "tokens")
-    assert result["samples"][0]["text"] == streamed and len(streamed) == result["steps"]
+    # every step streamed one character, but an end token (the sample runs on past it here) shows as none
+    assert result["samples"][0]["text"] == streamed and 0 <= result["steps"] - len(streamed) <= streamed.count("X:")
     assert client.get("/api/history").json()["results"][0]["stopped"]
     assert_one_line_4xx(client.post(f"/api/jobs/{stop_at_first_tokens.job}/stop"), "no running or waiting job",
                         status=404)
