@@ -283,7 +283,7 @@ def make_plan(
         limit = STEP_BUDGET_MAX.parameters(vocab_size)
         candidates = [c for c in candidates if c.parameters(vocab_size) <= limit] or candidates[:1]
     all_given = all(v is not None for v in given.values())
-    if all_given or (minutes is None and len(candidates) == 1):
+    if all_given:
         candidates = candidates[:1]
 
     def budget_steps(shape: Shape, seconds: float | None) -> int:
