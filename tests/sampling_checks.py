@@ -23,3 +23,15 @@ def assert_draws_follow(tokens: torch.Tensor, probs: torch.Tensor, atol: float) 
     probs = probs.cpu().double()
     assert counts[probs == 0].sum() == 0, f"tokens of probability 0 drawn: {counts[probs == 0].tolist()}"
     torch.testing.assert_close(counts / counts.sum(), probs, atol=atol, rtol=0)
+
+
+def assert_step_follows_model(step, model: LSTMLanguageModel, state, steps: int) -> None:
+    """`step` (loaded with `state`) gives the model's logits and state over `steps` greedy steps."""
+    batch_size = state[0].shape[1]
+    tokens = torch.arange(batch_size, device=state[0].device) % model.config.vocab_size
+    with torch.inference_mode():
+        for _ in range(steps):
+            expected, state = model.step(tokens, state)
+            torch.testing.assert_close(step(tokens), expected, rtol=1e-4, atol=1e-4)
+            tokens = expected.argmax(-1)
+    torch.testing.assert_close(step.state(), state, rtol=1e-4, atol=1e-4)

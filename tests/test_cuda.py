@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 from devices import DEVICES, NO_GPU, needs_cuda
-from sampling_checks import trained_looking_model
+from sampling_checks import assert_step_follows_model, trained_looking_model
 
 from genseq import api
 from genseq.config import ModelConfig, TrainConfig
@@ -179,14 +179,7 @@ def test_graphed_step_gives_the_models_logits(device, batch_size, monkeypatch):
     step = GraphedStep(model, batch_size)
     assert (step.graph is not None) == (device == "cuda")
     step.load_state(state)
-    tokens = torch.arange(batch_size, device=device) % model.config.vocab_size
-    with torch.inference_mode():
-        for _ in range(30):
-            expected, state = model.step(tokens, state)
-            got = step(tokens)
-            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
-            tokens = expected.argmax(-1)
-    torch.testing.assert_close(step.state(), state, rtol=1e-4, atol=1e-4)
+    assert_step_follows_model(step, model, state, 30)
 
 
 def test_device_cuda_where_no_gpu_is_visible_is_a_one_line_error(text_file, monkeypatch):
