@@ -241,6 +241,65 @@ def precisions_to_try(precision: str, device: torch.device) -> list[str]:
     return native_precisions(device)
 
 
+def _shape_given(size: str | None, model_options: dict[str, Any], train_options: dict[str, Any]) -> dict[str, Any]:
+    """The shape fields the caller fixed (None: free); a --size preset fixes layers and width."""
+    if size not in (None, "auto", *SIZES):
+        raise ConfigError(f"unknown --size {size!r}; use auto or one of {', '.join(SIZES)}")
+    layers, hidden = SIZES[size] if size in SIZES else (None, None)
+    layers = model_options.get("num_layers", layers)
+    hidden = model_options.get("hidden_size", hidden)
+    if hidden is not None and layers is None:  # a width alone keeps the usual depth
+        layers = STEP_BUDGET_MAX.num_layers
+    return {"num_layers": layers, "hidden_size": hidden, "seq_len": train_options.get("seq_len"),
+            "batch_size": train_options.get("batch_size")}
+
+
+def _candidates(given: dict[str, Any], timed: bool, vocab_size: int) -> list[Shape]:
+    """CANDIDATES with the given fields put in, duplicates dropped; one shape when every field is given."""
+    candidates = list(dict.fromkeys(
+        Shape(*(given[k] if given[k] is not None else getattr(c, k)
+                for k in ("num_layers", "hidden_size", "seq_len", "batch_size"))) for c in CANDIDATES))
+    if not timed:  # steps or epochs: time does not bound the run, so do not grow past the default size
+        limit = STEP_BUDGET_MAX.parameters(vocab_size)
+        candidates = [c for c in candidates if c.parameters(vocab_size) <= limit] or candidates[:1]
+    return candidates[:1] if all(v is not None for v in given.values()) else candidates
+
+
+def _best_shape(candidates: list[Shape], *, minutes: float | None, steps: int | None, epochs: float | None,
+                train_tokens: int, vocab_size: int, precisions: list[str],
+                step_seconds: StepTimer) -> tuple[Shape, str, float | None, int]:
+    """The candidate with the lowest predicted loss for the budget: (shape, precision, s/step, steps)."""
+
+    def budget_steps(shape: Shape, seconds: float | None) -> int:
+        options = []
+        if steps is not None:
+            options.append(steps)
+        if epochs is not None:
+            options.append(math.ceil(epochs * train_tokens / shape.tokens_per_step))
+        if minutes is not None and seconds:
+            options.append(max(1, int(minutes * 60 / seconds)))
+        return max(1, min(options)) if options else 1
+
+    timed = minutes is not None
+    scored: list[tuple[float, Shape, str, float | None, int]] = []
+    for shape in candidates:
+        if timed:  # auto precision: the fastest this machine runs natively; once one has won twice
+            # in a row it is the only one timed for the larger shapes (the probe stays a few seconds)
+            winners = [s[2] for s in scored[-2:]]
+            tried = [winners[0]] if len(winners) == 2 and winners[0] == winners[1] else precisions
+            seconds, precision = min((step_seconds(shape, p), p) for p in tried)
+        else:
+            seconds, precision = None, precisions[-1]
+        n_steps = budget_steps(shape, seconds)
+        score = predicted_excess_loss(shape.parameters(vocab_size), n_steps * shape.tokens_per_step, train_tokens)
+        scored.append((score, shape, precision, seconds, n_steps))
+        best = min(scored, key=lambda s: s[0])
+        if timed and best is not scored[-1] and len(scored) >= 2 and best is not scored[-2]:
+            break  # two larger shapes in a row predicted worse: the rest, slower still, would be too
+    _, shape, precision, seconds, n_steps = min(scored, key=lambda s: s[0])
+    return shape, precision, seconds, n_steps
+
+
 def make_plan(
     *,
     vocab_size: int,
@@ -258,61 +317,16 @@ def make_plan(
     """
     from genseq.config import TrainConfig
 
-    if size not in (None, "auto", *SIZES):
-        raise ConfigError(f"unknown --size {size!r}; use auto or one of {', '.join(SIZES)}")
-    defaults = TrainConfig()
+    given = _shape_given(size, model_options, train_options)
     minutes = train_options.get("minutes")
     steps, epochs = train_options.get("steps"), train_options.get("epochs")
     if minutes is None and steps is None and epochs is None:
-        minutes = defaults.minutes
-    layers, hidden = SIZES[size] if size in SIZES else (None, None)
-    layers = model_options.get("num_layers", layers)
-    hidden = model_options.get("hidden_size", hidden)
-    if hidden is not None and layers is None:  # a width alone keeps the usual depth
-        layers = STEP_BUDGET_MAX.num_layers
-    given = {"num_layers": layers, "hidden_size": hidden, "seq_len": train_options.get("seq_len"),
-             "batch_size": train_options.get("batch_size")}
-    precisions = precisions_to_try(train_options.get("precision", "auto"), device)
+        minutes = TrainConfig().minutes
+    candidates = _candidates(given, minutes is not None, vocab_size)
+    shape, precision, seconds, n_steps = _best_shape(
+        candidates, minutes=minutes, steps=steps, epochs=epochs, train_tokens=train_tokens, vocab_size=vocab_size,
+        precisions=precisions_to_try(train_options.get("precision", "auto"), device), step_seconds=step_seconds)
 
-    def fill(shape: Shape) -> Shape:
-        return Shape(*(given[k] if given[k] is not None else getattr(shape, k)
-                       for k in ("num_layers", "hidden_size", "seq_len", "batch_size")))
-
-    candidates = list(dict.fromkeys(fill(c) for c in CANDIDATES))
-    if minutes is None:  # steps or epochs: time does not bound the run, so do not grow past the default size
-        limit = STEP_BUDGET_MAX.parameters(vocab_size)
-        candidates = [c for c in candidates if c.parameters(vocab_size) <= limit] or candidates[:1]
-    all_given = all(v is not None for v in given.values())
-    if all_given:
-        candidates = candidates[:1]
-
-    def budget_steps(shape: Shape, seconds: float | None) -> int:
-        options = []
-        if steps is not None:
-            options.append(steps)
-        if epochs is not None:
-            options.append(math.ceil(epochs * train_tokens / shape.tokens_per_step))
-        if minutes is not None and seconds:
-            options.append(max(1, int(minutes * 60 / seconds)))
-        return max(1, min(options)) if options else 1
-
-    needs_time = minutes is not None
-    scored: list[tuple[float, Shape, str, float | None, int]] = []
-    for shape in candidates:
-        if needs_time:  # auto precision: the fastest this machine runs natively; once one has won twice
-            # in a row it is the only one timed for the larger shapes (the probe stays a few seconds)
-            winners = [s[2] for s in scored[-2:]]
-            tried = [winners[0]] if len(winners) == 2 and winners[0] == winners[1] else precisions
-            seconds, precision = min((step_seconds(shape, p), p) for p in tried)
-        else:
-            seconds, precision = None, precisions[-1]
-        n_steps = budget_steps(shape, seconds)
-        score = predicted_excess_loss(shape.parameters(vocab_size), n_steps * shape.tokens_per_step, train_tokens)
-        scored.append((score, shape, precision, seconds, n_steps))
-        best = min(scored, key=lambda s: s[0])
-        if needs_time and best is not scored[-1] and len(scored) >= 2 and best is not scored[-2]:
-            break  # two larger shapes in a row predicted worse: the rest, slower still, would be too
-    _, shape, precision, seconds, n_steps = min(scored, key=lambda s: s[0])
     tokens = n_steps * shape.tokens_per_step
     epochs_seen = tokens / max(train_tokens, 1)
     warmup = train_options.get("warmup_steps")
@@ -323,6 +337,8 @@ def make_plan(
     eval_every = train_options.get("eval_every")
     if eval_every is None and minutes is None:
         eval_every = max(1, math.ceil(n_steps / EVALUATIONS))
+
+    all_given = all(v is not None for v in given.values())
     chosen_by = "given" if all_given else "auto" if not any(v is not None for v in given.values()) else "partly given"
     if len(candidates) == 1:
         reason = "the shape given" if all_given else "the only candidate left by the settings given"
