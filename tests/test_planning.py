@@ -96,6 +96,8 @@ def test_dropout_follows_the_epochs_a_run_reads():
     assert planning.dropout_for(0.5) == planning.dropout_for(1.0) == 0.0
     values = [planning.dropout_for(e) for e in (1.5, 3, 6, 15, 100)]
     assert values == sorted(values) and values[-1] == 0.3 and values[0] < 0.1
+    # the 10-minute anchors: ~8 epochs took 0.2 over 0.3, ~15 epochs 0.3 over 0.2
+    assert 0.15 < planning.dropout_for(8) < 0.25 < planning.dropout_for(15) <= 0.3
     short = plan_for(steps=300, model={"num_layers": 2, "hidden_size": 128}, train={"seq_len": 64, "batch_size": 32},
                      tokens=360_000)
     assert short.dropout < 0.1  # 614k tokens on 360k: under two epochs
