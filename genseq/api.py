@@ -391,10 +391,11 @@ class TrainedModel:
     def sample_config(self, **options: Any) -> SampleConfig:
         """The settings a sample is drawn with: `options` (SampleConfig fields; None means not given), then the
         checkpoint's `sample_defaults`, then SampleConfig's defaults. Options that set any of temperature, top_k
-        and top_p replace the defaults of all three: a call draws from exactly the distribution it names."""
+        and top_p replace the defaults of all three: a call draws from exactly the distribution it names. Beam
+        search (beam_size > 1) ranks by the model's own distribution, so it takes none of those defaults."""
         given = {k: v for k, v in options.items() if v is not None}
         defaults = self.sample_defaults
-        if given.keys() & DISTRIBUTION_OPTIONS:
+        if given.keys() & DISTRIBUTION_OPTIONS or {**defaults, **given}.get("beam_size", 1) > 1:
             defaults = {k: v for k, v in defaults.items() if k not in DISTRIBUTION_OPTIONS}
         return SampleConfig(**{**defaults, **given})
 

@@ -153,6 +153,8 @@ def sample(
     seed: int | None = typer.Option(None, help="Seed: the same seed gives the same samples."),
     stop_at_end: bool = typer.Option(True, help="End a sample at the end-of-document token."),
     precision: str = typer.Option("auto", help="CPU sampling precision: auto, fp32 (reproducible), bf16 or int8."),
+    beam_size: int = typer.Option(1, help="1 samples at random; N > 1 keeps the N most likely continuations "
+                                  "(deterministic; not with --temperature, --top-k, --top-p)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write text samples to this file."),
     output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc|mid>, ... into this folder."),
     wav: bool = typer.Option(False, help="Also render each music sample to WAV (with --output-dir)."),
@@ -173,6 +175,8 @@ def sample(
       genseq sample checkpoints/RUN --top-k 20 --top-p 0.95 --num-samples 4 --output out.txt
 
       genseq sample checkpoints/folk-abc-small.pt --num-samples 4 --output-dir out/ --wav --report
+
+      genseq sample checkpoints/folk-abc-small.pt --beam-size 4 --key D --output-dir beam/
     """
     model = api.load(checkpoint)
     if primer is not None and primer_file is not None:
@@ -191,7 +195,8 @@ def sample(
         primer_doc = controls.folk_primer(model.tokenizer, meter=meter, key=key, unit_length=unit_length)
     controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses --transpose before drawing
     options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                   num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision)
+                                   num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision,
+                                   beam_size=beam_size)
     if output_dir is not None:
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None,
@@ -206,7 +211,8 @@ def sample(
         files = export.export_samples(samples, model.tokenizer, output_dir, outputs, settings, force=force)
         _print_exported(files, json_output)
         return
-    if sys.stdout.isatty() and num_samples == 1 and output is None and not json_output and not transpose:
+    streams = num_samples == 1 and beam_size == 1  # a beam's tokens are not final until the search ends
+    if sys.stdout.isatty() and streams and output is None and not json_output and not transpose:
         model.encode_primer(primer_doc)  # a bad primer fails before anything is printed
         sys.stdout.write(primer_doc or "")
         model.sample_ids(primer_doc, on_step=lambda ids: _write_now(model.tokenizer.decode(ids[:1].tolist())),

@@ -106,6 +106,9 @@ class SampleConfig:
     """Of the CPU fast path's LSTM products: fp32, bf16, int8 (weights only), or auto (see
     `sampling.step_precision`). fp32 gives exactly the plain path's tokens for a seed; bf16 and int8
     are faster and move the shipped models' validation loss by under 1e-3 nats/token (README: sampling precision)."""
+    beam_size: int = 1
+    """1 draws at random; N > 1 searches deterministically for the N most likely continuations
+    (`sampling.beam_search`), under the model's own distribution and in the model's own precision."""
 
     def __post_init__(self) -> None:
         _check(self.length > 0, f"--length must be positive, got {self.length}")
@@ -121,6 +124,24 @@ class SampleConfig:
         _check(self.num_samples > 0, f"--num-samples must be positive, got {self.num_samples}")
         _check(self.precision in ("auto", *STEP_PRECISIONS),
                f"--precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
+        _check(self.beam_size > 0, f"--beam-size must be positive (1 samples at random), got {self.beam_size}")
+        if self.beam_size > 1:
+            self._check_beam()
+
+    def _check_beam(self) -> None:
+        """Beam search ranks continuations by the model's own probabilities: options that reshape or draw from
+        that distribution, or that ask for more results than beams, have no meaning beside it."""
+        beam = f"--beam-size {self.beam_size}"
+        reshaping = {"--temperature": self.temperature if self.temperature != 1.0 else None,
+                     "--top-k": self.top_k, "--top-p": self.top_p}
+        for option, value in reshaping.items():
+            _check(value is None, f"{beam} with {option} {value}: beam search ranks by the model's own "
+                                  f"probabilities; drop {option} or use --beam-size 1 to sample")
+        _check(self.num_samples <= self.beam_size,
+               f"{beam} with --num-samples {self.num_samples}: beam search returns at most its {self.beam_size} "
+               "best continuations; raise --beam-size or lower --num-samples")
+        _check(self.precision in ("auto", "fp32"), f"{beam} with --precision {self.precision}: beam search runs "
+                                                   "in the model's fp32; drop --precision or use --beam-size 1")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

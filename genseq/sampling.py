@@ -9,7 +9,7 @@ import torch
 from genseq.config import SampleConfig
 from genseq.errors import ConfigError
 from genseq.fastpath import LSTMStep, TokenSelector, int8_available
-from genseq.model import LSTMLanguageModel
+from genseq.model import LSTMLanguageModel, State
 from genseq.runtime import cpu_supports_bf16, make_generator
 
 INT8_STEP_MAX_BATCH = 2
@@ -88,15 +88,17 @@ def generate(
     tensor is reused next step, so copy what must be kept); it may raise `StopSampling` to end here.
     `fast` (default: when the model is on the CPU) steps with `fastpath.LSTMStep` / `TokenSelector`
     instead of `model.step` / `next_token_probs`, in `config.precision`; both paths give the same
-    tokens for the same seed when that precision is fp32.
+    tokens for the same seed when that precision is fp32. With `config.beam_size` > 1 this is
+    `beam_search` instead (which ignores `fast` and the seed).
     """
+    if config.beam_size > 1:
+        return beam_search(model, primer, config, end_token, on_step, prelude)
     model.eval()
     device = model.head.weight.device
     generator = make_generator(config.seed)
     batch = config.num_samples
-    context = torch.tensor([[*(prelude or [end_token]), *primer]], device=device)
-    logits, state = model(context)  # one row: every sample starts from the same state
-    logits = logits[:, -1].expand(batch, -1).clone()
+    logits, state = _read_context(model, primer, end_token, prelude)  # one row: every sample starts from it
+    logits = logits.expand(batch, -1).clone()
     state = tuple(t.expand(-1, batch, -1).contiguous() for t in state)
     if config.stop_at_end:  # a sample holds at least one new token, never an immediate end of document
         logits[:, end_token] = float("-inf")
@@ -132,6 +134,83 @@ def generate(
         else:
             logits, state = model.step(token.to(device), state)
     return [_until_end(row, end_token if config.stop_at_end else None) for row in samples[:steps].T.tolist()]
+
+
+def _context(primer: Sequence[int], end_token: int, prelude: Sequence[int]) -> list[int]:
+    """What the model reads before the first new token: the prelude (default: `end_token` alone), then the primer."""
+    return [*(prelude or [end_token]), *primer]
+
+
+def _read_context(model: LSTMLanguageModel, primer: Sequence[int], end_token: int,
+                  prelude: Sequence[int]) -> tuple[torch.Tensor, State]:
+    """The next-token logits [1, vocab] and the state after reading the context once."""
+    logits, state = model(torch.tensor([_context(primer, end_token, prelude)], device=model.head.weight.device))
+    return logits[:, -1], state
+
+
+@torch.inference_mode()
+def beam_search(
+    model: LSTMLanguageModel,
+    primer: Sequence[int],
+    config: SampleConfig,
+    end_token: int,
+    on_step: Callable[[torch.Tensor], None] | None = None,
+    prelude: Sequence[int] = (),
+) -> list[list[int]]:
+    """The `config.num_samples` most likely continuations of `primer` that `config.beam_size` beams find, best first.
+
+    The beams advance one token a step together, so they are only ever compared at equal length: each step
+    extends every live beam by every token and the `beam_size` extensions with the highest total log-probability
+    survive. With `config.stop_at_end` a survivor that chose `end_token` is a complete piece (never at the first
+    step, as in `generate`) and leaves the beam, which narrows by one; the search ends when no beam is live or
+    after `config.length` tokens, where the live beams count as cut there. Complete pieces, of different lengths,
+    rank by mean log-probability per token (the end counted), ahead of cut beams (by total).
+    The beams run as one batch through `model.step`, their (h, c) reordered to follow the survivors. `on_step`
+    sees the survivors' newest tokens each step (a later step may drop them: count steps, do not stream them);
+    `StopSampling` ends the search with what it holds.
+    """
+    model.eval()
+    logits, state = _read_context(model, primer, end_token, prelude)
+    scores = torch.zeros(1, device=logits.device)  # total log-probability of each live beam
+    beams = torch.empty(1, 0, dtype=torch.long, device=logits.device)
+    complete: list[tuple[float, list[int]]] = []  # (mean log-probability per token, ids) of each ended piece
+    for steps in range(1, config.length + 1):
+        totals = scores[:, None] + torch.log_softmax(logits.float(), -1)
+        if config.stop_at_end and steps == 1:
+            totals[:, end_token] = float("-inf")
+        width = min(config.beam_size - len(complete), int(torch.isfinite(totals).sum()))
+        scores, flat = torch.topk(totals.flatten(), width)  # best first
+        rows, tokens = flat // totals.shape[1], flat % totals.shape[1]
+        beams = torch.cat([beams[rows], tokens[:, None]], 1)
+        chosen = tokens
+        if config.stop_at_end:
+            ended = tokens == end_token
+            complete += [(total / steps, ids) for total, ids in zip(scores[ended].tolist(), beams[ended, :-1].tolist())]
+            live = ~ended
+            scores, rows, tokens, beams = scores[live], rows[live], tokens[live], beams[live]
+        if on_step:
+            try:
+                on_step(chosen)
+            except StopSampling:
+                break
+        if not tokens.numel():
+            break
+        logits, state = model.step(tokens, (state[0][:, rows], state[1][:, rows]))
+    complete.sort(key=lambda piece: -piece[0])
+    return ([ids for _, ids in complete] + beams.tolist())[: config.num_samples]
+
+
+@torch.inference_mode()
+def log_probability(model: LSTMLanguageModel, primer: Sequence[int], continuation: Sequence[int], end_token: int,
+                    prelude: Sequence[int] = ()) -> float:
+    """Total log-probability (nats) the model gives `continuation` after the prelude and `primer`, read in one
+    teacher-forced pass: what beam search maximises, so decoders can be compared by it."""
+    context = _context(primer, end_token, prelude)
+    ids = torch.tensor([*context, *continuation], device=model.head.weight.device)
+    model.eval()
+    logits, _ = model(ids[None, :-1])
+    log_probs = torch.log_softmax(logits[0, len(context) - 1 :].float(), -1)
+    return log_probs.gather(1, ids[len(context) :, None]).sum().item()
 
 
 def _until_end(ids: list[int], end_token: int | None) -> list[int]:
