@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genseq import render
+from genseq import export, render
 from genseq.augment import augment_documents
 from genseq.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from genseq.config import ModelConfig, SampleConfig, TrainConfig, from_dict, to_dict
@@ -38,6 +38,8 @@ from genseq.data import (
     TokenCache,
     build_token_cache,
     cache_key,
+    check_some_read,
+    encoded_documents,
     evaluation_windows,
     first_document,
     load_token_cache,
@@ -49,8 +51,8 @@ from genseq.model import LSTMLanguageModel
 from genseq.planning import Plan, StepProbe, make_plan
 from genseq.runtime import available_cores, choose_device, set_threads
 from genseq.sampling import generate
-from genseq.tokenizers import TOKENIZERS, Tokenizer, tokenizer_from_dict
-from genseq.tokenizers.midi import MIDI_SUFFIXES
+from genseq.tokenizers import TOKENIZERS, Tokenizer, new_tokenizer_settings, tokenizer_from_dict
+from genseq.tokenizers.midi import MIDI_SUFFIXES, MidiEncoding
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
 
 DEFAULT_RUNS = Path("checkpoints")
@@ -84,7 +86,8 @@ def _build_tokenizer(kind: str, documents: list[Document]) -> Tokenizer:
     if kind not in TOKENIZERS:
         raise InputError(f"unknown tokenizer {kind!r}; known: {', '.join(sorted(TOKENIZERS))}")
     cls = TOKENIZERS[kind]
-    path = cache_dir() / "vocab" / f"{kind}-{cache_key(documents, {'vocabulary': kind})}.json"
+    key = cache_key(documents, {"vocabulary": new_tokenizer_settings()[kind]})
+    path = cache_dir() / "vocab" / f"{kind}-{key}.json"
     if path.exists():
         return tokenizer_from_dict(json.loads(path.read_text(encoding="utf-8")))
     tokenizer = cls.build(documents)
@@ -120,7 +123,7 @@ def prepare_data(
     """
     given = tokenizer.to_dict() if isinstance(tokenizer, Tokenizer) else tokenizer
     source = None if source is None else str(source)
-    settings = [source, corpus, given, encoding, val_fraction, seed, augment]
+    settings = [source, corpus, given, encoding, val_fraction, seed, augment, new_tokenizer_settings()]
     record_path = cache_dir() / "prepared" / f"{cache_key([], [source_identity(source, corpus), *settings])}.json"
     prepared = _read_prepared(record_path)
     if prepared is not None:
@@ -476,12 +479,70 @@ def load(path: str | Path) -> TrainedModel:
     return TrainedModel(load_checkpoint(path), path)
 
 
-def encode_files(sources: Sequence[str], tokenizer: str | None = None) -> tuple[Tokenizer, list[tuple[str, list[int]]]]:
-    """Token ids of each named file (a char tokenizer is fitted on the files themselves)."""
+@dataclass
+class EncodedFile:
+    name: str
+    ids: list[int]
+    roundtrip: Path | None = None
+    """Where the decoded tokens were written (with `roundtrip_dir`)."""
+    kept_notes: int | None = None
+    """MIDI round trips: notes that came back within the tokenizer's `round_trip_tolerance`, of `notes`."""
+    notes: int | None = None
+
+
+@dataclass
+class Encoding:
+    tokenizer: Tokenizer
+    files: list[EncodedFile]
+    skipped: dict[str, str]
+    """Files that could not be read, with the reason (skipped and counted, as training does)."""
+
+    @property
+    def notes(self) -> int | None:
+        """Notes of every file, and those its round trip kept (MIDI round trips only, else None)."""
+        return sum(f.notes for f in self.files) if self.files and self.files[0].notes is not None else None
+
+    @property
+    def kept_notes(self) -> int | None:
+        return sum(f.kept_notes for f in self.files) if self.notes is not None else None
+
+    @property
+    def kept_share(self) -> float | None:
+        return self.kept_notes / self.notes if self.notes else None
+
+
+def encode_files(sources: Sequence[str], tokenizer: str | None = None, roundtrip_dir: str | Path | None = None,
+                 force: bool = False) -> Encoding:
+    """Token ids of each named file (a char tokenizer is fitted on the files themselves); files that cannot be
+    read are skipped and counted. With `roundtrip_dir` the ids are decoded again into files named after their
+    sources, and for MIDI the notes each round trip kept are counted."""
     kind = tokenizer or guess_tokenizer(sources[0])
     documents = [doc for source in sources for doc in find_documents(source, kind)]
     coder = _build_tokenizer(kind, documents)
-    return coder, [(doc.name, [i for piece in doc.pieces() for i in coder.encode(piece)]) for doc in documents]
+    files, skipped = [], []
+    for doc, pieces in encoded_documents(documents, coder, available_cores()):
+        if isinstance(pieces, str):
+            skipped.append((doc.name, pieces))
+        else:
+            files.append(EncodedFile(doc.name, [int(i) for ids in pieces for i in ids]))
+    check_some_read(len(files), skipped)
+    _warn_skipped(dict(skipped), len(documents))
+    result = Encoding(coder, files, dict(skipped))
+    if roundtrip_dir is not None:
+        _round_trip(result, Path(roundtrip_dir), force)
+    return result
+
+
+def _round_trip(encoding: Encoding, folder: Path, force: bool) -> None:
+    """Decode each file's ids into `folder` under the file's own name; count the notes MIDI round trips keep."""
+    coder = encoding.tokenizer
+    decoded = [coder.decode(f.ids) for f in encoding.files]
+    written = export.export_samples(decoded, coder, folder, export.Outputs(), {}, force=force,
+                                    stems=export.file_stems([f.name for f in encoding.files]))
+    for file, document, entry in zip(encoding.files, decoded, written.files, strict=True):
+        file.roundtrip = entry.get("text_file") or entry["midi"]
+        if isinstance(coder, MidiEncoding):
+            file.kept_notes, file.notes = coder.kept_notes(Path(file.name), document)
 
 
 def list_runs(root: Path = DEFAULT_RUNS) -> list[dict[str, Any]]:

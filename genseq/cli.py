@@ -328,28 +328,35 @@ def corpus_build(
 def encode(
     files: list[str] = typer.Argument(..., help="Files (or globs) to encode."),
     tokenizer: str | None = typer.Option(None, help="char, abc, midi or beat; guessed from the files when left out."),
-    roundtrip_dir: Path | None = typer.Option(None, help="Decode the tokens again into this folder."),
+    roundtrip_dir: Path | None = typer.Option(None, help="Decode the tokens again into this folder, each file under "
+                                              "its own name, and count the notes each round trip keeps."),
     limit: int = typer.Option(200, help="Tokens shown per file (0 shows all)."),
     force: bool = typer.Option(False, help="Overwrite existing files in --roundtrip-dir."),
 ) -> None:
     """Show the tokens of files, readable; optionally decode them again to hear what the encoding keeps.
+    Files that cannot be read are skipped and counted, as in training.
 
     Examples:
 
       genseq encode song.mid other.mid --tokenizer midi
 
-      genseq encode "folder/*.mid" --tokenizer midi --roundtrip-dir rt/
+      genseq encode "folder/*.mid" --tokenizer beat --roundtrip-dir rt/
     """
-    coder, encoded = api.encode_files(files, tokenizer)
-    for name, ids in encoded:
-        shown = ids if limit == 0 else ids[:limit]
-        typer.echo(f"{name}: {len(ids):,} tokens")
-        typer.echo(" ".join(coder.token_name(i) for i in shown) + (" ..." if len(shown) < len(ids) else ""))
-    if roundtrip_dir is not None:
-        decoded = [coder.decode(ids) for _, ids in encoded]
-        written = export.export_samples(decoded, coder, roundtrip_dir, export.Outputs(), {}, force=force)
-        for (name, _), entry in zip(encoded, written.files):
-            typer.echo(f"{name} -> {roundtrip_dir / entry['name']}")
+    encoding = api.encode_files(files, tokenizer, roundtrip_dir, force=force)
+    coder = encoding.tokenizer
+    for file in encoding.files:
+        shown = file.ids if limit == 0 else file.ids[:limit]
+        typer.echo(f"{file.name}: {len(file.ids):,} tokens")
+        typer.echo(" ".join(coder.token_name(i) for i in shown) + (" ..." if len(shown) < len(file.ids) else ""))
+    for file in encoding.files if roundtrip_dir is not None else []:
+        kept = f": {_kept(file.kept_notes, file.notes)}" if file.notes is not None else ""
+        typer.echo(f"{file.name} -> {file.roundtrip}{kept}")
+    if encoding.notes is not None:
+        typer.echo(f"in all: {_kept(encoding.kept_notes, encoding.notes)}: {coder.round_trip_tolerance}")
+
+
+def _kept(kept: int, notes: int) -> str:
+    return f"{kept / notes:.2%} of notes kept ({kept:,}/{notes:,})"
 
 
 @app.command("render")

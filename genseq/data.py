@@ -86,10 +86,11 @@ def _encode_in_worker(doc: Source) -> np.ndarray | str:
     return _encode_whole(_worker_tokenizer, doc)
 
 
-def _encoded(
-    documents: list[Source], tokenizer: Encoder, workers: int
+def encoded_documents(
+    documents: list[Source], tokenizer: Encoder, workers: int = 1
 ) -> Iterator[tuple[Source, Iterable[np.ndarray] | str]]:
-    """Each document with its id pieces, in document order whatever the number of workers."""
+    """Each document with its id pieces, or the reason it was skipped, in document order whatever the number
+    of workers."""
     if tokenizer.chunkable:
         for doc in documents:
             yield doc, (tokenizer.encode_array(piece) for piece in doc.pieces())
@@ -121,7 +122,7 @@ def build_token_cache(
     count, written, skipped = 0, 0, []
     end = np.array([tokenizer.end_of_document], dtype=np.int32)
     with atomic_file(path, "the token cache ") as out:
-        for doc, pieces in _encoded(documents, tokenizer, workers):
+        for doc, pieces in encoded_documents(documents, tokenizer, workers):
             if isinstance(pieces, str):
                 skipped.append((doc.name, pieces))
             else:
@@ -133,11 +134,18 @@ def build_token_cache(
                 written += 1
             if progress:
                 progress(1)
-        if written == 0:
-            raise InputError(f"none of the {len(documents)} documents could be read; the first: {skipped[0][1]}")
+        check_some_read(written, skipped)
     meta = {"format": CACHE_FORMAT, "tokens": count, "documents": written, "skipped": skipped}
     write_atomic(path.with_suffix(".json"), json.dumps(meta), "the token cache ")  # written last: marks it complete
     return load_token_cache(path)
+
+
+def check_some_read(read: int, skipped: list[tuple[str, str]]) -> None:
+    """Unreadable documents are skipped until none is left: then the first one's reason is the error."""
+    if read == 0 and len(skipped) == 1:
+        raise InputError(skipped[0][1])
+    if read == 0:
+        raise InputError(f"none of the {len(skipped)} documents could be read; the first: {skipped[0][1]}")
 
 
 def load_token_cache(path: Path) -> TokenCache | None:

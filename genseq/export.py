@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,27 +50,58 @@ class Exported:
     """Libraries the report did without (each said once)."""
 
 
-def planned_paths(count: int, tokenizer: Tokenizer, output_dir: Path, outputs: Outputs) -> list[Path]:
+def file_stems(names: Sequence[str]) -> list[str]:
+    """Output stems that keep each source's own name: song.mid -> song, tunes.abc#3 -> tunes-3. Sources of one
+    stem in different folders add the folders that tell them apart (a/song, b/song -> a-song, b-song); a name
+    still taken gets a number (song-2)."""
+    parts = []
+    for name in names:
+        tune = re.fullmatch(r"(.*)#(\d+)", name)
+        path = Path(tune.group(1) if tune else name)
+        folders = [part for part in path.parent.parts if part not in (path.anchor, ".", "..")]
+        parts.append([*folders, path.stem + (f"-{tune.group(2)}" if tune else "")])
+    depth = [1] * len(parts)
+    while True:
+        stems = ["-".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
+        taken = Counter(stems)
+        deeper = [i for i, stem in enumerate(stems) if taken[stem] > 1 and depth[i] < len(parts[i])]
+        if not deeper:
+            break
+        for i in deeper:
+            depth[i] += 1
+    unique: list[str] = []
+    for stem in stems:
+        number, candidate = 1, stem
+        while candidate in unique:
+            number += 1
+            candidate = f"{stem}-{number}"
+        unique.append(candidate)
+    return unique
+
+
+def planned_paths(stems: Sequence[str], tokenizer: Tokenizer, output_dir: Path, outputs: Outputs) -> list[Path]:
     """Every file `export_samples` may write, so nothing is overwritten without --force."""
     suffixes = [tokenizer.output_suffix]
     if tokenizer.kind != "char":
         suffixes += [".mid"] * (tokenizer.output_suffix != ".mid") + [".wav"] * outputs.wav + [".png"] * outputs.png
         suffixes += [".svg", ".musicxml"] * outputs.score
-    paths = [output_dir / f"sample-{i:02d}{suffix}" for i in range(1, count + 1) for suffix in suffixes]
+    paths = [output_dir / f"{stem}{suffix}" for stem in stems for suffix in suffixes]
     return paths + [output_dir / "index.html"] * outputs.report
 
 
 def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Path, outputs: Outputs,
-                   settings: dict[str, Any], force: bool = False) -> Exported:
-    """Write sample-01<suffix>, ... and their MIDI, WAV, piano roll, score and report as asked."""
-    existing = [p for p in planned_paths(len(samples), tokenizer, output_dir, outputs) if p.exists()]
+                   settings: dict[str, Any], force: bool = False, stems: Sequence[str] | None = None) -> Exported:
+    """Write sample-01<suffix>, ... (or `stems` with the suffix) and their MIDI, WAV, piano roll, score and
+    report as asked."""
+    stems = list(stems) if stems is not None else [f"sample-{i:02d}" for i in range(1, len(samples) + 1)]
+    existing = [p for p in planned_paths(stems, tokenizer, output_dir, outputs) if p.exists()]
     if existing and not force:
-        raise InputError(f"{existing[0]} already exists; pass --force to overwrite or pick another --output-dir")
+        raise InputError(f"{existing[0]} already exists; pass --force to overwrite or pick another folder")
     output_dir.mkdir(parents=True, exist_ok=True)
     result = Exported()
-    for index, sample in enumerate(samples, start=1):
-        stem = output_dir / f"sample-{index:02d}"
-        path = stem.with_suffix(tokenizer.output_suffix)
+    for sample, name in zip(samples, stems, strict=True):
+        stem = output_dir / name
+        path = _named(stem, tokenizer.output_suffix)
         tokenizer.write(sample, str(path))
         entry: dict[str, Any] = {"name": path.name, "text_file" if isinstance(sample, str) else "midi": path}
         if isinstance(sample, str):
@@ -80,6 +113,11 @@ def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Pat
         sections = [_judge_section(result.files, outputs.judge_reference)] if outputs.judge_reference else []
         result.report = render.html_report(result.files, output_dir, settings, sections=sections)
     return result
+
+
+def _named(stem: Path, suffix: str) -> Path:
+    """`stem` with `suffix` added (not replacing a dot in the name: bwv66.6 -> bwv66.6.mid)."""
+    return stem.with_name(stem.name + suffix)
 
 
 def _judge_section(files: list[dict[str, Any]], reference: str) -> str:
@@ -99,13 +137,13 @@ def _music_files(
             result.unrendered += 1
             entry["note"] = f"not rendered: {err}"
             return
-        midi.write(str(stem.with_suffix(".mid")))
-        entry["midi"] = stem.with_suffix(".mid")
+        midi.write(str(_named(stem, ".mid")))
+        entry["midi"] = _named(stem, ".mid")
     source = sample if tokenizer.kind == "abc" else midi
-    wanted = [("wav", outputs.wav, lambda: render.midi_to_wav(midi, stem.with_suffix(".wav"), outputs.soundfont)),
-              ("piano_roll", outputs.png, lambda: render.piano_roll_png(midi, stem.with_suffix(".png"))),
-              ("score", outputs.score, lambda: render.score_svg(source, stem.with_suffix(".svg"))),
-              ("musicxml", outputs.score, lambda: render.musicxml(source, stem.with_suffix(".musicxml")))]
+    wanted = [("wav", outputs.wav, lambda: render.midi_to_wav(midi, _named(stem, ".wav"), outputs.soundfont)),
+              ("piano_roll", outputs.png, lambda: render.piano_roll_png(midi, _named(stem, ".png"))),
+              ("score", outputs.score, lambda: render.score_svg(source, _named(stem, ".svg"))),
+              ("musicxml", outputs.score, lambda: render.musicxml(source, _named(stem, ".musicxml")))]
     for key, asked, make in wanted:
         if asked:
             try:

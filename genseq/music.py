@@ -171,17 +171,36 @@ def _initial_tempo(midi: pretty_midi.PrettyMIDI) -> float:
 
 
 def to_pretty_midi(score: Score) -> pretty_midi.PrettyMIDI:
-    """A PrettyMIDI object with one instrument per track and the time signatures, ready to `.write(path)`.
-
-    Only the initial tempo is written: the note times already hold any tempo changes.
-    """
+    """A PrettyMIDI object with one instrument per track, the time signatures and the tempo map, ready to
+    `.write(path)`; the notes keep their times in seconds, so their beats and bars follow the tempo map."""
     midi = pretty_midi.PrettyMIDI(initial_tempo=score.tempo_bpm)
+    if score.tempo_changes:
+        _set_tempo_map(midi, score.tempo_changes)
     midi.time_signature_changes = [pretty_midi.TimeSignature(n, d, time) for time, n, d in score.time_signatures]
     for track in score.tracks:
         instrument = pretty_midi.Instrument(program=track.program, is_drum=track.is_drum, name=track.name)
         instrument.notes = [pretty_midi.Note(n.velocity, n.pitch, n.start, n.end) for n in track.notes]
         midi.instruments.append(instrument)
     return midi
+
+
+def _set_tempo_map(midi: pretty_midi.PrettyMIDI, changes: tuple[tuple[float, float], ...]) -> None:
+    """Give an empty PrettyMIDI object the tempo map (seconds, bpm); the first tempo holds from the start.
+
+    pretty_midi has no public call for this: its own reader fills `_tick_scales` the same way.
+    """
+    scales: list[tuple[int, float]] = []
+    tick, last_time, last_bpm = 0.0, 0.0, changes[0][1]
+    for time, bpm in ((0.0, changes[0][1]), *changes[1:]):
+        tick += max(time - last_time, 0.0) * last_bpm / 60 * midi.resolution
+        last_time, last_bpm = max(time, last_time), bpm
+        scale = (round(tick), 60.0 / (bpm * midi.resolution))
+        if scales and scales[-1][0] == scale[0]:
+            scales[-1] = scale  # changes within one tick: the last one holds
+        else:
+            scales.append(scale)
+    midi._tick_scales = scales
+    midi._update_tick_to_time(0)
 
 
 def transpose(score: Score, semitones: int) -> Score:

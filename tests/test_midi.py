@@ -49,6 +49,18 @@ def test_settings_round_trip_through_to_dict():
     assert rebuilt.token_name(rebuilt.vocab_size - 2) == "PROGRAM_127"
 
 
+def test_kept_notes_counts_notes_back_within_half_a_time_step():
+    """10 ms steps: a note 4 ms off the grid is kept, one 2 ms long comes back 10 ms long and is not."""
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes = [pretty_midi.Note(80, 60, 0.0, 0.5), pretty_midi.Note(80, 62, 0.5, 0.502),
+                   pretty_midi.Note(80, 64, 1.004, 1.5)]
+    midi.instruments.append(piano)
+    tokenizer = MidiTokenizer()
+    assert tokenizer.kept_notes(midi, tokenizer.decode(tokenizer.encode(midi))) == (2, 3)
+    assert "5 ms" in tokenizer.round_trip_tolerance
+
+
 def test_band_file_with_tempo_changes_comes_back_note_for_note(tmp_path):
     path = tmp_path / "band.mid"
     path.write_bytes(band_with_tempo_changes())

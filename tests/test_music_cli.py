@@ -6,7 +6,7 @@ import wave
 import pretty_midi
 import pytest
 from conftest import assert_one_line_error, run_cli
-from midi_files import band_with_tempo_changes
+from midi_files import band_with_tempo_changes, silent_file
 
 TUNES = "\n".join(
     f"X:{i}\nT:Tune {i}\nM:6/8\nL:1/8\nK:D\n|:dfa afd|{'gbe' if i % 2 else 'ece'} gfe|dfa afd|e3 d3:|\n"
@@ -93,8 +93,28 @@ def test_encode_shows_readable_tokens_and_round_trips(tmp_path, midi_run):
                      "--roundtrip-dir", str(tmp_path / "rt"))
     assert result.returncode == 0, result.stderr
     assert "NOTE_ON_60" in result.stdout and "TIME_SHIFT_" in result.stdout and "DRUMS" in result.stdout
-    back = pretty_midi.PrettyMIDI(str(tmp_path / "rt" / "sample-01.mid"))
+    back = pretty_midi.PrettyMIDI(str(tmp_path / "rt" / "band00.mid"))
     assert {i.is_drum for i in back.instruments} == {True, False}
+    assert f"band01.mid -> {tmp_path / 'rt' / 'band01.mid'}: 100.00% of notes kept (64/64)" in result.stdout
+    assert ("in all: 100.00% of notes kept (128/128): same instrument and pitch, onset and end within half a time "
+            "step (5 ms)") in result.stdout
+
+
+def test_encode_over_a_folder_skips_and_counts_the_files_it_cannot_read(tmp_path):
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"band{i}.mid").write_bytes(band_with_tempo_changes(i))
+    (folder / "broken.mid").write_bytes(b"MThd" + bytes(40))
+    (folder / "silent.mid").write_bytes(silent_file())
+    result = run_cli("encode", str(folder), "--tokenizer", "beat", "--roundtrip-dir", str(tmp_path / "rt"))
+    assert result.returncode == 0, result.stderr
+    warnings = " ".join(result.stderr.split())  # the console wraps long lines
+    assert "skipped 2 unreadable file(s) of 5" in warnings and "silent.mid has no notes" in warnings
+    assert sorted(p.name for p in (tmp_path / "rt").iterdir()) == ["band0.mid", "band1.mid", "band2.mid"]
+    assert "TEMPO_150" in result.stdout and "in all: 100.00% of notes kept (192/192)" in result.stdout
+    assert_one_line_error(run_cli("encode", str(folder / "broken.mid"), str(folder / "silent.mid"), "--tokenizer",
+                                  "beat"), "none of the 2 documents could be read", "broken.mid")
 
 
 def test_render_writes_a_wav_of_the_right_length(tmp_path, midi_run):

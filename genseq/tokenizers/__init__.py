@@ -21,6 +21,12 @@ def reads_midi(kind: str) -> bool:
     return kind in TOKENIZERS and TOKENIZERS[kind].reads_midi
 
 
+def new_tokenizer_settings() -> dict[str, dict[str, Any]]:
+    """The settings of each kind's tokenizer before it sees data; records that store a built tokenizer are keyed
+    on them, so a changed default (such as beat's tempo tokens) is never served from an older record."""
+    return {kind: cls.build([]).to_dict() for kind, cls in TOKENIZERS.items()}
+
+
 def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
     """Rebuild a tokenizer saved with `Tokenizer.to_dict`."""
     kind = data.get("kind")
@@ -32,5 +38,5 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
 __all__ = [
     "END_OF_DOCUMENT", "PAD", "SPECIAL_TOKENS", "UNKNOWN", "TOKENIZERS",
     "AbcTokenizer", "BeatTokenizer", "CharTokenizer", "MidiTokenizer", "Tokenizer", "reads_midi",
-    "tokenizer_from_dict",
+    "new_tokenizer_settings", "tokenizer_from_dict",
 ]

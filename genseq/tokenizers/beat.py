@@ -1,4 +1,4 @@
-"""MIDI as notes on a beat grid with bar lines: the same score encodes the same at any tempo.
+"""MIDI as notes on a beat grid with bar lines, and the tempo map as tokens of its own.
 
 A beat is a quarter note (MIDI ticks / resolution, read through the file's tempo map), cut into
 steps_per_beat grid steps. Vocabulary, in id order after the three special tokens:
@@ -7,18 +7,30 @@ such as METER_3/4; emitted before a BAR whose length differs from the last one);
 steps into the bar); PROGRAM_n for General MIDI programs 0..127 and DRUMS (the instrument of the
 notes that follow, emitted when it changes); VELOCITY_b for velocity_bins bins (emitted when it
 changes); PITCH_p for p in 0..127, each followed by DUR_d (d = 1..steps_per_beat * max_duration_beats
-steps).
+steps); with `tempo`, then TEMPO_t for whole bpm t = 20..300 and TEMPO_+f/32 for f = 1..31 (the
+tempo from this position on is t + f/32 bpm; the fraction token follows its TEMPO and is left out when
+it is 0).
 
 Bars come from the file's time signatures (4/4 where it has none); a change in mid-bar starts a
 new bar there. A bar longer than max_bar_beats is split into the fewest equal parts that fit
 (12/4 becomes two bars of 6/4). Onsets and offsets are rounded to the nearest step, durations are
-at least one step and at most max_duration_beats (longer notes are cut). Decoding writes 120 bpm.
+at least one step and at most max_duration_beats (longer notes are cut).
+
+Tempo: one TEMPO at the first bar's start and one at each grid step (its bar's POS) where the binned
+tempo changes, up to the last onset. A tempo is clamped to 20..300 31/32 bpm and rounded to the
+nearest 1/32 bpm, so it comes back within 1/64 bpm: onsets drift by at most 1/64 beat per minute of
+music, half a sixteenth (1/8 beat) after 8 minutes, and not at all for tempi on the 1/32 bpm grid
+(integer bpm among them). Decoding plays each step at its tempo, 120 bpm before the first TEMPO (a
+piece without one, and every piece of a tokenizer without `tempo`, is at 120 bpm throughout).
+Without `tempo` the tokens are those of the same score at any tempo.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,15 +44,20 @@ MAX_BARS = 20_000
 """Bars in one file; a long symphony movement has a few hundred, so more means corrupt tempos or meters."""
 DEFAULT_METER_BEATS = 4
 """Beats in a bar before the first time signature (4/4)."""
+MIN_TEMPO_BPM, MAX_TEMPO_BPM = 20, 300
+"""Whole bpm of the TEMPO tokens; tempi outside are clamped (a 10 bpm file comes back at 20 bpm)."""
+TEMPO_FRACTIONS = 32
+"""A TEMPO is t + f / TEMPO_FRACTIONS bpm: wide enough a bin that most files need one token per tempo."""
 
 
 class BeatTokenizer(MidiEncoding):
-    """Notes on a grid of steps per beat inside bars; tempo-independent, the vocabulary fixed by the settings."""
+    """Notes on a grid of steps per beat inside bars, with tempo tokens if `tempo`; the vocabulary fixed by the
+    settings. `tempo` is recorded in `to_dict`; a saved config without it (genseq before tempo tokens) means off."""
 
     kind: ClassVar[str] = "beat"
 
     def __init__(self, steps_per_beat: int = 4, max_bar_beats: int = 8, max_duration_beats: int = 16,
-                 velocity_bins: int = 32):
+                 velocity_bins: int = 32, tempo: bool = True):
         if not (1 <= steps_per_beat <= 48 and 1 <= max_bar_beats <= 32 and 1 <= max_duration_beats <= 64
                 and 1 <= velocity_bins <= 128):
             raise ConfigError(
@@ -49,29 +66,46 @@ class BeatTokenizer(MidiEncoding):
                 f"velocity_bins={velocity_bins} (1..128)"
             )
         self.steps_per_beat, self.max_bar_beats = steps_per_beat, max_bar_beats
-        self.max_duration_beats, self.velocity_bins = max_duration_beats, velocity_bins
+        self.max_duration_beats, self.velocity_bins, self.tempo = max_duration_beats, velocity_bins, tempo
         self.max_bar_steps = steps_per_beat * max_bar_beats
         self.max_duration_steps = steps_per_beat * max_duration_beats
+        tempo_tokens = [("TEMPO", MAX_TEMPO_BPM - MIN_TEMPO_BPM + 1), ("TEMPO_FRACTION", TEMPO_FRACTIONS - 1)]
         self._build_vocabulary([("BAR", 1), ("METER", self.max_bar_steps), ("POS", self.max_bar_steps),
                                 ("PROGRAM", 128), ("DRUMS", 1), ("VELOCITY", velocity_bins), ("PITCH", 128),
-                                ("DUR", self.max_duration_steps)])
+                                ("DUR", self.max_duration_steps), *(tempo_tokens if tempo else [])])
 
     def token_name(self, token_id: int) -> str:
         name = super().token_name(token_id)
-        if name.startswith("METER_"):
-            meter = self._time_signature(self._table[token_id][1] + 1)
-            return f"METER_{meter[0]}/{meter[1]}" if meter else f"METER_{self._table[token_id][1] + 1}_steps"
-        if name.startswith("DUR_"):
-            return f"DUR_{self._table[token_id][1] + 1}"
+        segment, value = self._table[token_id] if 0 <= token_id < len(self._table) else ("", 0)
+        if segment == "METER":
+            meter = self._time_signature(value + 1)
+            return f"METER_{meter[0]}/{meter[1]}" if meter else f"METER_{value + 1}_steps"
+        if segment == "DUR":
+            return f"DUR_{value + 1}"
+        if segment == "TEMPO":
+            return f"TEMPO_{value + MIN_TEMPO_BPM}"
+        if segment == "TEMPO_FRACTION":
+            return f"TEMPO_+{value + 1}/{TEMPO_FRACTIONS}"
         return name
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "steps_per_beat": self.steps_per_beat, "max_bar_beats": self.max_bar_beats,
-                "max_duration_beats": self.max_duration_beats, "velocity_bins": self.velocity_bins}
+                "max_duration_beats": self.max_duration_beats, "velocity_bins": self.velocity_bins,
+                "tempo": self.tempo}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BeatTokenizer:
-        return cls(data["steps_per_beat"], data["max_bar_beats"], data["max_duration_beats"], data["velocity_bins"])
+        return cls(data["steps_per_beat"], data["max_bar_beats"], data["max_duration_beats"], data["velocity_bins"],
+                   data.get("tempo", False))
+
+    @property
+    def round_trip_tolerance(self) -> str:
+        step = Fraction(1, self.steps_per_beat)
+        return (f"same instrument and pitch, onset and end within half a grid step ({step / 2} beat) in the "
+                "original's beats")
+
+    def _grid_steps(self, score: Score, seconds: np.ndarray) -> np.ndarray:
+        return score.quarter_notes(seconds) * self.steps_per_beat
 
     def _steps(self, score: Score, seconds: Sequence[float]) -> np.ndarray:
         """Grid steps of times in seconds, rounded half up (a tiny margin keeps exact halves from float noise)."""
@@ -118,10 +152,31 @@ class BeatTokenizer(MidiEncoding):
         events.sort()
         return events
 
+    def _tempo_events(self, score: Score, last_onset: int) -> list[tuple[int, int, int, int, int]]:
+        """(step, -1, tempo in 1/32 bpm, 0, 0) at the start and where the binned tempo changes, up to
+        `last_onset`; of changes on one step the last holds, and -1 sorts them before that step's notes."""
+        changes = score.tempo_changes or ((0.0, score.tempo_bpm),)
+        at_step = dict(zip([0, *self._steps(score, [time for time, _ in changes[1:]]).tolist()],
+                           (self._tempo_units(bpm) for _, bpm in changes), strict=True))
+        events, current = [], None
+        for step in sorted(at_step):
+            if step <= last_onset and at_step[step] != current:
+                current = at_step[step]
+                events.append((step, -1, current, 0, 0))
+        return events
+
+    @staticmethod
+    def _tempo_units(bpm: float) -> int:
+        """A tempo clamped to the TEMPO range, in 1/TEMPO_FRACTIONS bpm (rounded to the nearest)."""
+        highest = MAX_TEMPO_BPM + (TEMPO_FRACTIONS - 1) / TEMPO_FRACTIONS
+        return round(min(max(bpm, MIN_TEMPO_BPM), highest) * TEMPO_FRACTIONS)
+
     def encode(self, document: Any) -> list[int]:
         score, instruments = self._score_with_notes(document)
         events = self._events(score, instruments)
         bars = self._bars(score, events[-1][0])
+        if self.tempo:
+            events = sorted(events + self._tempo_events(score, events[-1][0]))
         ids: list[int] = []
         bar, meter, position, instrument, velocity_bin = -1, None, None, None, None
         for onset, index, pitch, duration, velocity in events:
@@ -135,6 +190,11 @@ class BeatTokenizer(MidiEncoding):
             if onset - bars[bar][0] != position:
                 position = onset - bars[bar][0]
                 ids.append(self._first["POS"] + position)
+            if index < 0:  # a tempo: `pitch` holds it in 1/32 bpm
+                whole, fraction = divmod(pitch, TEMPO_FRACTIONS)
+                ids.append(self._first["TEMPO"] + whole - MIN_TEMPO_BPM)
+                ids += [self._first["TEMPO_FRACTION"] + fraction - 1] if fraction else []
+                continue
             if index != instrument:
                 instrument = index
                 ids.append(self._instrument_token(instruments[index]))
@@ -145,18 +205,23 @@ class BeatTokenizer(MidiEncoding):
         return ids
 
     def decode(self, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
-        """A PrettyMIDI object at 120 bpm for any id sequence: a PITCH not followed by a DUR is dropped."""
-        seconds_per_step = 60 / DEFAULT_TEMPO_BPM / self.steps_per_beat
+        """A PrettyMIDI object for any id sequence, at the tempi its TEMPO tokens give (120 bpm before the first):
+        a PITCH not followed by a DUR is dropped, and so is a TEMPO_+f/32 that does not follow a TEMPO."""
         meter = self._bar_lengths(DEFAULT_METER_BEATS, 4)[0]
-        bar_start, bar_length, position, pitch = 0, 0, 0, None
+        bar_start, bar_length, position, pitch, tempo_step = 0, 0, 0, None, None
         instrument, velocity = (0, False), DEFAULT_VELOCITY
-        notes: dict[Instrument, list[Note]] = {}
+        notes: dict[Instrument, list[tuple[int, int, int, int]]] = {}
         meters: list[tuple[int, int]] = []
+        tempi: dict[int, float] = {}
         for name, value in self._tokens(ids):
             if name == "DUR" and pitch is not None:
                 onset = bar_start + position
-                note = Note(pitch, onset * seconds_per_step, (onset + value + 1) * seconds_per_step, velocity)
-                notes.setdefault(instrument, []).append(note)
+                notes.setdefault(instrument, []).append((pitch, onset, onset + value + 1, velocity))
+            elif name == "TEMPO":
+                tempo_step = bar_start + position
+                tempi[tempo_step] = float(value + MIN_TEMPO_BPM)  # the last tempo written for a step holds
+            elif name == "TEMPO_FRACTION" and tempo_step is not None:
+                tempi[tempo_step] += (value + 1) / TEMPO_FRACTIONS
             elif name == "METER":
                 meter = value + 1
             elif name == "BAR":
@@ -170,9 +235,31 @@ class BeatTokenizer(MidiEncoding):
             elif name == "VELOCITY":
                 velocity = self._bin_velocity(value)
             pitch = value if name == "PITCH" else None
-        signatures = tuple((start * seconds_per_step, *self._time_signature(length))
+            tempo_step = tempo_step if name == "TEMPO" else None
+        seconds, tempo_map = self._clock(tempi)
+        timed = {key: [Note(p, seconds(start), seconds(end), v) for p, start, end, v in found]
+                 for key, found in notes.items()}
+        signatures = tuple((seconds(start), *self._time_signature(length))
                            for start, length in meters if self._time_signature(length))
-        return self._to_midi(notes, time_signatures=signatures)
+        return self._to_midi(timed, time_signatures=signatures, **tempo_map)
+
+    def _clock(self, tempi: dict[int, float]) -> tuple[Callable[[int], float], dict[str, Any]]:
+        """Seconds of a grid step under the decoded tempi (step: bpm), and the Score fields of that tempo map
+        (none without tempi: the file is written at 120 bpm, as before tempo tokens)."""
+        points = [(0, 0.0, DEFAULT_TEMPO_BPM)]  # (step, seconds, bpm) where a tempo starts
+        for step in sorted(tempi):
+            start, at, bpm = points[-1]
+            point = (step, at + (step - start) * (60 / bpm / self.steps_per_beat), tempi[step])
+            points[-1:] = [point] if step == start else [points[-1], point]
+        starts = [step for step, _, _ in points]
+
+        def seconds(step: int) -> float:
+            start, at, bpm = points[bisect.bisect_right(starts, step) - 1]
+            return at + (step - start) * (60 / bpm / self.steps_per_beat)
+
+        if not tempi:
+            return seconds, {}
+        return seconds, {"tempo_bpm": points[0][2], "tempo_changes": tuple((at, bpm) for _, at, bpm in points)}
 
     def _time_signature(self, steps: int) -> tuple[int, int] | None:
         """The time signature of a bar `steps` long, with the smallest power-of-two denominator from 4 up;

@@ -9,12 +9,15 @@ the following note tokens belong to; velocity holds until the next VELOCITY toke
 
 from __future__ import annotations
 
+import bisect
 import os
+from abc import abstractmethod
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pretty_midi
 
 from genseq.errors import ConfigError, InputError
@@ -27,6 +30,9 @@ DEFAULT_VELOCITY = 64
 
 Instrument = tuple[int, bool]
 """(program, is_drum): tracks with the same pair share one instrument in the token stream."""
+KEPT_MARGIN_STEPS = 0.01
+"""Slack on the half-step tolerance of `kept_notes`: a time exactly half a step off the grid comes back half a
+step off, plus the tiny drift of a tempo stored in whole microseconds (140 bpm is 140.00014 in a file)."""
 
 
 def instrument_of(track: Track) -> Instrument:
@@ -110,6 +116,33 @@ class MidiEncoding(Tokenizer):
                        for (program, is_drum), found in notes.items())
         return to_pretty_midi(Score(tracks, **score_fields))
 
+    @abstractmethod
+    def _grid_steps(self, score: Score, seconds: np.ndarray) -> np.ndarray:
+        """Times in seconds as unrounded steps of this encoding's grid, read through `score`'s timing."""
+
+    @property
+    @abstractmethod
+    def round_trip_tolerance(self) -> str:
+        """What `kept_notes` counts as a note kept, in words for a report."""
+
+    def kept_notes(self, original: Any, decoded: Any) -> tuple[int, int]:
+        """(notes of `original` that `decoded` holds, notes of `original`): a note is kept when a note of the same
+        instrument and pitch starts and ends within half a grid step of it, the grid read through the original's
+        timing (a tempo lost in the round trip shows); each decoded note stands for one original note at most."""
+        before, after = self.score(original), self.score(decoded)
+        found = self._notes_in_steps(after, before)
+        kept = sum(_matched(notes, found.get(key, [])) for key, notes in self._notes_in_steps(before, before).items())
+        return kept, before.note_count()
+
+    def _notes_in_steps(self, score: Score, timing: Score) -> dict[tuple[Instrument, int], list[tuple[float, float]]]:
+        """(onset, end) of each note of `score` in grid steps read through `timing`, by instrument and pitch."""
+        notes: dict[tuple[Instrument, int], list[tuple[float, float]]] = defaultdict(list)
+        for track in score.tracks:
+            steps = self._grid_steps(timing, np.array([(n.start, n.end) for n in track.notes])).tolist()
+            for note, (onset, end) in zip(track.notes, steps, strict=True):
+                notes[(instrument_of(track), note.pitch)].append((onset, end))
+        return notes
+
     def write(self, document: Any, path: str) -> None:
         """Write a decoded document (PrettyMIDI or Score) as a standard MIDI file."""
         midi = to_pretty_midi(document) if isinstance(document, Score) else document
@@ -117,6 +150,22 @@ class MidiEncoding(Tokenizer):
 
     def read_primer(self, path: str) -> Score:
         return read_score(path)
+
+
+def _matched(notes: list[tuple[float, float]], candidates: list[tuple[float, float]]) -> int:
+    """How many (onset, end) `notes` find an unused candidate within half a step at both ends, earliest first."""
+    tolerance = 0.5 + KEPT_MARGIN_STEPS
+    candidates = sorted(candidates)
+    onsets = [onset for onset, _ in candidates]
+    used: set[int] = set()
+    for onset, end in sorted(notes):
+        index = bisect.bisect_left(onsets, onset - tolerance)
+        while index < len(candidates) and candidates[index][0] <= onset + tolerance:
+            if index not in used and abs(candidates[index][1] - end) <= tolerance:
+                used.add(index)
+                break
+            index += 1
+    return len(used)
 
 
 class MidiTokenizer(MidiEncoding):
@@ -147,6 +196,14 @@ class MidiTokenizer(MidiEncoding):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MidiTokenizer:
         return cls(data["time_shift_ms"], data["max_shift_steps"], data["velocity_bins"])
+
+    def _grid_steps(self, score: Score, seconds: np.ndarray) -> np.ndarray:
+        return seconds * 1000 / self.time_shift_ms
+
+    @property
+    def round_trip_tolerance(self) -> str:
+        return (f"same instrument and pitch, onset and end within half a time step "
+                f"({self.time_shift_ms / 2:g} ms)")
 
     def encode(self, document: Any) -> list[int]:
         score, instruments = self._score_with_notes(document)
