@@ -163,8 +163,10 @@ def beam_search(
     extends every live beam by every token and the `beam_size` extensions with the highest total log-probability
     survive. With `config.stop_at_end` a survivor that chose `end_token` is a complete piece (never at the first
     step, as in `generate`) and leaves the beam, which narrows by one; the search ends when no beam is live or
-    after `config.length` tokens, where the live beams count as cut there. Every result, complete (its end
-    counted) or cut, ranks by its mean log-probability per token, so pieces of different lengths compare fairly.
+    after `config.length` tokens, where the live beams count as cut there. Complete pieces rank first, by mean
+    log-probability per token (the end counted) since their lengths differ; beams cut at `config.length` fill
+    the rest, by total: a piece that ends is what `stop_at_end` asks for, and a looping beam, cut, would outrank
+    most complete pieces per token.
     The beams run as one batch through `model.step`, their (h, c) reordered to follow the survivors. `on_step`
     sees the survivors' newest tokens each step (a later step may drop them: count steps, do not stream them);
     `StopSampling` ends the search with what it holds.
@@ -196,9 +198,8 @@ def beam_search(
         if not tokens.numel():
             break
         logits, state = model.step(tokens, (state[0][:, rows], state[1][:, rows]))
-    ranked = complete + [(total / beams.shape[1], ids) for total, ids in zip(scores.tolist(), beams.tolist())]
-    ranked.sort(key=lambda piece: -piece[0])
-    return [ids for _, ids in ranked[: config.num_samples]]
+    complete.sort(key=lambda piece: -piece[0])
+    return ([ids for _, ids in complete] + beams.tolist())[: config.num_samples]
 
 
 @torch.inference_mode()

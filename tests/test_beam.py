@@ -69,6 +69,17 @@ def test_a_piece_ends_where_the_best_beams_choose_its_end(trained_run):
     assert all(len(ids) == 500 for ids in model.sample_ids(length=500, beam_size=4, num_samples=4, stop_at_end=False))
 
 
+def test_pieces_that_end_rank_first_by_log_probability_per_token_then_beams_cut_at_the_length():
+    """On folk-abc-small a beam that loops until the length is likelier per token than the tunes that end."""
+    model, primer = api.load("checkpoints/folk-abc-small.pt"), "X:1\nK:D\n"
+    eod = model.tokenizer.end_of_document
+    found = model.sample_ids(primer, length=1000, beam_size=4, num_samples=4)
+    ended = [len(ids) < 1000 for ids in found]
+    assert ended == [True, True, True, False]
+    means = [score(model, primer, ids + [eod] * done) / (len(ids) + done) for ids, done in zip(found, ended)]
+    assert means[:3] == sorted(means[:3], reverse=True) and means[3] > means[0]
+
+
 def test_beam_search_takes_none_of_a_checkpoints_sampling_defaults():
     """folk-abc-small names temperature 0.8 with top-p 0.9; beam search ranks by the model's own distribution."""
     model = api.load("checkpoints/folk-abc-small.pt")
