@@ -11,10 +11,9 @@ steps); with `tempo`, then TEMPO_t for whole bpm t = 20..300 and TEMPO_+f/32 for
 tempo from this position on is t + f/32 bpm; the fraction token follows its TEMPO and is left out when
 it is 0).
 
-Bars come from the file's time signatures (4/4 where it has none); a change in mid-bar starts a
-new bar there. A bar longer than max_bar_beats is split into the fewest equal parts that fit
-(12/4 becomes two bars of 6/4). Onsets and offsets are rounded to the nearest step, durations are
-at least one step and at most max_duration_beats (longer notes are cut).
+Bars and steps are those of `grid.py` (the file's time signatures, 4/4 where it has none). Onsets and
+offsets are rounded to the nearest step, durations are at least one step and at most max_duration_beats
+(longer notes are cut).
 
 Tempo: one TEMPO at the first bar's start and one at each grid step (its bar's POS) where the binned
 tempo changes, up to the last onset. A tempo is clamped to 20..300 31/32 bpm and rounded to the
@@ -28,29 +27,24 @@ Without `tempo` the tokens are those of the same score at any tempo.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any, ClassVar
 
-import numpy as np
 import pretty_midi
 
-from genseq.errors import ConfigError, InputError
+from genseq.errors import ConfigError
 from genseq.music import DEFAULT_TEMPO_BPM, Note, Score
-from genseq.tokenizers.midi import DEFAULT_VELOCITY, Instrument, MidiEncoding, instrument_of
+from genseq.tokenizers.grid import GridEncoding
+from genseq.tokenizers.midi import DEFAULT_VELOCITY, Instrument, instrument_of
 
-MAX_BARS = 20_000
-"""Bars in one file; a long symphony movement has a few hundred, so more means corrupt tempos or meters."""
-DEFAULT_METER_BEATS = 4
-"""Beats in a bar before the first time signature (4/4)."""
 MIN_TEMPO_BPM, MAX_TEMPO_BPM = 20, 300
 """Whole bpm of the TEMPO tokens; tempi outside are clamped (a 10 bpm file comes back at 20 bpm)."""
 TEMPO_FRACTIONS = 32
 """A TEMPO is t + f / TEMPO_FRACTIONS bpm: wide enough a bin that most files need one token per tempo."""
 
 
-class BeatTokenizer(MidiEncoding):
+class BeatTokenizer(GridEncoding):
     """Notes on a grid of steps per beat inside bars, with tempo tokens if `tempo`; the vocabulary fixed by the
     settings. `tempo` is recorded in `to_dict`; a saved config without it (genseq before tempo tokens) means off."""
 
@@ -77,9 +71,6 @@ class BeatTokenizer(MidiEncoding):
     def token_name(self, token_id: int) -> str:
         name = super().token_name(token_id)
         segment, value = self._table[token_id] if 0 <= token_id < len(self._table) else ("", 0)
-        if segment == "METER":
-            meter = self._time_signature(value + 1)
-            return f"METER_{meter[0]}/{meter[1]}" if meter else f"METER_{value + 1}_steps"
         if segment == "DUR":
             return f"DUR_{value + 1}"
         if segment == "TEMPO":
@@ -103,41 +94,6 @@ class BeatTokenizer(MidiEncoding):
         step = Fraction(1, self.steps_per_beat)
         return (f"same instrument and pitch, onset and end within half a grid step ({step / 2} beat) in the "
                 "original's beats")
-
-    def _grid_steps(self, score: Score, seconds: np.ndarray) -> np.ndarray:
-        return score.quarter_notes(seconds) * self.steps_per_beat
-
-    def _steps(self, score: Score, seconds: Sequence[float]) -> np.ndarray:
-        """Grid steps of times in seconds, rounded half up (a tiny margin keeps exact halves from float noise)."""
-        quarters = score.quarter_notes(np.asarray(seconds, dtype=np.float64))
-        return np.floor(quarters * self.steps_per_beat + 0.5 + 1e-6).astype(np.int64)
-
-    def _bar_lengths(self, numerator: int, denominator: int) -> list[int]:
-        """Steps of the bars one time signature makes: one bar, or the fewest equal parts of at most max_bar_beats."""
-        steps = max(1, round(numerator * 4 / denominator * self.steps_per_beat))
-        parts = math.ceil(steps / self.max_bar_steps)
-        size, longer = divmod(steps, parts)
-        return [size + 1] * longer + [size] * (parts - longer)
-
-    def _bars(self, score: Score, last_onset: int) -> list[tuple[int, int]]:
-        """(first step, length in steps) of every bar up to the one holding `last_onset`."""
-        meters = {0: self._bar_lengths(DEFAULT_METER_BEATS, 4)}
-        starts = self._steps(score, [time for time, _, _ in score.time_signatures])
-        for start, (_, numerator, denominator) in zip(starts.tolist(), score.time_signatures, strict=True):
-            meters[start] = self._bar_lengths(numerator, denominator)
-        changes = sorted(meters)
-        bars: list[tuple[int, int]] = []
-        for index, start in enumerate(changes):
-            end = changes[index + 1] if index + 1 < len(changes) else math.inf
-            pattern, count = meters[start], 0
-            while start < end and start <= last_onset:
-                length = int(min(pattern[count % len(pattern)], end - start))
-                bars.append((start, length))
-                start, count = start + length, count + 1
-                if len(bars) > MAX_BARS:
-                    raise InputError(f"{score.name or 'the score'} has over {MAX_BARS:,} bars, the cap per file; "
-                                     "its tempo map or time signatures are corrupt")
-        return bars
 
     def _events(self, score: Score, instruments: list[Instrument]) -> list[tuple[int, int, int, int, int]]:
         """(onset step, instrument, pitch, duration in steps, velocity) in token order."""
@@ -207,7 +163,7 @@ class BeatTokenizer(MidiEncoding):
     def decode(self, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
         """A PrettyMIDI object for any id sequence, at the tempi its TEMPO tokens give (120 bpm before the first):
         a PITCH not followed by a DUR is dropped, and so is a TEMPO_+f/32 that does not follow a TEMPO."""
-        meter = self._bar_lengths(DEFAULT_METER_BEATS, 4)[0]
+        meter = self.default_bar_steps
         bar_start, bar_length, position, pitch, tempo_step = 0, 0, 0, None, None
         instrument, velocity = (0, False), DEFAULT_VELOCITY
         notes: dict[Instrument, list[tuple[int, int, int, int]]] = {}
@@ -260,12 +216,3 @@ class BeatTokenizer(MidiEncoding):
         if not tempi:
             return seconds, {}
         return seconds, {"tempo_bpm": points[0][2], "tempo_changes": tuple((at, bpm) for _, at, bpm in points)}
-
-    def _time_signature(self, steps: int) -> tuple[int, int] | None:
-        """The time signature of a bar `steps` long, with the smallest power-of-two denominator from 4 up;
-        None when no MIDI time signature fits (a steps_per_beat with an odd factor)."""
-        for denominator in (4, 8, 16, 32, 64):
-            numerator, rest = divmod(steps * denominator, 4 * self.steps_per_beat)
-            if not rest:
-                return (numerator, denominator) if numerator <= 255 else None
-        return None
