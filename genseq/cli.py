@@ -50,7 +50,8 @@ def _given(**options: Any) -> dict[str, Any]:
 def train(
     source: str | None = typer.Argument(None, help="Text file, folder or glob to train on."),
     corpus: str | None = typer.Option(None, help="Built-in corpus instead of SOURCE (see `genseq corpus list`)."),
-    tokenizer: str | None = typer.Option(None, help="char, abc, midi or beat; guessed from the files when left out."),
+    tokenizer: str | None = typer.Option(None, help="char, abc, midi, beat or voices; guessed from the files when "
+                                         "left out."),
     encoding: str = typer.Option("utf-8", help="Encoding of text sources."),
     augment: str | None = typer.Option(None, help="MIDI augmentation, e.g. transpose=-5..6,stretch=0.95..1.05."),
     size: str = typer.Option("auto", help=f"auto: the shape expected to reach the lowest validation loss in "
@@ -327,7 +328,8 @@ def corpus_build(
 @app.command()
 def encode(
     files: list[str] = typer.Argument(..., help="Files (or globs) to encode."),
-    tokenizer: str | None = typer.Option(None, help="char, abc, midi or beat; guessed from the files when left out."),
+    tokenizer: str | None = typer.Option(None, help="char, abc, midi, beat or voices; guessed from the files when "
+                                         "left out."),
     roundtrip_dir: Path | None = typer.Option(None, help="Decode the tokens again into this folder, each file under "
                                               "its own name, and count the notes each round trip keeps."),
     limit: int = typer.Option(200, help="Tokens shown per file (0 shows all)."),

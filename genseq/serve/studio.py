@@ -36,7 +36,7 @@ MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 PRIMER_SUFFIXES = (*MIDI_SUFFIXES, ".abc", ".txt")
 FLUSH_SECONDS = 0.05
 """Tokens drawn are sent to the page at most this often (a step takes ~0.1 ms)."""
-SCORED_KINDS = ("abc", "beat")
+SCORED_KINDS = ("abc", "beat", "voices")
 """Tokenizers whose samples are engraved (ABC tunes and beat-grid chorales); performance MIDI is not notation."""
 DOWNLOADS = {"abc": "text/vnd.abc; charset=utf-8", "txt": "text/plain; charset=utf-8", "mid": "audio/midi",
              "musicxml": "application/vnd.recordare.musicxml+xml", "wav": "audio/wav", "svg": "image/svg+xml"}

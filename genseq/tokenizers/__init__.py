@@ -10,9 +10,10 @@ from genseq.tokenizers.base import END_OF_DOCUMENT, PAD, SPECIAL_TOKENS, UNKNOWN
 from genseq.tokenizers.beat import BeatTokenizer
 from genseq.tokenizers.midi import MidiTokenizer
 from genseq.tokenizers.text import CharTokenizer
+from genseq.tokenizers.voices import VoicesTokenizer
 
 TOKENIZERS: dict[str, type[Tokenizer]] = {
-    t.kind: t for t in (CharTokenizer, AbcTokenizer, MidiTokenizer, BeatTokenizer)
+    t.kind: t for t in (CharTokenizer, AbcTokenizer, MidiTokenizer, BeatTokenizer, VoicesTokenizer)
 }
 
 
@@ -37,6 +38,6 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
 
 __all__ = [
     "END_OF_DOCUMENT", "PAD", "SPECIAL_TOKENS", "UNKNOWN", "TOKENIZERS",
-    "AbcTokenizer", "BeatTokenizer", "CharTokenizer", "MidiTokenizer", "Tokenizer", "reads_midi",
+    "AbcTokenizer", "BeatTokenizer", "CharTokenizer", "MidiTokenizer", "Tokenizer", "VoicesTokenizer", "reads_midi",
     "new_tokenizer_settings", "tokenizer_from_dict",
 ]

@@ -22,7 +22,7 @@ class Tokenizer(ABC):
     """
 
     kind: ClassVar[str]
-    """Registry name, stored in checkpoints ("char", "abc", "midi", "beat")."""
+    """Registry name, stored in checkpoints ("char", "abc", "midi", "beat", "voices")."""
     output_suffix: ClassVar[str] = ".txt"
     """File suffix of a decoded document."""
     unit: ClassVar[str] = "token"

@@ -13,7 +13,7 @@ import bisect
 import os
 from abc import abstractmethod
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -127,20 +127,29 @@ class MidiEncoding(Tokenizer):
 
     def kept_notes(self, original: Any, decoded: Any) -> tuple[int, int]:
         """(notes of `original` that `decoded` holds, notes of `original`): a note is kept when a note of the same
-        instrument and pitch starts and ends within half a grid step of it, the grid read through the original's
-        timing (a tempo lost in the round trip shows); each decoded note stands for one original note at most."""
+        part (`_parts`: the instrument) and pitch starts and ends within half a grid step of it, the grid read
+        through `_round_trip_timing` (the original's: a tempo lost in the round trip shows); each decoded note
+        stands for one original note at most."""
         before, after = self.score(original), self.score(decoded)
-        found = self._notes_in_steps(after, before)
+        found = self._notes_in_steps(after, self._round_trip_timing(before, after))
         kept = sum(_matched(notes, found.get(key, [])) for key, notes in self._notes_in_steps(before, before).items())
         return kept, before.note_count()
 
-    def _notes_in_steps(self, score: Score, timing: Score) -> dict[tuple[Instrument, int], list[tuple[float, float]]]:
-        """(onset, end) of each note of `score` in grid steps read through `timing`, by instrument and pitch."""
-        notes: dict[tuple[Instrument, int], list[tuple[float, float]]] = defaultdict(list)
-        for track in score.tracks:
+    def _round_trip_timing(self, original: Score, decoded: Score) -> Score:
+        """The score whose tempo map reads the decoded notes in `kept_notes`: the original's, so a lost tempo shows."""
+        return original
+
+    def _parts(self, score: Score) -> list[Hashable]:
+        """What each track of `score` is matched by in `kept_notes`: its instrument."""
+        return [instrument_of(track) for track in score.tracks]
+
+    def _notes_in_steps(self, score: Score, timing: Score) -> dict[tuple[Hashable, int], list[tuple[float, float]]]:
+        """(onset, end) of each note of `score` in grid steps read through `timing`, by part and pitch."""
+        notes: dict[tuple[Hashable, int], list[tuple[float, float]]] = defaultdict(list)
+        for track, part in zip(score.tracks, self._parts(score), strict=True):
             steps = self._grid_steps(timing, np.array([(n.start, n.end) for n in track.notes])).tolist()
             for note, (onset, end) in zip(track.notes, steps, strict=True):
-                notes[(instrument_of(track), note.pitch)].append((onset, end))
+                notes[(part, note.pitch)].append((onset, end))
         return notes
 
     def write(self, document: Any, path: str) -> None:

@@ -3,6 +3,10 @@
 
 const $ = (selector) => document.querySelector(selector);
 const state = { models: [], model: null, job: null, upload: null, busy: false };
+// the tokenizers of MIDI models (their primer is a .mid file)
+const MIDI_KINDS = ["midi", "beat", "voices"];
+// the tokenizers whose samples come with a score, as the studio's SCORED_KINDS
+const SCORED_KINDS = ["abc", "beat", "voices"];
 const COLOURS = ["#2f6fdf", "#d9822b", "#1f9d6b", "#b04fc8", "#c23b3b", "#3aa6b9", "#8a7a1f", "#5a5fd6"];
 
 function showError(message) {
@@ -63,8 +67,8 @@ function chooseModel(id) {
   $("#music").hidden = !kind || kind === "char";
   for (const label of document.querySelectorAll(".abc-only")) label.hidden = kind !== "abc";
   $("#primer-hint").textContent = kind === "abc" ? "ABC the tunes start with, e.g. X:1 M:6/8 K:G"
-    : kind === "midi" || kind === "beat" ? "load a .mid file to continue" : "text the samples continue";
-  $("#primer").disabled = kind === "midi" || kind === "beat";
+    : MIDI_KINDS.includes(kind) ? "load a .mid file to continue" : "text the samples continue";
+  $("#primer").disabled = MIDI_KINDS.includes(kind);
   clearUpload();
 }
 
@@ -157,7 +161,7 @@ async function generate(event) {
         $("#live-status").textContent = `${written.toLocaleString()} of at most ${length.toLocaleString()} tokens`;
       } else if (name === "rendering") {
         $("#stop").disabled = true;
-        $("#live-status").textContent = `rendering audio${state.model.kind === "abc" || state.model.kind === "beat" ? " and score" : ""}…`;
+        $("#live-status").textContent = `rendering audio${SCORED_KINDS.includes(state.model.kind) ? " and score" : ""}…`;
       } else if (name === "result") {
         $("#live").hidden = true;
         showResult(data);
