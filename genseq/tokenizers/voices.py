@@ -24,7 +24,7 @@ or after a REST) is a rest. The file has one track per voice, named after it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -74,7 +74,7 @@ class VoicesTokenizer(GridEncoding):
     def _round_trip_timing(self, original: Score, decoded: Score) -> Score:
         return decoded
 
-    def _parts(self, score: Score) -> list[Any]:
+    def _parts(self, score: Score) -> list[Hashable]:
         """Each track's voice (tracks of no voice get keys no decoded track has, so their notes count as lost)."""
         voice_of = {track: voice for voice, track in (self._voice_tracks(score) or self._named(score)).items()}
         return [voice_of.get(index, ("no voice", index)) for index in range(len(score.tracks))]
