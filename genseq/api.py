@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from genseq import export, render
-from genseq.augment import augment_documents
+from genseq.augment import augment_documents, copies_per_document
 from genseq.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from genseq.config import ModelConfig, SampleConfig, TrainConfig, from_dict, to_dict
 from genseq.console import counting_bar, say, training_bar
@@ -45,7 +45,7 @@ from genseq.data import (
     load_token_cache,
 )
 from genseq.distributed import world
-from genseq.errors import ConfigError, InputError
+from genseq.errors import CheckpointError, ConfigError, InputError
 from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
 from genseq.planning import Plan, StepProbe, make_plan
@@ -216,7 +216,8 @@ def _planned(source: str | None, corpus: str | None, tokenizer: str | None, enco
     probe = StepProbe(device, torch.get_num_threads(), cache_dir())
     run_plan = here.first_then_others(lambda: make_plan(
         vocab_size=prepared.tokenizer.vocab_size, train_tokens=len(prepared.train), model_options=model_options,
-        train_options=train_options, size=size, device=device, step_seconds=probe))
+        train_options=train_options, size=size, device=device, step_seconds=probe,
+        copies=copies_per_document(augment)))
     model_options.update(vocab_size=prepared.tokenizer.vocab_size, num_layers=run_plan.num_layers,
                          hidden_size=run_plan.hidden_size, dropout=run_plan.dropout)
     config = dataclasses.replace(config, seq_len=run_plan.seq_len, batch_size=run_plan.batch_size,
@@ -464,11 +465,20 @@ class TrainedModel:
         }
 
 
-def export_checkpoint(source: str | Path, destination: str | Path) -> Path:
-    """A copy of a checkpoint for sampling only: the optimizer and the training state are left out."""
+def export_checkpoint(source: str | Path, destination: str | Path, float16: bool = False) -> Path:
+    """A copy of a checkpoint for sampling only: the optimizer and the training state are left out.
+
+    With `float16` the weights are stored in half precision, half the file (loading widens them to float32
+    again); a weight beyond float16's range is an error rather than an infinity.
+    """
     payload = load_checkpoint(resolve_checkpoint(source))
     training_only = ("optimizer", "scaler", "hidden", "rank_rng", "rng", "format", "version")
     kept = {k: v for k, v in payload.items() if k not in training_only}
+    if float16:
+        kept["model"] = {name: t.half() if t.is_floating_point() else t for name, t in kept["model"].items()}
+        overflowed = [name for name, t in kept["model"].items() if t.is_floating_point() and not t.isfinite().all()]
+        if overflowed:
+            raise CheckpointError(f"{source}: weights {', '.join(overflowed)} do not fit float16; export without it")
     save_checkpoint(Path(destination), kept)
     return Path(destination)
 

@@ -55,6 +55,14 @@ def parse_augment_spec(spec: str) -> AugmentSpec:
     return AugmentSpec(shifts, factors)
 
 
+def copies_per_document(spec: str | None) -> int:
+    """How many copies of each training piece `spec` makes (one per transposition; 1 without augmentation)."""
+    if not spec:
+        return 1
+    low, high = parse_augment_spec(spec).transpose
+    return high - low + 1
+
+
 @dataclass(frozen=True)
 class AugmentedDocument:
     """One transformed copy of a MIDI document; satisfies `genseq.data.Source`."""

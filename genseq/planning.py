@@ -310,11 +310,16 @@ def make_plan(
     size: str | None,
     device: torch.device,
     step_seconds: StepTimer,
+    copies: int = 1,
 ) -> Plan:
     """The plan for a new run: explicit settings win; the rest is chosen for the budget.
 
     `model_options` / `train_options` hold only what the caller set (ModelConfig / TrainConfig fields);
-    `step_seconds` measures (or, in tests, reports) a shape's step time at a precision.
+    `step_seconds` measures (or, in tests, reports) a shape's step time at a precision. `copies`: the
+    augmented copies of each training piece in `train_tokens`; dropout follows the passes over the
+    unique tokens (`train_tokens / copies`), as a transposed copy teaches little that is new (on
+    bach-chorales, twelve transpositions, a 2x256 model overfit within one pass over the copies). The
+    shape is chosen on all of `train_tokens`: the loss fit, made on text, says nothing about copies.
     """
     from genseq.config import TrainConfig
 
@@ -324,16 +329,18 @@ def make_plan(
     if minutes is None and steps is None and epochs is None:
         minutes = TrainConfig().minutes
     candidates = _candidates(given, minutes is not None, vocab_size)
+    unique_tokens = train_tokens / max(copies, 1)
     shape, precision, seconds, n_steps = _best_shape(
         candidates, minutes=minutes, steps=steps, epochs=epochs, train_tokens=train_tokens, vocab_size=vocab_size,
         precisions=precisions_to_try(train_options.get("precision", "auto"), device), step_seconds=step_seconds)
 
     tokens = n_steps * shape.tokens_per_step
     epochs_seen = tokens / max(train_tokens, 1)
+    unique_epochs = tokens / max(unique_tokens, 1)
     warmup = train_options.get("warmup_steps")
     if warmup is None:
         warmup = min(WARMUP_MAX_STEPS, max(1, round(WARMUP_SHARE * n_steps)))
-    dropout = model_options.get("dropout", dropout_for(epochs_seen))
+    dropout = model_options.get("dropout", dropout_for(unique_epochs))
     rate = train_options.get("learning_rate") or learning_rate_for(shape.hidden_size, n_steps)
     eval_every = train_options.get("eval_every")
     if eval_every is None and minutes is None:
@@ -347,6 +354,8 @@ def make_plan(
         budget = f"{minutes:g} minute{'' if minutes == 1 else 's'}" if minutes is not None else f"{n_steps:,} steps"
         reason = (f"of {len(candidates)} candidate shapes, the lowest predicted loss for {budget} on "
                   f"{train_tokens:,} training tokens")
+    if copies > 1:
+        reason += f" ({copies} augmented copies of {round(unique_tokens):,}: {unique_epochs:.1f} passes over those)"
     if dropout == model_options.get("dropout"):
         reason += "; dropout given"
     return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, rate, n_steps,

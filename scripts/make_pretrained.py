@@ -2,11 +2,13 @@
 
     python -m scripts.make_pretrained --minutes 15
 
-For each corpus: train a 2x256 LSTM for the budget, copy its best checkpoint without optimizer state to
-checkpoints/<corpus>-small.pt with the sampling defaults below, write 8 samples (files, piano rolls,
-scores) to examples/<corpus>/, and judge 100 samples at temperature 1.0 and at the model's default
-against the corpus's held-out pieces (`genseq judge`).
+For each corpus: train for the budget with the shape and schedule genseq plans (`--size auto`, as
+`genseq train --corpus <corpus> --minutes 15` does), copy its best checkpoint without optimizer state
+and with float16 weights to checkpoints/<corpus>-small.pt with the sampling defaults below, write 8
+samples (files, piano rolls, scores) to examples/<corpus>/, and judge 100 samples at temperature 1.0 and
+at the model's default against the corpus's held-out pieces (`genseq judge`).
 
+    python -m scripts.make_pretrained --ship checkpoints/folk-abc-15min --corpus folk-abc   # a run trained before
     python -m scripts.make_pretrained --stamp-defaults    # only write SAMPLE_DEFAULTS into the shipped models
 """
 
@@ -46,9 +48,14 @@ def judged(model: api.TrainedModel, corpus: str, temperature: float | None) -> d
 
 
 def make(corpus: str, minutes: float) -> dict:
-    result = api.train(corpus=corpus, name=f"{corpus}-{minutes:g}min", minutes=minutes,
-                       model={"hidden_size": 256, "num_layers": 2, "dropout": 0.2}, **DATA_OPTIONS.get(corpus, {}))
-    shipped = api.export_checkpoint(result.run_dir / "best.pt", Path("checkpoints") / f"{corpus}-small.pt")
+    result = api.train(corpus=corpus, name=f"{corpus}-{minutes:g}min", minutes=minutes, **DATA_OPTIONS.get(corpus, {}))
+    return ship(result.run_dir, corpus)
+
+
+def ship(run_dir: Path, corpus: str) -> dict:
+    """The run's best checkpoint as checkpoints/<corpus>-small.pt, its examples and its judged figures."""
+    progress = api.load(run_dir).payload["progress"]
+    shipped = api.export_checkpoint(run_dir / "best.pt", Path("checkpoints") / f"{corpus}-small.pt", float16=True)
     stamp_defaults(shipped, corpus)
     model = api.load(shipped)
     samples = model.sample(**SAMPLE_SETTINGS)
@@ -56,10 +63,10 @@ def make(corpus: str, minutes: float) -> dict:
     exported = export_samples(samples, model.tokenizer, out, Outputs(png=True, score=True),
                               {"checkpoint": str(shipped), **SAMPLE_SETTINGS}, force=True)
     summary = {
-        "corpus": corpus, "minutes": minutes, "steps": result.progress.step,
-        "best_val_loss": result.progress.best_val_loss, "checkpoint": str(shipped),
+        "corpus": corpus, "minutes": round(progress["elapsed_seconds"] / 60, 1), "steps": progress["step"],
+        "best_val_loss": progress["best_val_loss"], "checkpoint": str(shipped),
         "checkpoint_mb": round(shipped.stat().st_size / 2**20, 2), "samples": len(exported.files),
-        "command": f"python -m scripts.make_pretrained --minutes {minutes:g} --corpus {corpus}",
+        "command": f"python -m scripts.make_pretrained --minutes {progress['elapsed_seconds'] / 60:.0f} --corpus {corpus}",
         **DATA_OPTIONS.get(corpus, {}),
     }
     summary["sample_defaults"] = model.sample_defaults
@@ -75,12 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--corpus", action="append", help="corpus to train (default: every built-in one)")
+    parser.add_argument("--ship", type=Path, metavar="RUN", help="ship this run folder's best.pt instead of training")
     parser.add_argument("--stamp-defaults", action="store_true", help="only write SAMPLE_DEFAULTS into the "
                         "shipped checkpoints, without training")
     args = parser.parse_args()
     for corpus in args.corpus or ["folk-abc", "bach-chorales"]:
         if args.stamp_defaults:
             stamp_defaults(Path("checkpoints") / f"{corpus}-small.pt", corpus)
+        elif args.ship:
+            ship(args.ship, corpus)
         else:
             make(corpus, args.minutes)
 

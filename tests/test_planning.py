@@ -103,6 +103,19 @@ def test_dropout_follows_the_epochs_a_run_reads():
     assert short.dropout < 0.1  # 614k tokens on 360k: under two epochs
 
 
+def test_augmented_copies_are_planned_for_as_the_pieces_they_copy():
+    """Twelve transpositions of 385k tokens get the dropout of 385k tokens read many times, not of 4.6M new ones."""
+    def plan(copies: int) -> planning.Plan:
+        return planning.make_plan(vocab_size=96, train_tokens=4_620_000, model_options={},
+                                  train_options={"minutes": 15}, size="auto", device=CPU,
+                                  step_seconds=step_times(0.05), copies=copies)
+    plain, copied = plan(1), plan(12)
+    assert copied.dropout > plain.dropout and copied.dropout == planning.dropout_for(copied.tokens / 385_000)
+    assert (copied.num_layers, copied.hidden_size, copied.tokens) == (plain.num_layers, plain.hidden_size, plain.tokens)
+    assert "12 augmented copies of 385,000" in copied.reason and "copies" not in plain.reason
+    assert copied.epochs == pytest.approx(copied.tokens / 4_620_000, rel=1e-3)  # epochs: passes over the split
+
+
 def test_plan_prints_the_choice_and_trains_nothing(text_file, tmp_path):
     result = run_cli("train", str(text_file), "--steps", "40", "--plan", "--name", "never", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

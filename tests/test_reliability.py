@@ -189,6 +189,26 @@ def test_a_checkpoint_whose_pickle_would_run_code_is_refused(small_run, tmp_path
     assert not marker.exists()
 
 
+def test_a_float16_export_keeps_the_model_and_refuses_weights_beyond_its_range(small_run, tmp_path):
+    full = api.export_checkpoint(small_run / "best.pt", tmp_path / "full.pt")
+    half = api.export_checkpoint(small_run / "best.pt", tmp_path / "half.pt", float16=True)
+    assert {t.dtype for t in load_checkpoint(half)["model"].values()} == {torch.float16}
+    weights = sum(t.numel() for t in load_checkpoint(full)["model"].values())
+    assert full.stat().st_size - half.stat().st_size > 1.8 * weights  # two of every four bytes saved
+    ids = torch.arange(3, 99).remainder(api.load(full).config.vocab_size)[None]
+    logits = [api.load(path).network(ids)[0] for path in (full, half)]
+    assert logits[1].dtype == torch.float32
+    assert (logits[0] - logits[1]).abs().max() < 0.02
+
+    payload = load_checkpoint(small_run / "best.pt")
+    name = next(iter(payload["model"]))
+    payload["model"][name] = payload["model"][name] * 0 + 1e6
+    torch.save(payload, tmp_path / "huge.pt")
+    with pytest.raises(CheckpointError, match=f"{name}.*do not fit float16"):
+        api.export_checkpoint(tmp_path / "huge.pt", tmp_path / "out.pt", float16=True)
+    assert not (tmp_path / "out.pt").exists()
+
+
 # -- numerical safety ---------------------------------------------------------------------------
 
 
