@@ -173,7 +173,7 @@ def _warn_skipped(reasons: dict[str, str], total: int) -> None:
     for name in sorted(reasons):
         say(f"[yellow]warning:[/] skipped {reasons[name]}")
     if reasons:
-        say(f"skipped {len(reasons)} unreadable file(s) of {total}")
+        say(f"skipped {len(reasons)} file(s) of {total} that could not be read or encoded (reasons above)")
 
 
 def corpus_summaries() -> list[dict[str, Any]]:
