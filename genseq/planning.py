@@ -329,14 +329,13 @@ def make_plan(
     if minutes is None and steps is None and epochs is None:
         minutes = TrainConfig().minutes
     candidates = _candidates(given, minutes is not None, vocab_size)
-    unique_tokens = train_tokens / max(copies, 1)
     shape, precision, seconds, n_steps = _best_shape(
         candidates, minutes=minutes, steps=steps, epochs=epochs, train_tokens=train_tokens, vocab_size=vocab_size,
         precisions=precisions_to_try(train_options.get("precision", "auto"), device), step_seconds=step_seconds)
 
     tokens = n_steps * shape.tokens_per_step
     epochs_seen = tokens / max(train_tokens, 1)
-    unique_epochs = tokens / max(unique_tokens, 1)
+    unique_epochs = epochs_seen * copies
     warmup = train_options.get("warmup_steps")
     if warmup is None:
         warmup = min(WARMUP_MAX_STEPS, max(1, round(WARMUP_SHARE * n_steps)))
@@ -355,7 +354,8 @@ def make_plan(
         reason = (f"of {len(candidates)} candidate shapes, the lowest predicted loss for {budget} on "
                   f"{train_tokens:,} training tokens")
     if copies > 1:
-        reason += f" ({copies} augmented copies of {round(unique_tokens):,}: {unique_epochs:.1f} passes over those)"
+        reason += (f" ({copies} augmented copies of {round(train_tokens / copies):,}: {unique_epochs:.1f} passes over "
+                   "those)")
     if dropout == model_options.get("dropout"):
         reason += "; dropout given"
     return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, rate, n_steps,

@@ -179,6 +179,6 @@ class VoicesTokenizer(GridEncoding):
         for voice in range(self.voices):
             close(voice)
         tracks = tuple(Track(0, False, tuple(found), name) for found, name in zip(notes, self.names, strict=True))
-        signatures = tuple((start * seconds_per_step, *self._time_signature(length))
-                           for start, length in meters if self._time_signature(length))
+        signatures = tuple((start * seconds_per_step, *meter) for start, length in meters
+                           if (meter := self._time_signature(length)))
         return to_pretty_midi(Score(tracks, time_signatures=signatures))
