@@ -54,6 +54,7 @@ from genseq.sampling import generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, new_tokenizer_settings, tokenizer_from_dict
 from genseq.tokenizers.midi import MIDI_SUFFIXES, MidiEncoding
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
+from genseq.voice_leading import VoiceLeading
 
 DEFAULT_RUNS = Path("checkpoints")
 DISTRIBUTION_OPTIONS = {"temperature", "top_k", "top_p"}
@@ -407,8 +408,9 @@ class TrainedModel:
                    **options: Any) -> list[list[int]]:
         """Token ids of new samples (without the primer); options are SampleConfig fields (see `sample_config`)."""
         config = self.sample_config(**options)
+        rule = VoiceLeading(self.tokenizer) if config.voice_leading else None
         return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step,
-                        prelude=self.payload.get("prelude", ()))
+                        prelude=self.payload.get("prelude", ()), rule=rule)
 
     def sample(self, primer: Any = None, include_primer: bool = True,
                on_step: Callable[[torch.Tensor], None] | None = None, **options: Any) -> list[Any]:

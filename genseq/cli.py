@@ -156,6 +156,10 @@ def sample(
     precision: str = typer.Option("auto", help="CPU sampling precision: auto, fp32 (reproducible), bf16 or int8."),
     beam_size: int = typer.Option(1, help="1 samples at random; N > 1 keeps the N most likely continuations "
                                   "(deterministic; not with --temperature, --top-k, --top-p)."),
+    voice_leading: bool | None = typer.Option(
+        None, "--voice-leading/--free-voices", show_default=False,
+        help="Voices models: never draw parallel fifths or octaves, crossed voices or notes out of range "
+             "(default: the model's own setting)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write text samples to this file."),
     output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc|mid>, ... into this folder."),
     wav: bool = typer.Option(False, help="Also render each music sample to WAV (with --output-dir)."),
@@ -197,7 +201,7 @@ def sample(
     controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses --transpose before drawing
     options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                    num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision,
-                                   beam_size=beam_size)
+                                   beam_size=beam_size, voice_leading=voice_leading)
     if output_dir is not None:
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None,

@@ -109,6 +109,9 @@ class SampleConfig:
     beam_size: int = 1
     """1 draws at random; N > 1 searches deterministically for the N most likely continuations
     (`sampling.beam_search`), under the model's own distribution and in the model's own precision."""
+    voice_leading: bool = False
+    """Voices models: never draw parallel fifths or octaves, crossed voices or notes outside the voices'
+    ranges (`voice_leading.VoiceLeading`)."""
 
     def __post_init__(self) -> None:
         _check(self.length > 0, f"--length must be positive, got {self.length}")

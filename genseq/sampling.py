@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 
@@ -32,6 +33,22 @@ def step_precision(precision: str, batch_size: int) -> str:
     if not cpu_supports_bf16():
         return "fp32"
     return "int8" if batch_size <= INT8_STEP_MAX_BATCH and int8_available() else "bf16"
+
+
+class TokenRule(Protocol):
+    """Which tokens each sample may draw next, followed as it grows (such as `voice_leading.VoiceLeading`)."""
+
+    def start(self, context: Sequence[int], batch: int) -> None:
+        """Read the context every sample starts from, for `batch` samples."""
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep the samples at `rows`, in that order."""
+
+    def advance(self, tokens: torch.Tensor) -> None:
+        """Take each sample's new token [batch]."""
+
+    def mask(self, logits: torch.Tensor) -> None:
+        """Set the next-token logits [batch, vocab] of forbidden tokens to -inf, in place."""
 
 
 class StopSampling(Exception):
@@ -77,6 +94,7 @@ def generate(
     on_step: Callable[[torch.Tensor], None] | None = None,
     fast: bool | None = None,
     prelude: Sequence[int] = (),
+    rule: TokenRule | None = None,
 ) -> list[list[int]]:
     """`config.num_samples` continuations of `primer`, drawn in one batch.
 
@@ -88,11 +106,12 @@ def generate(
     tensor is reused next step, so copy what must be kept); it may raise `StopSampling` to end here.
     `fast` (default: when the model is on the CPU) steps with `fastpath.LSTMStep` / `TokenSelector`
     instead of `model.step` / `next_token_probs`, in `config.precision`; both paths give the same
-    tokens for the same seed when that precision is fp32. With `config.beam_size` > 1 this is
+    tokens for the same seed when that precision is fp32. `rule` masks each step's logits before the
+    draw, so temperature, top-k and top-p act on the tokens it allows. With `config.beam_size` > 1 this is
     `beam_search` instead (which ignores `fast` and the seed).
     """
     if config.beam_size > 1:
-        return beam_search(model, primer, config, end_token, on_step, prelude)
+        return beam_search(model, primer, config, end_token, on_step, prelude, rule)
     model.eval()
     device = model.head.weight.device
     generator = make_generator(config.seed)
@@ -102,6 +121,8 @@ def generate(
     state = tuple(t.expand(-1, batch, -1).contiguous() for t in state)
     if config.stop_at_end:  # a sample holds at least one new token, never an immediate end of document
         logits[:, end_token] = float("-inf")
+    if rule:
+        rule.start(_context(primer, end_token, prelude), batch)
     if fast is None:
         fast = device.type == "cpu"
     if fast:
@@ -113,12 +134,16 @@ def generate(
     finished, is_end = torch.zeros(batch, dtype=torch.bool), torch.empty(batch, dtype=torch.bool)
     steps = 0
     for steps in range(1, config.length + 1):
+        if rule:
+            rule.mask(logits)
         if fast:
             token = select(logits)
         else:
             token = draw(next_token_probs(logits, config.temperature, config.top_k, config.top_p).cpu(), generator)
         if config.stop_at_end and batch > 1:
             token.masked_fill_(finished, end_token)
+        if rule:
+            rule.advance(token)
         columns[steps - 1].copy_(token)
         if on_step:
             try:
@@ -156,6 +181,7 @@ def beam_search(
     end_token: int,
     on_step: Callable[[torch.Tensor], None] | None = None,
     prelude: Sequence[int] = (),
+    rule: TokenRule | None = None,
 ) -> list[list[int]]:
     """The `config.num_samples` most likely continuations of `primer` that `config.beam_size` beams find, best first.
 
@@ -169,14 +195,19 @@ def beam_search(
     most complete pieces per token.
     The beams run as one batch through `model.step`, their (h, c) reordered to follow the survivors. `on_step`
     sees the survivors' newest tokens each step (a later step may drop them: count steps, do not stream them);
-    `StopSampling` ends the search with what it holds.
+    `StopSampling` ends the search with what it holds. `rule` masks every beam's logits, so only the
+    continuations it allows are searched.
     """
     model.eval()
     logits, state = _read_context(model, primer, end_token, prelude)
+    if rule:
+        rule.start(_context(primer, end_token, prelude), 1)
     scores = torch.zeros(1, device=logits.device)  # total log-probability of each live beam
     beams = torch.empty(1, 0, dtype=torch.long, device=logits.device)
     complete: list[tuple[float, list[int]]] = []  # (mean log-probability per token, ids) of each ended piece
     for steps in range(1, config.length + 1):
+        if rule:
+            rule.mask(logits)
         totals = scores[:, None] + torch.log_softmax(logits.float(), -1)
         if config.stop_at_end and steps == 1:
             totals[:, end_token] = float("-inf")
@@ -197,6 +228,9 @@ def beam_search(
                 break
         if not tokens.numel():
             break
+        if rule:
+            rule.select(rows)
+            rule.advance(tokens)
         logits, state = model.step(tokens, (state[0][:, rows], state[1][:, rows]))
     complete.sort(key=lambda piece: -piece[0])
     return ([ids for _, ids in complete] + beams.tolist())[: config.num_samples]

@@ -88,7 +88,7 @@ def test_models_lists_shipped_models_and_runs_with_corpus_size_and_best_loss(cli
         "id": FOLK, "name": FOLK, "source": "shipped", "kind": "abc", "corpus": "folk-abc", "size": "2x256",
         "best_val_loss": None}
     assert 0.5 < models[FOLK]["best_val_loss"] < 1.5
-    assert models["bach-chorales-small"]["kind"] == "beat"
+    assert models["bach-chorales-small"]["kind"] == "voices"
     run = models["run:my-folk-run"]
     assert (run["source"], run["corpus"], run["size"], run["best_val_loss"]) == ("run", "folk-abc", "2x256", 0.95)
 
@@ -257,22 +257,29 @@ def test_hostile_or_wrong_primer_files_get_the_clis_one_line_errors(client):
 def test_a_midi_primer_upload_primes_the_chorale_model(client, tmp_path):
     import pretty_midi
 
-    melody = pretty_midi.PrettyMIDI(initial_tempo=90)
+    chord = pretty_midi.PrettyMIDI(initial_tempo=120)  # a C major chord, one bar, in four named voices
+    for name, pitch in zip(("Soprano", "Alto", "Tenor", "Bass"), (72, 64, 55, 48), strict=True):
+        chord.instruments.append(pretty_midi.Instrument(program=0, name=name))
+        chord.instruments[-1].notes.append(pretty_midi.Note(80, pitch, 0.0, 2.0))
+    path = tmp_path / "chord.mid"
+    chord.write(str(path))
+    melody = pretty_midi.PrettyMIDI()
     melody.instruments.append(pretty_midi.Instrument(program=0))
-    melody.instruments[0].notes += [pretty_midi.Note(80, 60 + step, step * 0.667, step * 0.667 + 0.6)
-                                    for step in (0, 2, 4, 5)]
-    path = tmp_path / "melody.mid"
-    melody.write(str(path))
-    upload = client.post("/api/primer?model=bach-chorales-small&name=melody.mid", content=path.read_bytes()).json()
-    assert upload["kind"] == "midi" and upload["name"] == "melody.mid"
+    melody.instruments[0].notes.append(pretty_midi.Note(80, 60, 0.0, 1.0))
+    melody.write(str(tmp_path / "melody.mid"))
+    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=melody.mid",
+                                    content=(tmp_path / "melody.mid").read_bytes()),
+                        "the voices tokenizer needs 4 pitched tracks, or tracks named Soprano, Alto, Tenor, Bass")
+    upload = client.post("/api/primer?model=bach-chorales-small&name=chord.mid", content=path.read_bytes()).json()
+    assert upload["kind"] == "midi" and upload["name"] == "chord.mid"
     assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, "upload": upload["upload"]}),
                         "another model")
     result = stream(client, {"model": "bach-chorales-small", "upload": upload["upload"], "length": 120,
                              "seed": 1})[-1][1]
     sample = result["samples"][0]
-    assert result["settings"]["primer"] == "melody.mid"
+    assert result["settings"]["primer"] == "chord.mid"
     assert {"mid", "wav", "svg", "musicxml"} <= set(sample["files"]), sample["note"]
-    assert [n[0] for n in sorted(sample["notes"], key=lambda n: n[1])][:1] == [60]
+    assert sorted(n[0] for n in sample["notes"] if n[1] == 0) == [48, 55, 64, 72]
 
 
 def free_port() -> int:

@@ -63,6 +63,14 @@ class MidiEncoding(Tokenizer):
     def vocab_size(self) -> int:
         return len(self._table)
 
+    def token_ids(self, name: str) -> range:
+        """The ids of one segment of the vocabulary, such as every PITCH token (for rules that mask them)."""
+        first = self._first[name]
+        last = first + 1
+        while last < len(self._table) and self._table[last][0] == name:
+            last += 1
+        return range(first, last)
+
     def token_name(self, token_id: int) -> str:
         if not 0 <= token_id < len(self._table):
             return f"<out of range {token_id}>"
