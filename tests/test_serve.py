@@ -280,6 +280,9 @@ def test_a_midi_primer_upload_primes_the_chorale_model(client, tmp_path):
     assert result["settings"]["primer"] == "chord.mid"
     assert {"mid", "wav", "svg", "musicxml"} <= set(sample["files"]), sample["note"]
     assert sorted(n[0] for n in sample["notes"] if n[1] == 0) == [48, 55, 64, 72]
+    assert result["settings"]["voice_leading"] is None  # the model's own default: on
+    assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, "voice_leading": True}),
+                        "--voice-leading keeps four-part writing rules for voices models; this is a abc model")
 
 
 def free_port() -> int:

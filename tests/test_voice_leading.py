@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pretty_midi
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 
 from genseq import api
 from genseq.errors import ConfigError
@@ -73,7 +75,7 @@ def test_the_rule_is_for_voices_models_only():
         VoiceLeading(CharTokenizer("abc"))
 
 
-def judged(model: api.TrainedModel, samples: list) -> ChoraleCounts:
+def judged(samples: list[pretty_midi.PrettyMIDI]) -> ChoraleCounts:
     total = ChoraleCounts()
     for sample in samples:
         total = total.add(chorale_counts(Notes(score_from_pretty_midi(sample))))
@@ -84,8 +86,8 @@ def test_the_shipped_chorale_model_writes_no_fault_the_judge_counts_under_the_ru
     model = api.load("bach-chorales-small")
     assert model.sample_defaults.get("voice_leading") is True
     options = dict(num_samples=6, seed=3, temperature=1.2, length=800)
-    free = judged(model, model.sample(voice_leading=False, **options))
-    ruled = judged(model, model.sample(**options))
+    free = judged(model.sample(voice_leading=False, **options))
+    ruled = judged(model.sample(**options))
     assert free.parallels + free.crossings + free.out_of_range > 0 and ruled.notes > 100
     assert (ruled.parallels, ruled.crossings, ruled.out_of_range) == (0, 0, 0)
 
@@ -118,3 +120,17 @@ def test_sampling_and_beam_search_feed_a_rule_every_token_of_every_sample_and_dr
     assert rule.context == [*(prelude or [VOICES.end_of_document]), *primer]
     assert any(HOLD in ids for ids in free) and not any(HOLD in ids for ids in ruled)
     assert rule.rows == ruled and all(len(ids) == 60 for ids in ruled)
+
+
+def test_the_cli_samples_under_the_rule_by_default_frees_the_voices_on_request_and_refuses_other_models(tmp_path):
+    counts = {}
+    for flag in ("--voice-leading", "--free-voices"):
+        folder = tmp_path / flag.strip("-")
+        result = run_cli("sample", "bach-chorales-small", flag, "--num-samples", "4", "--seed", "3", "--temperature",
+                         "1.2", "--length", "800", "--output-dir", str(folder), "--quiet")
+        assert result.returncode == 0, result.stderr
+        counts[flag] = judged([pretty_midi.PrettyMIDI(str(path)) for path in sorted(folder.glob("*.mid"))])
+    assert counts["--free-voices"].parallels + counts["--free-voices"].out_of_range > 0
+    assert (counts["--voice-leading"].parallels, counts["--voice-leading"].out_of_range) == (0, 0)
+    assert_one_line_error(run_cli("sample", "folk-abc-small", "--voice-leading", "--length", "10"),
+                          "--voice-leading keeps four-part writing rules for voices models; this is a abc model")

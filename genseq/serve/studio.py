@@ -26,6 +26,7 @@ from genseq.files import write_atomic
 from genseq.music import MAX_FILE_BYTES
 from genseq.sampling import StopSampling
 from genseq.tokenizers.midi import MIDI_SUFFIXES
+from genseq.voice_leading import VoiceLeading
 
 MAX_LENGTH = 20_000
 """Tokens per sample a request may ask for (the sampler allocates length x samples up front)."""
@@ -159,7 +160,8 @@ class Studio:
             "top_k": number("top_k", int, None), "top_p": number("top_p", float, None),
             "num_samples": number("num_samples", int, 1), "seed": number("seed", int, None),
             "precision": str(request.get("precision") or "auto"),
-            "stop_at_end": request.get("stop_at_end", True) not in (False, "false", "off", "0", 0),
+            "stop_at_end": _flag(request.get("stop_at_end"), True),
+            "voice_leading": _flag(request.get("voice_leading"), None),  # None: the model's own default
         }
         if not 0 < settings["length"] <= MAX_LENGTH:
             raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {settings['length']}")
@@ -168,6 +170,8 @@ class Studio:
         if settings["seed"] is None:
             settings["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
         SampleConfig(**settings)  # the sampler's own checks and messages
+        if settings["voice_leading"]:
+            VoiceLeading(model.tokenizer)  # a model without voices refuses here, as in the CLI
         primer, transpose = self._primer(model, model_id, request, settings)
         model.encode_primer(primer)
         return Job(secrets.token_hex(6), model_id, settings, primer, transpose)
@@ -335,6 +339,11 @@ def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:
             raise InputError(f"{key.replace('_', ' ')} must be a whole number, got {value!r}")
         return parsed
     return number
+
+
+def _flag(value: Any, default: bool | None) -> bool | None:
+    """A checkbox's value as the page or a script sends it (absent: `default`)."""
+    return default if value is None else value not in (False, "false", "off", "0", 0)
 
 
 def _notes(midi_path: Path) -> list[list[float]]:

@@ -66,6 +66,7 @@ function chooseModel(id) {
   const kind = state.model ? state.model.kind : null;
   $("#music").hidden = !kind || kind === "char";
   for (const label of document.querySelectorAll(".abc-only")) label.hidden = kind !== "abc";
+  for (const label of document.querySelectorAll(".voices-only")) label.hidden = kind !== "voices";
   $("#primer-hint").textContent = kind === "abc" ? "ABC the tunes start with, e.g. X:1 M:6/8 K:G"
     : MIDI_KINDS.includes(kind) ? "load a .mid file to continue" : "text the samples continue";
   $("#primer").disabled = MIDI_KINDS.includes(kind);
@@ -108,6 +109,7 @@ function settings() {
   if (form.get("primer")) body.primer = form.get("primer");  // kept as typed: spaces and line breaks matter
   if ($("#new-seed").checked) delete body.seed;
   body.stop_at_end = $("#stop-at-end").checked;
+  if (state.model && state.model.kind === "voices") body.voice_leading = $("#voice-leading").checked;
   if ($("#music").hidden) delete body.transpose;
   if (!state.model || state.model.kind !== "abc") for (const key of ["meter", "key", "unit_length"]) delete body[key];
   return body;
@@ -218,6 +220,7 @@ function describe(result) {
   if (s.top_p) parts.push(`top-p ${s.top_p}`);
   for (const key of ["meter", "key", "unit_length"]) if (s[key]) parts.push(`${key.replace("_", " ")} ${s[key]}`);
   if (s.transpose) parts.push(`transposed ${s.transpose > 0 ? "+" : ""}${s.transpose}`);
+  if (s.voice_leading === false) parts.push("free voices");
   parts.push(`${result.steps.toLocaleString()} tokens in ${result.seconds} s`);
   if (result.stopped) parts.push("stopped early");
   return parts.join(" · ");
@@ -344,6 +347,7 @@ function useSettings(result) {
   $("#temperature-range").value = result.settings.temperature;
   $("#new-seed").checked = false;
   $("#stop-at-end").checked = result.settings.stop_at_end !== false;
+  $("#voice-leading").checked = result.settings.voice_leading !== false;
   $("#seed").disabled = false;
 }
 
