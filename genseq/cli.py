@@ -14,6 +14,7 @@ import typer
 from genseq import api, controls, export, render
 from genseq.config import TrainConfig
 from genseq.console import counting_bar
+from genseq.distributed import exit_process
 from genseq.errors import GenseqError
 from genseq.judge.core import MAX_REFERENCE, judge
 from genseq.judge.report import histogram_pngs, table
@@ -466,14 +467,14 @@ def main() -> None:
         code = app(standalone_mode=False)
     except GenseqError as err:
         typer.echo(f"error: {err}", err=True)
-        sys.exit(2)
+        code = 2
     except typer.TyperException as err:  # typer's usage errors: bad option values, missing arguments
         context = getattr(err, "ctx", None)
         if err.format_message():  # empty when help was shown for a bare command
             hint = f" (see `{context.command_path} --help`)" if context is not None else ""
             typer.echo(f"error: {err.format_message()}{hint}", err=True)
-        sys.exit(getattr(err, "exit_code", 2))
+        code = getattr(err, "exit_code", 2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        code = 130
+    exit_process(code if isinstance(code, int) else 0)
