@@ -113,6 +113,11 @@ def test_a_short_bar_in_the_middle_fails_the_tune():
     assert not all_bars_full(read_tune(HEADER + "GABc dedB|dedB ded|c2ec B2dB|c2A2 A2BA|G8|\n"))
 
 
+def test_a_divisor_of_zero_is_read_not_raised():
+    """A sampled `A/0` is not ABC; the reader must still read the tune (it divides by nothing)."""
+    assert [bar.length for bar in read_tune(HEADER + "A/0Bc3 d2e|GABc dedB|\n").bars] == [1, 1]
+
+
 def test_broken_rhythm_triplets_chords_and_rests_take_their_written_time():
     tune = read_tune(HEADER + "G>A B<c (3ded c2|[GB]2 z2 \"D7\"!trill!d4|{g}A/B/c d6|G8|\n")
     assert [bar.length for bar in tune.bars] == [1, 1, 1, 1]

@@ -81,12 +81,13 @@ def unit_length(value: str) -> Fraction | None:
 
 
 def _multiplier(text: str) -> Fraction:
-    """The length written after a note in units of L: `2`, `/2`, `/`, `//`, `3/2`."""
+    """The length written after a note in units of L: `2`, `/2`, `/`, `//`, `3/2` (a divisor of 0, which is not
+    ABC, divides by nothing)."""
     number, _, rest = text.partition("/")
     value = Fraction(int(number)) if number else Fraction(1)
     if "/" in text:
         for part in ("/" + rest).split("/")[1:]:
-            value /= int(part) if part else 2
+            value /= (int(part) or 1) if part else 2
     return value
 
 
