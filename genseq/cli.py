@@ -161,6 +161,10 @@ def sample(
         None, "--voice-leading/--free-voices", show_default=False,
         help="Voices models: never draw parallel fifths or octaves, crossed voices or notes out of range "
              "(default: the model's own setting)."),
+    full_bars: bool | None = typer.Option(
+        None, "--full-bars/--free-bars", show_default=False,
+        help="ABC models: never close a bar short of its meter or write past it (default: the model's own "
+             "setting)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write text samples to this file."),
     output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc|mid>, ... into this folder."),
     wav: bool = typer.Option(False, help="Also render each music sample to WAV (with --output-dir)."),
@@ -202,7 +206,7 @@ def sample(
     controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses --transpose before drawing
     options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
                                    num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision,
-                                   beam_size=beam_size, voice_leading=voice_leading)
+                                   beam_size=beam_size, voice_leading=voice_leading, full_bars=full_bars)
     if output_dir is not None:
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None,

@@ -112,6 +112,8 @@ class SampleConfig:
     voice_leading: bool = False
     """Voices models: never draw parallel fifths or octaves, crossed voices or notes outside the voices'
     ranges (`voice_leading.VoiceLeading`)."""
+    full_bars: bool = False
+    """ABC models: never close a bar short of its meter or write past it (`bar_lengths.FullBars`)."""
 
     def __post_init__(self) -> None:
         _check(self.length > 0, f"--length must be positive, got {self.length}")

@@ -80,12 +80,13 @@ def test_pieces_that_end_rank_first_by_log_probability_per_token_then_beams_cut_
     assert means[:3] == sorted(means[:3], reverse=True) and means[3] > means[0]
 
 
-def test_beam_search_takes_none_of_a_checkpoints_sampling_defaults():
-    """folk-abc-small names temperature 0.8 with top-p 0.9; beam search ranks by the model's own distribution."""
-    model = api.load("checkpoints/folk-abc-small.pt")
-    assert model.sample_config().top_p == 0.9
+def test_beam_search_takes_none_of_a_checkpoints_sampling_distribution_but_keeps_its_rules():
+    """bach-chorales-small names temperature 0.8 and voice leading; beam search ranks by the model's own
+    distribution, under the same rules."""
+    model = api.load("checkpoints/bach-chorales-small.pt")
+    assert (model.sample_config().temperature, model.sample_config().voice_leading) == (0.8, True)
     config = model.sample_config(beam_size=4)
-    assert (config.temperature, config.top_k, config.top_p) == (1.0, None, None)
+    assert (config.temperature, config.top_k, config.top_p, config.voice_leading) == (1.0, None, None, True)
 
 
 @pytest.mark.parametrize("options, message", [

@@ -283,6 +283,8 @@ def test_a_midi_primer_upload_primes_the_chorale_model(client, tmp_path):
     assert result["settings"]["voice_leading"] is None  # the model's own default: on
     assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, "voice_leading": True}),
                         "--voice-leading keeps four-part writing rules for voices models; this is a abc model")
+    assert_one_line_4xx(client.post("/api/generate", json={"model": "bach-chorales-small", "full_bars": True}),
+                        "--full-bars keeps the bars of ABC tunes at their meter's length; this is a voices model")
 
 
 def free_port() -> int:

@@ -169,9 +169,9 @@ def test_a_primer_file_fills_the_box_or_primes_the_chorale_model(page, tmp_path)
 
     melody = tmp_path / "melody.mid"
     melody.write_bytes(Path(__file__).parent.parent.joinpath("examples", "bach-chorales", "sample-01.mid").read_bytes())
-    assert page.is_hidden("#voice-leading")
+    assert page.is_hidden("#voice-leading") and page.is_visible("#full-bars") and page.is_checked("#full-bars")
     page.click("#models li[data-model=bach-chorales-small]")
-    assert page.is_visible("#voice-leading") and page.is_checked("#voice-leading")
+    assert page.is_visible("#voice-leading") and page.is_checked("#voice-leading") and page.is_hidden("#full-bars")
     page.set_input_files("#primer-file", str(melody))
     page.wait_for_selector("#upload-chip:not([hidden])")
     assert page.inner_text("#upload-name") == "primer: melody.mid"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from genseq import api, controls, export
+from genseq.bar_lengths import FullBars
 from genseq.checkpoint import shipped_models
 from genseq.config import SampleConfig
 from genseq.errors import GenseqError, InputError
@@ -162,6 +163,7 @@ class Studio:
             "precision": str(request.get("precision") or "auto"),
             "stop_at_end": _flag(request.get("stop_at_end"), True),
             "voice_leading": _flag(request.get("voice_leading"), None),  # None: the model's own default
+            "full_bars": _flag(request.get("full_bars"), None),
         }
         if not 0 < settings["length"] <= MAX_LENGTH:
             raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {settings['length']}")
@@ -172,6 +174,8 @@ class Studio:
         SampleConfig(**settings)  # the sampler's own checks and messages
         if settings["voice_leading"]:
             VoiceLeading(model.tokenizer)  # a model without voices refuses here, as in the CLI
+        if settings["full_bars"]:
+            FullBars(model.tokenizer)  # and one that does not write ABC
         primer, transpose = self._primer(model, model_id, request, settings)
         model.encode_primer(primer)
         return Job(secrets.token_hex(6), model_id, settings, primer, transpose)

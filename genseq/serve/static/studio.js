@@ -110,6 +110,7 @@ function settings() {
   if ($("#new-seed").checked) delete body.seed;
   body.stop_at_end = $("#stop-at-end").checked;
   if (state.model && state.model.kind === "voices") body.voice_leading = $("#voice-leading").checked;
+  if (state.model && state.model.kind === "abc") body.full_bars = $("#full-bars").checked;
   if ($("#music").hidden) delete body.transpose;
   if (!state.model || state.model.kind !== "abc") for (const key of ["meter", "key", "unit_length"]) delete body[key];
   return body;
@@ -221,6 +222,7 @@ function describe(result) {
   for (const key of ["meter", "key", "unit_length"]) if (s[key]) parts.push(`${key.replace("_", " ")} ${s[key]}`);
   if (s.transpose) parts.push(`transposed ${s.transpose > 0 ? "+" : ""}${s.transpose}`);
   if (s.voice_leading === false) parts.push("free voices");
+  if (s.full_bars === false) parts.push("free bars");
   parts.push(`${result.steps.toLocaleString()} tokens in ${result.seconds} s`);
   if (result.stopped) parts.push("stopped early");
   return parts.join(" · ");
@@ -348,6 +350,7 @@ function useSettings(result) {
   $("#new-seed").checked = false;
   $("#stop-at-end").checked = result.settings.stop_at_end !== false;
   $("#voice-leading").checked = result.settings.voice_leading !== false;
+  $("#full-bars").checked = result.settings.full_bars !== false;
   $("#seed").disabled = false;
 }
 
