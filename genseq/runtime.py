@@ -57,11 +57,12 @@ def cpu_supports_bf16() -> bool:
     flags = cpu_info()[1].split()
     if "avx512_bf16" not in flags and "amx_bf16" not in flags:
         return False
-    lstm = torch.nn.LSTM(16, 16, batch_first=True)
     try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out, _ = lstm(torch.zeros(1, 2, 16))
-        out.float().sum().backward()
+        with torch.inference_mode(False), torch.enable_grad():  # the first call may come from inside the sampler
+            lstm = torch.nn.LSTM(16, 16, batch_first=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out, _ = lstm(torch.zeros(1, 2, 16))
+            out.float().sum().backward()
     except RuntimeError:
         return False
     return True

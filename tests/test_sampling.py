@@ -5,6 +5,7 @@ from sampling_checks import assert_draws_follow, trained_looking_model
 
 from genseq import api
 from genseq.config import SampleConfig
+from genseq.runtime import cpu_supports_bf16
 from genseq.sampling import generate, next_token_probs
 
 
@@ -93,3 +94,13 @@ def test_samples_start_from_the_state_after_the_checkpoints_prelude(trained_run)
     warm = generate(model.network, [], config, eod, prelude=prelude)
     assert model.sample_ids(length=60, num_samples=2, seed=3) == warm
     assert warm != generate(model.network, [], config, eod)  # a cold start
+
+
+def test_the_cpus_bf16_probe_gives_the_same_answer_inside_the_sampler():
+    """The sampler asks first, under inference mode, where the probe's backward pass cannot run: it used to
+    answer False there, and every `genseq sample` in a fresh process fell back to fp32."""
+    cpu_supports_bf16.cache_clear()
+    with torch.inference_mode():
+        inside = cpu_supports_bf16()
+    cpu_supports_bf16.cache_clear()
+    assert inside == cpu_supports_bf16()
