@@ -73,11 +73,11 @@ def test_pieces_that_end_rank_first_by_log_probability_per_token_then_beams_cut_
     """On folk-abc-small a beam that loops until the length is likelier per token than the tunes that end."""
     model, primer = api.load("checkpoints/folk-abc-small.pt"), "X:1\nK:D\n"
     eod = model.tokenizer.end_of_document
-    found = model.sample_ids(primer, length=1000, beam_size=4, num_samples=4)
-    ended = [len(ids) < 1000 for ids in found]
-    assert ended == [True, True, True, False]
+    found = model.sample_ids(primer, length=90, beam_size=4, num_samples=4)  # two of its tunes end within 90
+    ended = [len(ids) < 90 for ids in found]
+    assert ended == [True, True, False, False]
     means = [score(model, primer, ids + [eod] * done) / (len(ids) + done) for ids, done in zip(found, ended)]
-    assert means[:3] == sorted(means[:3], reverse=True) and means[3] > means[0]
+    assert means[:2] == sorted(means[:2], reverse=True) and means[2] > means[0]
 
 
 def test_beam_search_takes_none_of_a_checkpoints_sampling_distribution_but_keeps_its_rules():
