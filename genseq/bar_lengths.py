@@ -29,7 +29,7 @@ from fractions import Fraction
 import torch
 
 from genseq.errors import ConfigError
-from genseq.judge.abc_bars import _BOUNDARY, _FIELD_LINE, Bar, _read_line, _Reader, meter_length, unit_length
+from genseq.judge.abc_bars import BOUNDARY, FIELD_LINE, Bar, TuneReader, read_line
 from genseq.tokenizers import Tokenizer
 
 CLOSING = "|:[]\\"
@@ -46,48 +46,31 @@ AFTER_NOTE = set("ABCDEFGabcdefgzx]',0123456789/")
 
 
 class _Tune:
-    """One sample's tune so far: the header's meter and unit, the bar reader after the last complete line."""
+    """One sample's tune so far: the judge's reader after the last complete line, and the line being written."""
 
     def __init__(self) -> None:
-        self.meter, self.unit, self.reader, self.line = None, None, None, ""
+        self.reader, self.line = TuneReader(), ""
 
     def add(self, char: str) -> None:
-        if char != "\n":
+        if char == "\n":
+            self.reader.add_line(self.line)
+            self.line = ""
+        else:
             self.line += char
-            return
-        line, self.line = self.line.rstrip(), ""
-        match = _FIELD_LINE.match(line)
-        if match:
-            name, value = match.group(1), match.group(2).strip()
-            if self.reader is not None:
-                self.reader.field(name, value)
-            elif name == "M":
-                self.meter = meter_length(value)
-            elif name == "L":
-                self.unit = unit_length(value)
-            elif name == "K":
-                self.reader = _Reader(self.meter, self.unit)
-            return
-        if line.startswith("%") or not line.strip():
-            return
-        if self.reader is None:
-            self.reader = _Reader(self.meter, self.unit)
-        _read_line(line, self.reader)
-        self.reader.line_end()
 
     def bar_with(self, tail: str = "") -> tuple[Bar, bool] | None:
         """The bar being written if `tail` came next, and whether it is the tune's first bar; None where the
         rules do not apply (see the module docstring)."""
-        line = self.line + tail
-        if self.reader is None or _FIELD_LINE.match(line) or _inside_something(line):
+        line, body = self.line + tail, self.reader.body
+        if body is None or FIELD_LINE.match(line) or _inside_something(line):
             return None
-        reader = copy.copy(self.reader)
+        reader = copy.copy(body)
         reader.bar_lines = []  # the copy's own: reading the tail must not touch the tune's
         last = reader.bars[-1]
         reader.bars = [Bar(last.length, last.meter, last.opened_by, last.closed_by, last.ending, list(last.notes),
                            last.whole_bars)]
-        earlier = any(not bar.empty for bar in self.reader.bars[:-1])
-        _read_line(line, reader)
+        earlier = any(not bar.empty for bar in body.bars[:-1])
+        read_line(line, reader)
         bar = reader.bars[-1]
         if bar.meter is None or bar.whole_bars:
             return None
@@ -150,7 +133,7 @@ class FullBars:
                 continue
             bar, first = now
             if bar.length < bar.meter and not bar.empty and not first \
-                    and not (bar.ending or _BOUNDARY.search(bar.opened_by)):
+                    and not (bar.ending or BOUNDARY.search(bar.opened_by)):
                 logits[row, self.closing] = float("-inf")
             if tune.line.endswith(" ") and self.space is not None:
                 logits[row, self.space] = float("-inf")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-_FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
+FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _TOKEN = re.compile(r"""
     (?P<skip>"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+|\{[^}\n]*\}|%.*)
   | (?P<inline>\[[A-Za-z]:[^\]\n]*\])
@@ -28,7 +28,7 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 _CHORD_NOTE = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g][,']*)(\d*(?:/+\d*)?)")
 _DEFAULT_TUPLET_TIME = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}
-_BOUNDARY = re.compile(r":|\|\||\|\]|\[\|")
+BOUNDARY = re.compile(r":|\|\||\|\]|\[\|")
 """Bar lines that end a section: repeat signs, double bars, thick bars."""
 
 
@@ -95,7 +95,7 @@ def _compound(meter: Fraction | None) -> bool:
     return meter is not None and meter.denominator == 8 and meter.numerator % 3 == 0 and meter.numerator > 3
 
 
-class _Reader:
+class BarReader:
     """State while reading one tune's body: meter, unit, tuplet and broken-rhythm state, the bars so far."""
 
     def __init__(self, meter: Fraction | None, unit: Fraction | None):
@@ -151,7 +151,7 @@ class _Reader:
             else:
                 self.bars[-1].closed_by = line
                 self.bars.append(Bar(meter=self.meter, opened_by=line))
-            if _BOUNDARY.search(line):  # an ending lasts until the next repeat sign or double bar
+            if BOUNDARY.search(line):  # an ending lasts until the next repeat sign or double bar
                 self.ending = ""
         if ending:
             self.bar_lines.append(f"[{ending}")
@@ -167,41 +167,53 @@ class _Reader:
             self.bars.append(Bar(meter=self.meter, ending=self.ending))
 
 
-def read_tune(text: str) -> Tune:
-    """The bars of one ABC tune (its header up to the first `K:` line, then the body)."""
-    meter, unit, in_body = None, None, False
-    reader: _Reader | None = None
-    meter_known = False
-    for raw_line in text.splitlines():
+class TuneReader:
+    """One tune read a line at a time: its header (up to the first `K:` line), then its body's bars."""
+
+    def __init__(self) -> None:
+        self.meter: Fraction | None = None
+        self.unit: Fraction | None = None
+        self.meter_known = False
+        self.body: BarReader | None = None
+        """The body's bar reader, from the first line after the header (None in the header)."""
+
+    def add_line(self, raw_line: str) -> None:
         line = raw_line.rstrip()
-        match = _FIELD_LINE.match(line)
+        match = FIELD_LINE.match(line)
         if match:
             name, value = match.group(1), match.group(2).strip()
-            if not in_body:
-                if name == "M":
-                    meter = meter_length(value)
-                    meter_known = meter is not None
-                elif name == "L":
-                    unit = unit_length(value)
-                elif name == "K":
-                    in_body, reader = True, _Reader(meter, unit)
-            else:
-                reader.field(name, value)
-                meter_known = meter_known or (name == "M" and reader.meter is not None)
-            continue
+            if self.body is not None:
+                self.body.field(name, value)
+                self.meter_known = self.meter_known or (name == "M" and self.body.meter is not None)
+            elif name == "M":
+                self.meter = meter_length(value)
+                self.meter_known = self.meter is not None
+            elif name == "L":
+                self.unit = unit_length(value)
+            elif name == "K":
+                self.body = BarReader(self.meter, self.unit)
+            return
         if line.startswith("%") or not line.strip():
-            continue
-        if not in_body:  # a tune without `K:` starts at its first line of music
-            in_body, reader = True, _Reader(meter, unit)
-        _read_line(line, reader)
-        reader.line_end()
-    if reader is None:
-        reader = _Reader(meter, unit)
-    bars = [bar for bar in reader.bars if not bar.empty]
-    return Tune(bars, reader.bar_lines, meter_known)
+            return
+        if self.body is None:  # a tune without `K:` starts at its first line of music
+            self.body = BarReader(self.meter, self.unit)
+        read_line(line, self.body)
+        self.body.line_end()
+
+    def tune(self) -> Tune:
+        body = self.body or BarReader(self.meter, self.unit)
+        return Tune([bar for bar in body.bars if not bar.empty], body.bar_lines, self.meter_known)
 
 
-def _read_line(line: str, reader: _Reader) -> None:
+def read_tune(text: str) -> Tune:
+    """The bars of one ABC tune (its header up to the first `K:` line, then the body)."""
+    reader = TuneReader()
+    for line in text.splitlines():
+        reader.add_line(line)
+    return reader.tune()
+
+
+def read_line(line: str, reader: BarReader) -> None:
     for token in _TOKEN.finditer(line):
         kind = token.lastgroup if token.group("bar") is None else "bar"
         if token.group("skip"):
@@ -231,7 +243,7 @@ def _read_line(line: str, reader: _Reader) -> None:
 
 def _at_boundary(bar: Bar) -> bool:
     """A bar next to a repeat sign, double bar or repeat ending, where ABC writes the halves of a split bar."""
-    return bool(bar.ending or _BOUNDARY.search(bar.opened_by) or _BOUNDARY.search(bar.closed_by))
+    return bool(bar.ending or BOUNDARY.search(bar.opened_by) or BOUNDARY.search(bar.closed_by))
 
 
 def all_bars_full(tune: Tune) -> bool:
@@ -260,7 +272,7 @@ def sections(tune: Tune) -> list[tuple[int, bool]]:
             count += 1
         elif bar.meter:
             partial += bar.length / bar.meter
-        if _BOUNDARY.search(bar.closed_by) or bar is tune.bars[-1]:
+        if BOUNDARY.search(bar.closed_by) or bar is tune.bars[-1]:
             found.append((count + round(partial), bar.closed_by.startswith(":")))
             count, partial, started = 0, Fraction(0), False
     return [section for section in found if section[0] > 0] if found or started else []
