@@ -51,7 +51,7 @@ from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
 from genseq.planning import Plan, StepProbe, make_plan
 from genseq.runtime import available_cores, choose_device, set_threads
-from genseq.sampling import generate
+from genseq.sampling import TokenRule, generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, new_tokenizer_settings, tokenizer_from_dict
 from genseq.tokenizers.midi import MIDI_SUFFIXES, MidiEncoding
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
@@ -59,10 +59,10 @@ from genseq.voice_leading import VoiceLeading
 
 DEFAULT_RUNS = Path("checkpoints")
 DISTRIBUTION_OPTIONS = {"temperature", "top_k", "top_p"}
+"""Sampling options that shape the next-token distribution; a checkpoint's defaults for them go as one."""
 RULES_BY_KIND = {"abc": {"full_bars": True}, "voices": {"voice_leading": True}}
 """The sampling rules every model of a kind samples under unless told otherwise (`--free-bars`, `--free-voices`):
 the judge found them better for both shipped models (README: "The shipped models, judged")."""
-"""Sampling options that shape the next-token distribution; a checkpoint's defaults for them go as one."""
 BUDGETS = ("steps", "epochs", "minutes")
 
 
@@ -413,13 +413,18 @@ class TrainedModel:
                    **options: Any) -> list[list[int]]:
         """Token ids of new samples (without the primer); options are SampleConfig fields (see `sample_config`)."""
         config = self.sample_config(**options)
-        rule = None  # each rule refuses a model of another kind, so at most one is built
+        return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step,
+                        prelude=self.payload.get("prelude", ()), rule=self.sampling_rule(config))
+
+    def sampling_rule(self, config: SampleConfig) -> TokenRule | None:
+        """The rule `config` asks for (`voice_leading`, `full_bars`); a ConfigError where it is for another kind
+        of model (each rule refuses the others' kinds, so at most one is built)."""
+        rule = None
         if config.voice_leading:
             rule = VoiceLeading(self.tokenizer)
         if config.full_bars:
             rule = FullBars(self.tokenizer)
-        return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step,
-                        prelude=self.payload.get("prelude", ()), rule=rule)
+        return rule
 
     def sample(self, primer: Any = None, include_primer: bool = True,
                on_step: Callable[[torch.Tensor], None] | None = None, **options: Any) -> list[Any]:

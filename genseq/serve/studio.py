@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from genseq import api, controls, export
-from genseq.bar_lengths import FullBars
 from genseq.checkpoint import shipped_models
 from genseq.config import SampleConfig
 from genseq.errors import GenseqError, InputError
@@ -27,7 +26,6 @@ from genseq.files import write_atomic
 from genseq.music import MAX_FILE_BYTES
 from genseq.sampling import StopSampling
 from genseq.tokenizers.midi import MIDI_SUFFIXES
-from genseq.voice_leading import VoiceLeading
 
 MAX_LENGTH = 20_000
 """Tokens per sample a request may ask for (the sampler allocates length x samples up front)."""
@@ -171,11 +169,8 @@ class Studio:
             raise InputError(f"number of samples must lie in 1..{MAX_SAMPLES}, got {settings['num_samples']}")
         if settings["seed"] is None:
             settings["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
-        SampleConfig(**settings)  # the sampler's own checks and messages
-        if settings["voice_leading"]:
-            VoiceLeading(model.tokenizer)  # a model without voices refuses here, as in the CLI
-        if settings["full_bars"]:
-            FullBars(model.tokenizer)  # and one that does not write ABC
+        # the sampler's own checks and messages; a rule asked of another kind of model refuses here, as in the CLI
+        model.sampling_rule(SampleConfig(**settings))
         primer, transpose = self._primer(model, model_id, request, settings)
         model.encode_primer(primer)
         return Job(secrets.token_hex(6), model_id, settings, primer, transpose)
