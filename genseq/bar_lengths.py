@@ -9,7 +9,9 @@ each character it removes
   turns to for a bar line once `|` is gone and which then break the tune's repeats), except in the
   tune's first bar (a pickup) and in a bar after a repeat sign, double bar or ending, which the judge
   allows to be short;
-- in a full bar: a new note, rest, chord, tuplet or accidental;
+- in a full bar: a new note, rest, chord, tuplet or accidental, and a line break before its bar line (the
+  judge closes such a bar at the line's end, as the Essen transcriptions write it, but music21 joins it
+  to the next line's first bar and engraves a change of meter);
 - a digit, `/`, `>` or `<` that would make the bar longer than the meter;
 - a second space in a row, and a blank line (which would end the tune): where the model cannot write
   the bar line it wants, it would otherwise pad the bar with spaces.
@@ -141,6 +143,8 @@ class FullBars:
                 logits[row, self.newline] = float("-inf")
             if bar.length >= bar.meter:
                 logits[row, self.note_starts] = float("-inf")
+                if not bar.empty and self.newline is not None:  # a full bar ends with its bar line, not the line
+                    logits[row, self.newline] = float("-inf")
             if tune.line and tune.line[-1] in AFTER_NOTE:
                 limit = max(bar.length, bar.meter)
                 if all(not _over(tune.bar_with(char), limit) for char in WIDEST):

@@ -34,7 +34,8 @@ def test_a_short_bar_may_not_be_closed_and_a_full_one_takes_no_more_notes():
     assert not {"/", "A", "z", "\n", " "} & short  # G2/ shortens; more notes; a line break or a space
     assert " " in forbidden_after(HEADER + "GABc dedB|dcBA G2 ")  # but not a second one
     full = forbidden_after(HEADER + "GABc dedB|dcBA G2F2")
-    assert {"A", "g", "z", "^", "(", "2"} <= full and not {"|", "/", ":", "\n", " "} & full
+    assert {"A", "g", "z", "^", "(", "2", "\n"} <= full and not {"|", "/", ":", " "} & full  # \n: bar line first
+    assert "\n" not in forbidden_after(HEADER + "GABc dedB|dcBA G2F2|")
 
 
 def test_pickups_halves_at_repeats_and_text_that_takes_no_time_are_left_free():
