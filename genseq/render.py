@@ -263,29 +263,63 @@ def _is_file(source: Any) -> bool:
                                                and Path(source).is_file())
 
 
-def _music21_score(source: Any) -> Any:
-    """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file."""
-    if _is_file(source) and Path(source).suffix.lower() not in MIDI_SUFFIXES:
-        source = Path(source).read_text(encoding="utf-8")
+def _music21_score(source: Any, title: str) -> Any:
+    """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file; MIDI, which has no title
+    of its own, gets `title` (music21 would call it "Music21 Fragment")."""
+    if _is_file(source):
+        is_midi = Path(source).suffix.lower() in MIDI_SUFFIXES
+        source = Path(source) if is_midi else Path(source).read_text(encoding="utf-8")
     if isinstance(source, str):
         return parse_abc(source)
-    from music21 import midi
+    from music21 import metadata, midi
 
     buffer = io.BytesIO()
     _load_midi(source).write(buffer)
     midi_file = midi.MidiFile()
     midi_file.readstr(buffer.getvalue())
-    return midi.translate.midiFileToStream(midi_file)
+    score = _engraved_in_key(midi.translate.midiFileToStream(midi_file))
+    score.insert(0, metadata.Metadata(title=title))
+    return score
 
 
-def _musicxml_bytes(source: Any) -> bytes:
+def _engraved_in_key(score: Any) -> Any:
+    """MIDI carries pitches, not their spelling or key: music21 spells every black key alike (E-flat beside
+    D-sharp) and gives each part a treble or bass clef. Here the piece's key (Krumhansl-Schmuckler) becomes
+    the key signature, each note is spelled in it, and a tenor part gets the octave-treble clef."""
+    from music21 import clef, key, pitch, scale
+
+    if not score.recurse().notes:
+        return score
+    found = score.analyze("key")
+    spelled = {p.pitchClass: p.name for p in found.pitches}
+    if found.mode == "minor":  # the raised sixth and seventh degrees
+        spelled.update({p.pitchClass: p.name for p in scale.MelodicMinorScale(found.tonic).getPitches()})
+    lowered = {"major": 10, "minor": 1}.get(found.mode)  # the flat seventh (V of IV), the Neapolitan second
+    for pc in set(range(12)) - set(spelled):  # a chromatic note is the degree below it raised, as a leading tone
+        up = (pc - found.tonic.pitchClass) % 12 != lowered
+        spelled[pc] = pitch.Pitch(spelled[(pc - 1 if up else pc + 1) % 12]).transpose("A1" if up else "-A1").name
+    for part in score.parts:
+        for old in part.recurse().getElementsByClass((clef.Clef, key.KeySignature)):
+            old.activeSite.remove(old)
+        first = part.getElementsByClass("Measure").first() or part
+        first.insert(0, clef.bestClef(part, allowTreble8vb=True, recurse=True))
+        first.insert(0, key.KeySignature(found.sharps))
+        for note_pitch in part.recurse().stream().pitches:
+            for other in (note_pitch, *note_pitch.getAllCommonEnharmonics()):
+                if other.name == spelled[note_pitch.pitchClass]:
+                    note_pitch.name, note_pitch.octave = other.name, other.octave
+                    break
+    return score
+
+
+def _musicxml_bytes(source: Any, title: str) -> bytes:
     """MusicXML of a score source; a MusicXML file is passed through as it is."""
     if _is_file(source) and Path(source).suffix.lower() in {".xml", ".musicxml"}:
         return Path(source).read_bytes()
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     try:
-        return GeneralObjectExporter(_music21_score(source)).parse()
+        return GeneralObjectExporter(_music21_score(source, title)).parse()
     except GenseqError:
         raise
     except Exception as err:  # durations MusicXML cannot express, and other music21 export failures
@@ -296,7 +330,7 @@ def musicxml(source: str | MidiSource, path: PathLike) -> Path:
     """Write ABC text (or an .abc file) or MIDI as MusicXML, the format MuseScore and others open."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_musicxml_bytes(source))
+    path.write_bytes(_musicxml_bytes(source, path.stem))
     return path
 
 
@@ -314,9 +348,9 @@ def score_svg(source: str | MidiSource, svg_path: PathLike) -> Path:
     verovio.setDefaultResourcePath(str(Path(verovio.__file__).parent / "data"))  # set at import for that thread only
     toolkit = verovio.toolkit()
     toolkit.setOptions({"adjustPageHeight": True, "footer": "none", "scale": 50})
-    if not toolkit.loadData(_musicxml_bytes(source).decode("utf-8")) or toolkit.getPageCount() < 1:
-        raise InputError(f"verovio cannot engrave this music: {one_line(toolkit.getLog())}")
     path = Path(svg_path)
+    if not toolkit.loadData(_musicxml_bytes(source, path.stem).decode("utf-8")) or toolkit.getPageCount() < 1:
+        raise InputError(f"verovio cannot engrave this music: {one_line(toolkit.getLog())}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(toolkit.renderToSVG(1), encoding="utf-8")
     return path

@@ -3,6 +3,7 @@
 import re
 import struct
 import wave
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +192,38 @@ def test_musicxml_from_midi_has_the_notes(band, tmp_path):
     band.instruments.pop()  # drums do not notate as pitches
     xml = render.musicxml(band, tmp_path / "band.musicxml").read_text(encoding="utf-8")
     assert "<score-partwise" in xml and xml.count("<note") >= 8
+
+
+def _chorale_through_midi(number: str, path: Path) -> tuple[object, Path]:
+    """A Bach chorale from music21's corpus and the same chorale as a .mid file, which keeps only its pitches."""
+    from music21 import corpus
+
+    chorale = corpus.parse(f"bach/bwv{number}")
+    chorale.write("midi", fp=path)
+    return chorale, path
+
+
+@pytest.mark.parametrize("number", ["40.8", "26.6"])  # F minor (four flats, E naturals); A minor (G-sharps)
+def test_a_score_from_midi_is_written_in_the_music_s_key_with_a_tenor_clef(number, tmp_path):
+    from music21 import converter
+
+    chorale, midi_file = _chorale_through_midi(number, tmp_path / "chorale.mid")
+    engraved = converter.parse(render.musicxml(str(midi_file), tmp_path / "chorale.musicxml"))
+    signature = engraved.parts[0].recurse().getElementsByClass("KeySignature").first()
+    assert signature.sharps == chorale.analyze("key").sharps
+    original = Counter(p.nameWithOctave for p in chorale.recurse().stream().pitches)
+    written = Counter(p.nameWithOctave for p in engraved.recurse().stream().pitches)
+    assert written == original  # every note spelled as Bach spelled it
+    clefs = [part.recurse().getElementsByClass("Clef").first().sign + str(part.recurse().getElementsByClass(
+        "Clef").first().octaveChange) for part in engraved.parts]
+    assert clefs == ["G0", "G0", "G-1", "F0"]  # soprano, alto, tenor an octave down, bass
+
+
+def test_a_midi_file_given_by_its_path_as_text_engraves_as_midi(band, tmp_path):
+    band.instruments.pop()
+    band.write(str(tmp_path / "band.mid"))
+    xml = render.musicxml(str(tmp_path / "band.mid"), tmp_path / "band.musicxml").read_text(encoding="utf-8")
+    assert xml.count("<note") >= 8
 
 
 def test_html_report_links_only_files_that_exist(band, tmp_path):
