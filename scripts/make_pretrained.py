@@ -9,6 +9,7 @@ samples at temperature 1.0 and at the model's default against the corpus's held-
 
     python -m scripts.make_pretrained --ship checkpoints/folk-abc-15min --corpus folk-abc   # a run trained before
     python -m scripts.make_pretrained --stamp-defaults    # only write SAMPLE_DEFAULTS into the shipped models
+    python -m scripts.make_pretrained --examples          # only write examples/ again from the shipped models
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from genseq import api
 from genseq.checkpoint import load_checkpoint, save_checkpoint
-from genseq.export import Outputs, export_samples
+from genseq.export import Exported, Outputs, export_samples
 from genseq.judge import judge
 
 SAMPLE_SETTINGS = {"num_samples": 8, "temperature": 0.9, "seed": 1, "length": 2000}
@@ -73,10 +74,7 @@ def ship(run_dir: Path, corpus: str, command: str) -> dict:
     shipped = api.export_checkpoint(run_dir / "best.pt", Path("checkpoints") / f"{corpus}-small.pt", float16=True)
     stamp_defaults(shipped, corpus)
     model = api.load(shipped)
-    samples = model.sample(**SAMPLE_SETTINGS)
-    out = Path("examples") / corpus
-    exported = export_samples(samples, model.tokenizer, out, Outputs(png=True, score=True),
-                              {"checkpoint": str(shipped), **SAMPLE_SETTINGS}, force=True)
+    exported = write_examples(model, corpus)
     summary = {
         "corpus": corpus, "minutes": round(progress["elapsed_seconds"] / 60, 1), "steps": progress["step"],
         "best_val_loss": progress["best_val_loss"], "checkpoint": str(shipped),
@@ -88,9 +86,16 @@ def ship(run_dir: Path, corpus: str, command: str) -> dict:
     summary["judge_t1"] = judged(model, corpus, 1.0)
     if model.sample_defaults.get("temperature", 1.0) != 1.0:
         summary["judge_default"] = judged(model, corpus, None)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (Path("examples") / corpus / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary), flush=True)
     return summary
+
+
+def write_examples(model: api.TrainedModel, corpus: str) -> Exported:
+    """SAMPLE_SETTINGS' samples of a shipped model as files, piano rolls and scores in examples/<corpus>/."""
+    return export_samples(model.sample(**SAMPLE_SETTINGS), model.tokenizer, Path("examples") / corpus,
+                          Outputs(png=True, score=True), {"checkpoint": str(model.path), **SAMPLE_SETTINGS},
+                          force=True)
 
 
 def main() -> None:
@@ -98,11 +103,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--corpus", action="append", help="corpus to train (default: every built-in one)")
     parser.add_argument("--ship", type=Path, metavar="RUN", help="ship this run folder's best.pt instead of training")
+    parser.add_argument("--examples", action="store_true", help="only write examples/<corpus>/ again from the "
+                        "shipped checkpoint (after a change to how samples are written or engraved)")
     parser.add_argument("--stamp-defaults", action="store_true", help="only write SAMPLE_DEFAULTS into the "
                         "shipped checkpoints, without training")
     args = parser.parse_args()
     for corpus in args.corpus or ["folk-abc", "bach-chorales"]:
-        if args.stamp_defaults:
+        if args.examples:
+            write_examples(api.load(f"{corpus}-small"), corpus)
+        elif args.stamp_defaults:
             stamp_defaults(Path("checkpoints") / f"{corpus}-small.pt", corpus)
         elif args.ship:
             ship(args.ship, corpus, f"python -m scripts.make_pretrained --ship {args.ship} --corpus {corpus}")
