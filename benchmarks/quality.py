@@ -83,7 +83,7 @@ class Bench:
                 "chars_per_s": p.tokens_seen / max(p.elapsed_seconds, 1e-9), "seconds": seconds,
                 "shape": f"{plan['num_layers']}x{plan['hidden_size']}, windows of {plan['seq_len']}, "
                          f"batch {plan['batch_size']}", "precision": plan["precision"], "dropout": plan["dropout"],
-                "plan": plan}
+                "weight_decay": plan["weight_decay"], "learning_rate": plan["learning_rate"], "plan": plan}
 
     def plain(self, budget: dict, **shape) -> dict:
         return train_plain(budget.get("minutes"), steps=budget.get("steps"),
@@ -91,8 +91,9 @@ class Bench:
 
 
 def print_row(budget: str, name: str, row: dict) -> None:
+    regularised = f", dropout {row['dropout']:g}, weight decay {row['weight_decay']:g}" if "weight_decay" in row else ""
     print(f"{budget:>9} {name:34} {row['val_loss']:8.4f} {row['steps']:7,} {row['chars_per_s']:9,.0f}  "
-          f"{row.get('shape', '')} {row.get('precision', 'fp32')}", flush=True)
+          f"{row.get('shape', '')} {row.get('precision', 'fp32')}{regularised}", flush=True)
 
 
 def run_budgets(bench: Bench, budgets: list[str], args: argparse.Namespace) -> list[dict]:

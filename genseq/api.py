@@ -226,7 +226,8 @@ def _planned(source: str | None, corpus: str | None, tokenizer: str | None, enco
     model_options.update(vocab_size=prepared.tokenizer.vocab_size, num_layers=run_plan.num_layers,
                          hidden_size=run_plan.hidden_size, dropout=run_plan.dropout)
     config = dataclasses.replace(config, seq_len=run_plan.seq_len, batch_size=run_plan.batch_size,
-                                 precision=run_plan.precision, learning_rate=run_plan.learning_rate)
+                                 precision=run_plan.precision, learning_rate=run_plan.learning_rate,
+                                 weight_decay=run_plan.weight_decay)
     return run_plan, prepared, ModelConfig(**model_options), config
 
 
@@ -242,7 +243,8 @@ def plan(
     progress: bool = True,
     **train_options: Any,
 ) -> Plan:
-    """What `train` with the same arguments would train (shape, precision, dropout, schedule), without training."""
+    """What `train` with the same arguments would train (shape, precision, regularisation, schedule), without
+    training."""
     return _planned(source, corpus, tokenizer, encoding, augment, size, model, train_options, progress)[0]
 
 

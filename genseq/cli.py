@@ -73,8 +73,8 @@ def train(
                                     show_default=False),
     warmup_steps: int | None = typer.Option(None, help="Linear warm-up steps (default: 100 or 5%% of the budget, "
                                             "whichever ends first).", show_default=False),
-    weight_decay: float | None = typer.Option(None, help=f"AdamW weight decay (default {TrainConfig.weight_decay}).",
-                                              show_default=False),
+    weight_decay: float | None = typer.Option(None, help="AdamW weight decay (default: planned from the epochs the "
+                                              "budget reads, 0.01 to 0.3).", show_default=False),
     clip: float | None = typer.Option(None, help=f"Gradient norm clipping (default {TrainConfig.grad_clip:g}).",
                                       show_default=False),
     steps: int | None = typer.Option(None, help="Budget in optimizer steps."),

@@ -103,6 +103,19 @@ def test_dropout_follows_the_epochs_a_run_reads():
     assert short.dropout < 0.1  # 614k tokens on 360k: under two epochs
 
 
+def test_weight_decay_follows_the_epochs_a_run_reads_and_a_given_one_wins():
+    assert planning.weight_decay_for(0.3) == planning.weight_decay_for(2.0) == planning.WEIGHT_DECAY_MIN
+    values = [planning.weight_decay_for(e) for e in (2.5, 3, 4, 6, 15, 100)]
+    assert values == sorted(values) and planning.WEIGHT_DECAY_MIN < values[0] < values[-1] == planning.WEIGHT_DECAY_MAX
+    assert planning.weight_decay_for(8) == 0.3  # the 10-minute anchor
+    many = plan_for(steps=3000, model={"num_layers": 2, "hidden_size": 128}, train={"seq_len": 64, "batch_size": 32},
+                    tokens=360_000)  # 16 epochs
+    assert many.weight_decay == planning.WEIGHT_DECAY_MAX and "weight decay 0.3" in many.describe()
+    given = plan_for(steps=3000, model={"num_layers": 2, "hidden_size": 128},
+                     train={"seq_len": 64, "batch_size": 32, "weight_decay": 0.05}, tokens=360_000)
+    assert given.weight_decay == 0.05 and given.reason.endswith("; weight decay given")
+
+
 def test_augmented_copies_are_planned_for_as_the_pieces_they_copy():
     """Twelve transpositions of 385k tokens get the dropout of 385k tokens read many times, not of 4.6M new ones."""
     def plan(copies: int) -> planning.Plan:
@@ -132,6 +145,7 @@ def test_the_run_records_its_plan(text_file, tmp_path):
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["plan"]["hidden_size"] == 32 and config["plan"]["steps"] == 12
     assert config["train"]["warmup_steps"] is None and config["model"]["dropout"] == config["plan"]["dropout"]
+    assert config["train"]["weight_decay"] == config["plan"]["weight_decay"]
 
 
 def test_bf16_where_the_cpu_lacks_it_is_a_one_line_error(text_file, tmp_path):
