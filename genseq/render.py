@@ -264,21 +264,25 @@ def _is_file(source: Any) -> bool:
 
 
 def _music21_score(source: Any, title: str) -> Any:
-    """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file; MIDI, which has no title
-    of its own, gets `title` (music21 would call it "Music21 Fragment")."""
+    """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file; music without a title of its
+    own (MIDI, a tune without `T:`) gets `title` (music21 would call it "Music21 Fragment")."""
+    from music21 import metadata, midi
+
     if _is_file(source):
         is_midi = Path(source).suffix.lower() in MIDI_SUFFIXES
         source = Path(source) if is_midi else Path(source).read_text(encoding="utf-8")
     if isinstance(source, str):
-        return parse_abc(source)
-    from music21 import metadata, midi
-
-    buffer = io.BytesIO()
-    _load_midi(source).write(buffer)
-    midi_file = midi.MidiFile()
-    midi_file.readstr(buffer.getvalue())
-    score = _engraved_in_key(midi.translate.midiFileToStream(midi_file))
-    score.insert(0, metadata.Metadata(title=title))
+        score = parse_abc(source)
+    else:
+        buffer = io.BytesIO()
+        _load_midi(source).write(buffer)
+        midi_file = midi.MidiFile()
+        midi_file.readstr(buffer.getvalue())
+        score = _engraved_in_key(midi.translate.midiFileToStream(midi_file))
+    if score.metadata is None:
+        score.insert(0, metadata.Metadata())
+    if not score.metadata.title:
+        score.metadata.title = title
     return score
 
 

@@ -219,6 +219,15 @@ def test_a_score_from_midi_is_written_in_the_music_s_key_with_a_tenor_clef(numbe
     assert clefs == ["G0", "G0", "G-1", "F0"]  # soprano, alto, tenor an octave down, bass
 
 
+def test_music_without_a_title_is_named_after_its_file(band, tmp_path):
+    band.instruments.pop()
+    untitled = "X:1\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e3 d3:|\n"
+    for source, name in ((band, "band"), (untitled, "tune"), (TUNE, "jig")):
+        xml = render.musicxml(source, tmp_path / f"{name}.musicxml").read_text(encoding="utf-8")
+        assert "Music21 Fragment" not in xml
+        assert (">Test jig<" if name == "jig" else f">{name}<") in xml  # a tune's own T: wins
+
+
 def test_a_midi_file_given_by_its_path_as_text_engraves_as_midi(band, tmp_path):
     band.instruments.pop()
     band.write(str(tmp_path / "band.mid"))
