@@ -53,7 +53,7 @@ class TrainConfig:
     warmup_steps: int | None = None
     """Linear warm-up steps; None: 100 steps or 5% of the budget, whichever ends first (`training.learning_rate`)."""
     weight_decay: float = 0.01
-    """A planned run (`api.train`) takes `planning.weight_decay_for` its epochs instead, unless given."""
+    """A planned run (`api.train`) takes `planning.weight_decay_for(epochs)` instead, unless given."""
     grad_clip: float = 5.0
     steps: int | None = None
     epochs: float | None = None

@@ -303,7 +303,7 @@ def _engraved_in_key(score: Any) -> Any:
         up = (pc - found.tonic.pitchClass) % 12 != lowered
         spelled[pc] = pitch.Pitch(spelled[(pc - 1 if up else pc + 1) % 12]).transpose("A1" if up else "-A1").name
     for part in score.parts:
-        for old in part.recurse().getElementsByClass((clef.Clef, key.KeySignature)):
+        for old in list(part.recurse().getElementsByClass((clef.Clef, key.KeySignature))):  # listed: removed below
             old.activeSite.remove(old)
         first = part.getElementsByClass("Measure").first() or part
         first.insert(0, clef.bestClef(part, allowTreble8vb=True, recurse=True))
