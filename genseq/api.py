@@ -48,10 +48,11 @@ from genseq.data import (
 from genseq.distributed import world
 from genseq.errors import CheckpointError, ConfigError, InputError
 from genseq.files import write_atomic
+from genseq.harmonize import CANDIDATES, GivenVoice, melody_log_likelihood, melody_template
 from genseq.model import LSTMLanguageModel
 from genseq.planning import Plan, StepProbe, make_plan
 from genseq.runtime import available_cores, choose_device, set_threads
-from genseq.sampling import TokenRule, generate
+from genseq.sampling import Rules, TokenRule, generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, new_tokenizer_settings, tokenizer_from_dict
 from genseq.tokenizers.midi import MIDI_SUFFIXES, MidiEncoding
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
@@ -434,6 +435,34 @@ class TrainedModel:
         with it unless `include_primer` is False). Options are SampleConfig fields."""
         start = self.encode_primer(primer) if include_primer else []
         return [self.tokenizer.decode(start + ids) for ids in self.sample_ids(primer, on_step, **options)]
+
+    def harmonize(self, melody: Any, on_step: Callable[[torch.Tensor], None] | None = None,
+                  candidates: int = CANDIDATES, **options: Any) -> list[Any]:
+        """Settings of `melody` (ABC text, a .abc or .mid file of one track, MIDI bytes, PrettyMIDI) by a voices
+        model: the melody is every sample's top voice, as long as it is, and the model writes the voices below
+        (under voice leading unless `voice_leading=False`). A melody far from the soprano's range is moved by
+        octaves into it, and said so. Each setting is the best of `candidates` drawn, by the likelihood of the
+        melody under it (`harmonize.melody_log_likelihood`; beam search ranks by its own). `on_step` sees the
+        first candidates' tokens. Options are SampleConfig fields (the melody sets the length)."""
+        if candidates < 1:
+            raise ConfigError(f"--candidates must be positive, got {candidates}")
+        template, shift = melody_template(self.tokenizer, melody)
+        if shift:
+            octaves = abs(shift) // 12
+            say(f"the melody is moved {octaves} octave{'s' if octaves > 1 else ''} {'up' if shift > 0 else 'down'} "
+                "into the top voice's range")
+        config = self.sample_config(**{**options, "length": len(template) + 1, "stop_at_end": True})
+        kept = config.num_samples
+        if config.beam_size == 1:
+            config = dataclasses.replace(config, num_samples=kept * candidates)
+        rule = Rules(self.sampling_rule(config), GivenVoice(self.tokenizer, template))
+        context = list(self.payload.get("prelude") or [self.tokenizer.end_of_document])
+        shown = None if on_step is None else lambda tokens: on_step(tokens[:kept])
+        rows = generate(self.network, [], config, self.tokenizer.end_of_document, shown, prelude=context, rule=rule)
+        if len(rows) > kept:
+            scores = melody_log_likelihood(self.network, context, template, rows)
+            rows = [rows[i] for i in scores.argsort(descending=True)[:kept].tolist()]
+        return [self.tokenizer.decode(row) for row in rows]
 
     def read_primer(self, path: str | Path) -> Any:
         """A primer document from a file, checked against the kind of model (MIDI or text)."""

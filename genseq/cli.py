@@ -16,6 +16,7 @@ from genseq.config import TrainConfig
 from genseq.console import counting_bar
 from genseq.distributed import exit_process
 from genseq.errors import GenseqError
+from genseq.harmonize import CANDIDATES
 from genseq.judge.core import MAX_REFERENCE, judge
 from genseq.judge.report import histogram_pngs, table
 from genseq.planning import SIZES
@@ -147,6 +148,12 @@ def sample(
     primer_file: Path | None = typer.Option(
         None, "--primer-file", "--primer-midi", help="File the samples continue (text, .abc, or .mid for MIDI models)."
     ),
+    melody: Path | None = typer.Option(
+        None, help="Voices models: harmonise this melody (.mid of one track, or .abc): it is the top voice, the "
+                   "model writes the voices below, as long as the melody is."),
+    candidates: int = typer.Option(
+        CANDIDATES, help="With --melody: settings drawn for each one written, which keeps the one under which the "
+                         "model finds the melody most likely."),
     meter: str | None = typer.Option(None, help="ABC models: the tunes' meter, e.g. 6/8 (the header is the primer)."),
     key: str | None = typer.Option(None, help="ABC models: the tunes' key, e.g. D, Dmix, Em."),
     unit_length: str | None = typer.Option(None, help="ABC models: the tunes' default note length, e.g. 1/8."),
@@ -187,10 +194,17 @@ def sample(
       genseq sample checkpoints/folk-abc-small.pt --num-samples 4 --output-dir out/ --wav --report
 
       genseq sample checkpoints/folk-abc-small.pt --beam-size 4 --key D --output-dir beam/
+
+      genseq sample checkpoints/bach-chorales-small.pt --melody tune.abc --num-samples 4 --output-dir harmony/
     """
     model = api.load(checkpoint)
     if primer is not None and primer_file is not None:
         raise GenseqError("give --primer or --primer-file, not both")
+    if melody is not None and (primer, primer_file, meter, key, unit_length) != (None,) * 5:
+        raise GenseqError("--melody is the piece's top voice from its start: give it without a primer, --meter, "
+                          "--key or --unit-length")
+    if melody is not None and output_dir is None:
+        raise GenseqError("a harmonised melody is written as .mid files: give --output-dir DIR")
     is_music = model.tokenizer.kind != "char"
     if (wav or png or score or report) and not (is_music and output_dir is not None):
         raise GenseqError("--wav, --png, --score and --report need a music model and --output-dir")
@@ -211,12 +225,16 @@ def sample(
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None,
                                  judge_reference=(model.info()["data"] or {}).get("corpus"))
-        settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""), **options,
+        settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""),
+                    **_given(melody=str(melody) if melody else None), **options,
                     **{k: v for k, v in vars(model.sample_config(**options)).items() if k in api.DISTRIBUTION_OPTIONS},
                     **_given(meter=meter, key=key, unit_length=unit_length, transpose=transpose or None)}
         model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn
-        with counting_bar("sampling", length, enabled=not (json_output or quiet)) as advance:
-            samples = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
+        with counting_bar("sampling", None if melody else length, enabled=not (json_output or quiet)) as advance:
+            if melody is not None:
+                samples = model.harmonize(melody, on_step=lambda ids: advance(1), candidates=candidates, **options)
+            else:
+                samples = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
         samples = controls.transpose_samples(model.tokenizer, samples, transpose)
         files = export.export_samples(samples, model.tokenizer, output_dir, outputs, settings, force=force)
         _print_exported(files, json_output)

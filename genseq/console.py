@@ -12,8 +12,8 @@ console = Console(stderr=True)
 
 
 @contextlib.contextmanager
-def counting_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A bar over `total` items; yields the function that advances it."""
+def counting_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A bar over `total` items (None: a count not known in advance); yields the function that advances it."""
     if not enabled:
         yield lambda n: None
         return

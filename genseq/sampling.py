@@ -51,6 +51,29 @@ class TokenRule(Protocol):
         """Set the next-token logits [batch, vocab] of forbidden tokens to -inf, in place."""
 
 
+class Rules:
+    """Several rules as one: each masks in turn (a later one may overrule an earlier), all follow every token."""
+
+    def __init__(self, *rules: TokenRule | None):
+        self.rules = [rule for rule in rules if rule is not None]
+
+    def start(self, context: Sequence[int], batch: int) -> None:
+        for rule in self.rules:
+            rule.start(context, batch)
+
+    def select(self, rows: torch.Tensor) -> None:
+        for rule in self.rules:
+            rule.select(rows)
+
+    def advance(self, tokens: torch.Tensor) -> None:
+        for rule in self.rules:
+            rule.advance(tokens)
+
+    def mask(self, logits: torch.Tensor) -> None:
+        for rule in self.rules:
+            rule.mask(logits)
+
+
 class StopSampling(Exception):
     """Raised by an `on_step` callback to end sampling now: the samples keep every token drawn so far."""
 

@@ -263,12 +263,13 @@ def test_a_midi_primer_upload_primes_the_chorale_model(client, tmp_path):
         chord.instruments[-1].notes.append(pretty_midi.Note(80, pitch, 0.0, 2.0))
     path = tmp_path / "chord.mid"
     chord.write(str(path))
-    melody = pretty_midi.PrettyMIDI()
-    melody.instruments.append(pretty_midi.Instrument(program=0))
-    melody.instruments[0].notes.append(pretty_midi.Note(80, 60, 0.0, 1.0))
-    melody.write(str(tmp_path / "melody.mid"))
-    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=melody.mid",
-                                    content=(tmp_path / "melody.mid").read_bytes()),
+    two = pretty_midi.PrettyMIDI()
+    two.instruments += [pretty_midi.Instrument(program=0), pretty_midi.Instrument(program=0)]
+    for instrument, pitch in zip(two.instruments, (72, 60), strict=True):
+        instrument.notes.append(pretty_midi.Note(80, pitch, 0.0, 1.0))
+    two.write(str(tmp_path / "two.mid"))
+    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=two.mid",
+                                    content=(tmp_path / "two.mid").read_bytes()),
                         "the voices tokenizer needs 4 pitched tracks, or tracks named Soprano, Alto, Tenor, Bass")
     upload = client.post("/api/primer?model=bach-chorales-small&name=chord.mid", content=path.read_bytes()).json()
     assert upload["kind"] == "midi" and upload["name"] == "chord.mid"
@@ -285,6 +286,33 @@ def test_a_midi_primer_upload_primes_the_chorale_model(client, tmp_path):
                         "--voice-leading keeps four-part writing rules for voices models; this is a abc model")
     assert_one_line_4xx(client.post("/api/generate", json={"model": "bach-chorales-small", "full_bars": True}),
                         "--full-bars keeps the bars of ABC tunes at their meter's length; this is a voices model")
+
+
+def test_a_melody_upload_is_harmonised_by_the_chorale_model_note_for_note(client, tmp_path):
+    import pretty_midi
+
+    melody = pretty_midi.PrettyMIDI(initial_tempo=120)  # C D E F G, a half note each, in one unnamed track
+    melody.instruments.append(pretty_midi.Instrument(program=0))
+    for n, pitch in enumerate((72, 74, 76, 77, 79)):
+        melody.instruments[0].notes.append(pretty_midi.Note(80, pitch, n * 1.0, n * 1.0 + 1.0))
+    melody.write(str(tmp_path / "scale.mid"))
+    upload = client.post("/api/primer?model=bach-chorales-small&name=scale.mid",
+                         content=(tmp_path / "scale.mid").read_bytes()).json()
+    assert upload["kind"] == "melody" and upload["name"] == "scale.mid"
+    events = stream(client, {"model": "bach-chorales-small", "upload": upload["upload"], "num_samples": 2, "seed": 5,
+                             "length": 7})
+    assert events[0][1]["settings"]["length"] > 7  # the melody's length, not the form's
+    result = events[-1][1]
+    assert result["settings"]["melody"] == "scale.mid" and "primer" not in result["settings"]
+    for sample in result["samples"]:
+        voices = {track for _, _, _, track, _ in sample["notes"]}
+        top = [(pitch, start) for pitch, start, _, track, _ in sample["notes"] if track == 0]
+        assert top == [(pitch, n * 1.0) for n, pitch in enumerate((72, 74, 76, 77, 79))] and voices == {0, 1, 2, 3}
+        assert {"mid", "wav", "svg", "musicxml"} <= set(sample["files"])
+    tune = client.post("/api/primer?model=bach-chorales-small&name=jig.abc", content=TUNE).json()
+    assert tune["kind"] == "melody"
+    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=empty.abc", content=b"X:1\nK:G\n"),
+                        "empty.abc")
 
 
 def free_port() -> int:

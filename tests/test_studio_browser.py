@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pretty_midi
 import pytest
 
 playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
@@ -179,6 +180,18 @@ def test_a_primer_file_fills_the_box_or_primes_the_chorale_model(page, tmp_path)
     page.click("#generate")
     page.wait_for_selector("#result:not([hidden]) .sample audio", timeout=120_000)
     assert "melody.mid" not in page.inner_text("#error") and page.is_hidden("#error")
+
+    soprano = pretty_midi.PrettyMIDI(str(melody))  # its top voice alone: a melody, which the model harmonises
+    soprano.instruments = soprano.instruments[:1]
+    soprano.write(str(tmp_path / "tune.mid"))
+    page.set_input_files("#primer-file", str(tmp_path / "tune.mid"))
+    page.wait_for_function("document.querySelector('#upload-name').textContent.includes('tune.mid')")
+    assert page.inner_text("#upload-name") == "melody to harmonise: tune.mid"
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#result-meta').textContent.includes('harmonising tune.mid')",
+                           timeout=120_000)
+    page.wait_for_selector("#result:not([hidden]) .sample audio")
+    assert page.is_hidden("#error")
 
     page.click("#models li[data-model=folk-abc-small]")
     page.set_input_files("#primer-file", str(melody))

@@ -23,6 +23,7 @@ from genseq.checkpoint import shipped_models
 from genseq.config import SampleConfig
 from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
+from genseq.harmonize import melody_template, read_melody
 from genseq.music import MAX_FILE_BYTES
 from genseq.sampling import StopSampling
 from genseq.tokenizers.midi import MIDI_SUFFIXES
@@ -56,6 +57,8 @@ class Job:
     """What the page asked for, with the seed drawn when it asked for a new one."""
     primer: Any
     transpose: int = 0
+    melody: bool = False
+    """The primer is a melody that the samples harmonise (`TrainedModel.harmonize`), not continue."""
     stop_reason: str | None = None
     """Set to end the sampling at the next token: "stop" (kept), "disconnected" or "shutdown" (dropped)."""
     finished: threading.Event = field(default_factory=threading.Event)
@@ -132,20 +135,26 @@ class Studio:
             path = Path(folder) / name
             path.write_bytes(data)
             try:
-                primer = model.read_primer(path)
+                kind, primer = _read_file(model, path)
             except GenseqError as err:  # the CLI's message, naming the file as the user knows it
                 raise InputError(str(err).replace(str(path), name)) from None
+        if kind == "melody":
+            return self._keep_upload(model_id, name, primer, kind)
         if isinstance(primer, str):
             if len(primer) > MAX_PRIMER_CHARS:
                 raise InputError(f"{name} holds {len(primer):,} characters; a primer may hold {MAX_PRIMER_CHARS:,}")
             model.encode_primer(primer)
             return {"kind": "text", "name": name, "text": primer}
         model.encode_primer(primer)
+        return self._keep_upload(model_id, name, primer, "midi")
+
+    def _keep_upload(self, model_id: str, name: str, primer: Any, kind: str) -> dict[str, Any]:
+        """A MIDI primer or a melody, kept under an id for the generation that names it (the last 8 kept)."""
         upload = secrets.token_hex(8)
-        self._uploads[upload] = (model_id, name, primer)
+        self._uploads[upload] = (model_id, name, primer, kind == "melody")
         while len(self._uploads) > 8:
             self._uploads.popitem(last=False)
-        return {"kind": "midi", "name": name, "upload": upload}
+        return {"kind": kind, "name": name, "upload": upload}
 
     # jobs -----------------------------------------------------------------------------------------------------
 
@@ -171,12 +180,15 @@ class Studio:
             settings["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
         # the sampler's own checks and messages; a rule asked of another kind of model refuses here, as in the CLI
         model.sampling_rule(SampleConfig(**settings))
-        primer, transpose = self._primer(model, model_id, request, settings)
-        model.encode_primer(primer)
-        return Job(secrets.token_hex(6), model_id, settings, primer, transpose)
+        primer, transpose, melody = self._primer(model, model_id, request, settings)
+        if not melody:
+            model.encode_primer(primer)
+        return Job(secrets.token_hex(6), model_id, settings, primer, transpose, melody)
 
     def _primer(self, model: api.TrainedModel, model_id: str, request: dict[str, Any],
-                settings: dict[str, Any]) -> tuple[Any, int]:
+                settings: dict[str, Any]) -> tuple[Any, int, bool]:
+        """What the samples continue (or, for a melody upload, harmonise), the transposition, and whether it is
+        a melody."""
         text = request.get("primer") or ""
         if not isinstance(text, str) or len(text) > MAX_PRIMER_CHARS:
             raise InputError(f"the primer must be text of at most {MAX_PRIMER_CHARS:,} characters")
@@ -184,9 +196,11 @@ class Studio:
         if upload:
             if upload not in self._uploads or self._uploads[upload][0] != model_id:
                 raise InputError("the uploaded primer is gone or was for another model; upload it again")
-            _, name, primer = self._uploads[upload]
-            settings["primer"] = name
-            return primer, 0
+            _, name, primer, melody = self._uploads[upload]
+            settings["melody" if melody else "primer"] = name
+            if melody:  # as long as the melody, whatever the form said
+                settings["length"] = len(melody_template(model.tokenizer, primer)[0]) + 1
+            return primer, 0, melody
         settings["primer"] = text
         header = {k: str(request[k]) for k in ("meter", "key", "unit_length") if request.get(k)}
         transpose = _number_reader(request)("transpose", int, 0)
@@ -196,7 +210,7 @@ class Studio:
             text = controls.folk_primer(model.tokenizer, **header)
         controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses before anything is drawn
         settings.update(header, transpose=transpose)
-        return text, transpose
+        return text, transpose, False
 
     def enqueue(self, job: Job) -> None:
         self.waiting.append(job)
@@ -260,7 +274,8 @@ class Studio:
                     raise StopSampling
 
             options = {k: v for k, v in job.settings.items() if k in SampleConfig.__dataclass_fields__}
-            samples = model.sample(job.primer, on_step=on_step, **options)
+            draw = model.harmonize if job.melody else model.sample
+            samples = draw(job.primer, on_step=on_step, **options)
             flush()
             if job.stop_reason in ("disconnected", "shutdown"):
                 return None
@@ -322,6 +337,22 @@ class Studio:
         if kind not in DOWNLOADS or name is None:
             raise LookupError(f"sample {index + 1} of result {result_id} has no .{kind} file")
         return self.folder / result_id / name, DOWNLOADS[kind], f"genseq-{result_id}-{index + 1}.{kind}"
+
+
+def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any]:
+    """("melody", its Score) for a voices model given one melody (.abc, or MIDI of one pitched track), which
+    the samples harmonise; else ("primer", what the model reads from the file)."""
+    voices = model.tokenizer.kind == "voices"
+    if voices and path.suffix.lower() == ".abc":
+        melody = read_melody(model.tokenizer, path)
+    else:
+        primer = model.read_primer(path)
+        pitched = [t for t in getattr(primer, "tracks", ()) if t.notes and not t.is_drum]
+        if not (voices and len(pitched) == 1):
+            return "primer", primer
+        melody = primer
+    melody_template(model.tokenizer, melody)  # a melody the model cannot set fails now, in one line
+    return "melody", melody
 
 
 def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:

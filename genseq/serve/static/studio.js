@@ -68,6 +68,7 @@ function chooseModel(id) {
   for (const label of document.querySelectorAll(".abc-only")) label.hidden = kind !== "abc";
   for (const label of document.querySelectorAll(".voices-only")) label.hidden = kind !== "voices";
   $("#primer-hint").textContent = kind === "abc" ? "ABC the tunes start with, e.g. X:1 M:6/8 K:G"
+    : kind === "voices" ? "load a four-voice .mid to continue, or a melody (.mid of one track, .abc) to harmonise"
     : MIDI_KINDS.includes(kind) ? "load a .mid file to continue" : "text the samples continue";
   $("#primer").disabled = MIDI_KINDS.includes(kind);
   clearUpload();
@@ -91,7 +92,7 @@ async function uploadPrimer(file) {
       clearUpload();
     } else {
       state.upload = data.upload;
-      $("#upload-name").textContent = `primer: ${data.name}`;
+      $("#upload-name").textContent = data.kind === "melody" ? `melody to harmonise: ${data.name}` : `primer: ${data.name}`;
       $("#upload-chip").hidden = false;
     }
   } catch (err) {
@@ -134,7 +135,7 @@ async function generate(event) {
   showError("");
   setBusy(true);
   const body = settings();
-  const length = Number(body.length || 600);
+  let length = Number(body.length || 600);
   let panes = [];
   let written = 0;
   $("#live").hidden = false;
@@ -151,6 +152,7 @@ async function generate(event) {
     for await (const [name, data] of events(response)) {
       if (name === "job") {
         state.job = data.id;
+        length = data.settings.length;  // a melody to harmonise sets its own
         panes = liveText(data.settings.num_samples);
         for (const pane of panes) pane.textContent = data.primer;
       } else if (name === "queued") {
@@ -220,6 +222,7 @@ function describe(result) {
   if (s.top_k) parts.push(`top-k ${s.top_k}`);
   if (s.top_p) parts.push(`top-p ${s.top_p}`);
   for (const key of ["meter", "key", "unit_length"]) if (s[key]) parts.push(`${key.replace("_", " ")} ${s[key]}`);
+  if (s.melody) parts.push(`harmonising ${s.melody}`);
   if (s.transpose) parts.push(`transposed ${s.transpose > 0 ? "+" : ""}${s.transpose}`);
   if (s.voice_leading === false) parts.push("free voices");
   if (s.full_bars === false) parts.push("free bars");
