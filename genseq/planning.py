@@ -166,8 +166,11 @@ StepTimer = Callable[[Shape, str], float]
 
 def time_training_step(shape: Shape, precision: str, device: torch.device, vocab_size: int = 128,
                        seconds: float = 0.6) -> float:
-    """The median time of a few real `Trainer` steps of `shape` on random tokens (after one untimed step),
-    with the heap kept as `Trainer.run` keeps it (without, a step here can take 10x longer)."""
+    """The median time of 3-5 real `Trainer` steps of `shape` on random tokens (after one untimed step),
+    with the heap kept as `Trainer.run` keeps it (without, a step here can take 10x longer).
+
+    Three at least: with two, one slow step decided (2x512 on a Zen 4 probed 617 ms, against 355-415 ms a
+    step in runs), and the plan took a smaller shape than the machine's speed called for (README: the probe)."""
     from genseq.config import ModelConfig, TrainConfig
     from genseq.runtime import heap_kept
     from genseq.training import Trainer
@@ -181,7 +184,7 @@ def time_training_step(shape: Shape, precision: str, device: torch.device, vocab
         trainer.train_step()
         times: list[float] = []
         started = time.perf_counter()
-        while len(times) < 2 or (len(times) < 5 and time.perf_counter() - started < seconds):
+        while len(times) < 3 or (len(times) < 5 and time.perf_counter() - started < seconds):
             t = time.perf_counter()
             trainer.train_step()
             times.append(time.perf_counter() - t)

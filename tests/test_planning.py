@@ -185,6 +185,21 @@ def test_the_probe_is_measured_once_per_machine_and_torch_version(tmp_path, monk
     assert planning.machine_key(CPU, 1) != planning.machine_key(CPU, 2)
 
 
+def test_the_probe_keeps_the_median_of_at_least_three_timed_steps_after_an_untimed_one(monkeypatch):
+    from genseq.training import Trainer
+
+    calls = []
+    real_step = Trainer.train_step
+
+    def counted(self):
+        calls.append(1)
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", counted)
+    planning.time_training_step(planning.Shape(1, 16, 8, 4), "fp32", CPU, seconds=0.0)
+    assert len(calls) == 4  # one untimed, then three timed even with no time left: one slow step cannot decide
+
+
 def test_the_learning_rate_is_higher_for_narrow_models_and_short_runs():
     rate = planning.learning_rate_for
     assert rate(512, 10_000) == rate(512, 4_000) == 2e-3
