@@ -31,6 +31,16 @@ Template = list[int | None]
 """The token at every position of a harmonisation: given (an id) or left to the model (None)."""
 
 
+def pitched_tracks(score: Score) -> list[Any]:
+    """The tracks of `score` that hold notes and are not drums: one, for a melody."""
+    return [track for track in score.tracks if track.notes and not track.is_drum]
+
+
+def _voice_tokens(tokenizer: Tokenizer) -> list[int]:
+    """The ids a voice's slot may hold: its note's start, its hold, or its rest."""
+    return [*tokenizer.token_ids("PITCH"), *tokenizer.token_ids("HOLD"), *tokenizer.token_ids("REST")]
+
+
 def read_melody(tokenizer: Tokenizer, source: Any) -> Score:
     """The notes of a melody (see `melody_template`); an ABC tune is rendered through music21, as ABC samples are."""
     from genseq.tokenizers.abc import abc_to_midi
@@ -62,7 +72,7 @@ def melody_template(tokenizer: Tokenizer, source: Any) -> tuple[Template, int]:
         raise ConfigError(f"a melody is harmonised by a voices model (one voice per track); this model's "
                           f"tokenizer is {tokenizer.kind}")
     melody = read_melody(tokenizer, source)
-    pitched = [track for track in melody.tracks if track.notes and not track.is_drum]
+    pitched = pitched_tracks(melody)
     if len(pitched) != 1:
         raise InputError(f"{melody.name or 'the melody'} has {len(pitched)} pitched tracks; a melody to harmonise "
                          "is one track (give a file of the tune alone)")
@@ -72,7 +82,7 @@ def melody_template(tokenizer: Tokenizer, source: Any) -> tuple[Template, int]:
         shift = 12 * round((middle - float(np.median([note.pitch for note in pitched[0].notes]))) / 12)
         pitched = transpose(replace(melody, tracks=(pitched[0],)), shift).tracks
     as_every_voice = replace(melody, tracks=tuple(replace(pitched[0], name=name) for name in tokenizer.names))
-    voice_tokens = {*tokenizer.token_ids("PITCH"), *tokenizer.token_ids("HOLD"), *tokenizer.token_ids("REST")}
+    voice_tokens = set(_voice_tokens(tokenizer))
     template: Template = []
     slot = 0
     for token in tokenizer.encode(as_every_voice):
@@ -109,8 +119,7 @@ class GivenVoice:
     def __init__(self, tokenizer: Tokenizer, template: Template):
         self.template, self.end = template, tokenizer.end_of_document
         self.not_voice = torch.ones(tokenizer.vocab_size, dtype=torch.bool)
-        for name in ("PITCH", "HOLD", "REST"):
-            self.not_voice[list(tokenizer.token_ids(name))] = False
+        self.not_voice[_voice_tokens(tokenizer)] = False
         self.position = 0
 
     def start(self, context: Sequence[int], batch: int) -> None:
@@ -131,4 +140,5 @@ class GivenVoice:
             logits[:, given] = 0.0
 
 
-__all__ = ["CANDIDATES", "GivenVoice", "Template", "melody_log_likelihood", "melody_template", "read_melody"]
+__all__ = ["CANDIDATES", "GivenVoice", "Template", "melody_log_likelihood", "melody_template", "pitched_tracks",
+           "read_melody"]

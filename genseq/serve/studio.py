@@ -23,7 +23,7 @@ from genseq.checkpoint import shipped_models
 from genseq.config import SampleConfig
 from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
-from genseq.harmonize import melody_template, read_melody
+from genseq.harmonize import melody_template, pitched_tracks, read_melody
 from genseq.music import MAX_FILE_BYTES
 from genseq.sampling import StopSampling
 from genseq.tokenizers.midi import MIDI_SUFFIXES
@@ -135,26 +135,27 @@ class Studio:
             path = Path(folder) / name
             path.write_bytes(data)
             try:
-                kind, primer = _read_file(model, path)
+                kind, primer, length = _read_file(model, path)
             except GenseqError as err:  # the CLI's message, naming the file as the user knows it
                 raise InputError(str(err).replace(str(path), name)) from None
         if kind == "melody":
-            return self._keep_upload(model_id, name, primer, kind)
+            return self._keep_upload(model_id, name, primer, length)
         if isinstance(primer, str):
             if len(primer) > MAX_PRIMER_CHARS:
                 raise InputError(f"{name} holds {len(primer):,} characters; a primer may hold {MAX_PRIMER_CHARS:,}")
             model.encode_primer(primer)
             return {"kind": "text", "name": name, "text": primer}
         model.encode_primer(primer)
-        return self._keep_upload(model_id, name, primer, "midi")
+        return self._keep_upload(model_id, name, primer, None)
 
-    def _keep_upload(self, model_id: str, name: str, primer: Any, kind: str) -> dict[str, Any]:
-        """A MIDI primer or a melody, kept under an id for the generation that names it (the last 8 kept)."""
+    def _keep_upload(self, model_id: str, name: str, primer: Any, melody_length: int | None) -> dict[str, Any]:
+        """A MIDI primer, or a melody with the tokens its settings take, kept under an id for the generation that
+        names it (the last 8 kept)."""
         upload = secrets.token_hex(8)
-        self._uploads[upload] = (model_id, name, primer, kind == "melody")
+        self._uploads[upload] = (model_id, name, primer, melody_length)
         while len(self._uploads) > 8:
             self._uploads.popitem(last=False)
-        return {"kind": kind, "name": name, "upload": upload}
+        return {"kind": "midi" if melody_length is None else "melody", "name": name, "upload": upload}
 
     # jobs -----------------------------------------------------------------------------------------------------
 
@@ -196,11 +197,11 @@ class Studio:
         if upload:
             if upload not in self._uploads or self._uploads[upload][0] != model_id:
                 raise InputError("the uploaded primer is gone or was for another model; upload it again")
-            _, name, primer, melody = self._uploads[upload]
-            settings["melody" if melody else "primer"] = name
-            if melody:  # as long as the melody, whatever the form said
-                settings["length"] = len(melody_template(model.tokenizer, primer)[0]) + 1
-            return primer, 0, melody
+            _, name, primer, melody_length = self._uploads[upload]
+            settings["melody" if melody_length else "primer"] = name
+            if melody_length:  # as long as the melody, whatever the form said
+                settings["length"] = melody_length
+            return primer, 0, bool(melody_length)
         settings["primer"] = text
         header = {k: str(request[k]) for k in ("meter", "key", "unit_length") if request.get(k)}
         transpose = _number_reader(request)("transpose", int, 0)
@@ -339,20 +340,19 @@ class Studio:
         return self.folder / result_id / name, DOWNLOADS[kind], f"genseq-{result_id}-{index + 1}.{kind}"
 
 
-def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any]:
-    """("melody", its Score) for a voices model given one melody (.abc, or MIDI of one pitched track), which
-    the samples harmonise; else ("primer", what the model reads from the file)."""
+def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any, int | None]:
+    """("melody", its Score, the tokens a setting of it takes) for a voices model given one melody (.abc, or MIDI
+    of one pitched track), which the samples harmonise; else ("primer", what the model reads from the file, None)."""
     voices = model.tokenizer.kind == "voices"
     if voices and path.suffix.lower() == ".abc":
         melody = read_melody(model.tokenizer, path)
     else:
         primer = model.read_primer(path)
-        pitched = [t for t in getattr(primer, "tracks", ()) if t.notes and not t.is_drum]
-        if not (voices and len(pitched) == 1):
-            return "primer", primer
+        if not (voices and len(pitched_tracks(primer)) == 1):
+            return "primer", primer, None
         melody = primer
-    melody_template(model.tokenizer, melody)  # a melody the model cannot set fails now, in one line
-    return "melody", melody
+    template, _ = melody_template(model.tokenizer, melody)  # a melody the model cannot set fails now, in one line
+    return "melody", melody, len(template) + 1
 
 
 def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:
