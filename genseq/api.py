@@ -225,7 +225,8 @@ def _planned(source: str | None, corpus: str | None, tokenizer: str | None, enco
         train_options=train_options, size=size, device=device, step_seconds=probe,
         copies=copies_per_document(augment)))
     model_options.update(vocab_size=prepared.tokenizer.vocab_size, num_layers=run_plan.num_layers,
-                         hidden_size=run_plan.hidden_size, dropout=run_plan.dropout)
+                         hidden_size=run_plan.hidden_size, dropout=run_plan.dropout,
+                         locked_dropout=run_plan.locked_dropout)
     config = dataclasses.replace(config, seq_len=run_plan.seq_len, batch_size=run_plan.batch_size,
                                  precision=run_plan.precision, learning_rate=run_plan.learning_rate,
                                  weight_decay=run_plan.weight_decay)

@@ -64,6 +64,10 @@ def train(
     dropout: float | None = typer.Option(None, help="Dropout on embeddings, between layers and before the head "
                                          "(default: planned from the epochs the budget reads, 0 to 0.3).",
                                          show_default=False),
+    locked_dropout: bool | None = typer.Option(None, "--locked-dropout/--token-dropout",
+                                               help="One dropout mask per sequence, the same at every step "
+                                               "(variational dropout), or one per token (default: locked).",
+                                               show_default=False),
     tie_weights: bool = typer.Option(False, help="Share the embedding and output weights."),
     seq_len: int | None = typer.Option(None, help="Window length for truncated back-propagation through time "
                                        "(default: planned, 64).", show_default=False),
@@ -112,7 +116,8 @@ def train(
 
       genseq train --resume checkpoints/input-20260101-120000
     """
-    model = _given(num_layers=layers, hidden_size=hidden, dropout=dropout, tie_weights=tie_weights or None)
+    model = _given(num_layers=layers, hidden_size=hidden, dropout=dropout, locked_dropout=locked_dropout,
+                   tie_weights=tie_weights or None)
     options = _given(seq_len=seq_len, batch_size=batch_size, learning_rate=lr, warmup_steps=warmup_steps,
                      weight_decay=weight_decay, grad_clip=clip, steps=steps, epochs=epochs, minutes=minutes,
                      eval_every=eval_every, val_fraction=val_fraction, seed=seed,
@@ -314,7 +319,8 @@ def info(
     lines = [
         f"checkpoint   {details['checkpoint']}",
         f"model        {model['num_layers']}x{model['hidden_size']} LSTM, embedding {model['embedding_size']}, "
-        f"dropout {model['dropout']}, tied {model['tie_weights']}, {details['parameters']:,} parameters",
+        f"dropout {model['dropout']}{' (locked)' if model.get('locked_dropout') else ''}, tied {model['tie_weights']}, "
+        f"{details['parameters']:,} parameters",
         f"tokenizer    {details['tokenizer']}, vocabulary {details['vocab_size']}",
         f"data         {data.get('corpus') or data.get('source')}: {data.get('documents')} documents, "
         f"{data.get('train_tokens', 0):,} train / {data.get('val_tokens', 0):,} validation tokens",

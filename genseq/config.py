@@ -26,6 +26,9 @@ class ModelConfig:
     """Defaults to hidden_size."""
     dropout: float = 0.3
     """Applied to the embedding output, between LSTM layers and before the output head."""
+    locked_dropout: bool = False
+    """One dropout mask per sequence and window, the same at every time step (variational dropout), instead of
+    one per token. False here so that runs saved before it resume unchanged; a planned run takes True."""
     tie_weights: bool = False
 
     def __post_init__(self) -> None:

@@ -119,16 +119,18 @@ def weight_decay_for(epochs: float) -> float:
 
 
 def learning_rate_for(hidden_size: int, steps: int) -> float:
-    """Peak AdamW rate: higher for narrower models and for shorter runs, 2e-3 for 2x512 over 4,000+ steps.
+    """Peak AdamW rate: 5e-3 x sqrt(512 / hidden) x clip(sqrt(1000 / steps), 1, 4), at most 2e-2: higher for
+    narrower models and for runs under 1,000 steps.
 
-    Measured on tinyshakespeare (README: how genseq plans a run): 300 steps of 2x128 reach 2.150
-    nats/char at 2e-3, 1.935 at 8e-3 and 1.864 at 2e-2; 1,000 steps of 2x512 1.529 at 2e-3, 1.501 at
-    5e-3; ~2,500 steps of 2x512 gave the same at 2e-3 and 3e-3. A short run ends before a small rate
-    has moved the weights far; narrower models take larger rates (as muP scales Adam's rate by width).
+    Measured on tinyshakespeare (README: how genseq plans a run), each the best rate tried: 300 steps of
+    2x128 2e-2 (1.864 nats/char; 2.150 at 2e-3), 300 steps of 2x512 8e-3, 1,000 steps of 2x512 5e-3 (1.501
+    against 1.529 at 2e-3), 4,800 steps of 2x384 under weight decay 0.3 6e-3 (1.3799 against 1.3897 at 4e-3
+    and ~1.405 at 2.3e-3). A short run ends before a small rate has moved the weights far; narrower models take
+    larger rates (as muP scales Adam's rate by width).
     """
     width = (512 / hidden_size) ** 0.5
-    shortness = min(4.0, max(1.0, (4000 / max(steps, 1)) ** 0.5))
-    return float(f"{min(2e-2, 2e-3 * width * shortness):.2g}")
+    shortness = min(4.0, max(1.0, (1000 / max(steps, 1)) ** 0.5))
+    return float(f"{min(2e-2, 5e-3 * width * shortness):.2g}")
 
 
 WARMUP_SHARE = 0.05
@@ -226,6 +228,8 @@ class Plan:
     batch_size: int
     precision: str
     dropout: float
+    locked_dropout: bool
+    """One dropout mask per sequence and window (variational dropout) rather than one per token."""
     weight_decay: float
     learning_rate: float
     steps: int
@@ -247,7 +251,8 @@ class Plan:
         ratio = self.tokens / max(self.parameters, 1)
         return (f"plan: {self.num_layers}x{self.hidden_size} LSTM, windows of {self.seq_len}, batch {self.batch_size}, "
                 f"{self.precision}, ~{self.steps:,} steps ({ratio:.1f} tokens/parameter, {self.epochs:.1f} epochs"
-                f"{per}), peak lr {self.learning_rate:g}, warm-up {self.warmup_steps}, dropout {self.dropout:g}, "
+                f"{per}), peak lr {self.learning_rate:g}, warm-up {self.warmup_steps}, dropout {self.dropout:g}"
+                f"{' (locked)' if self.locked_dropout and self.dropout else ''}, "
                 f"weight decay {self.weight_decay:g}: {self.reason}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -360,6 +365,7 @@ def make_plan(
     if warmup is None:
         warmup = min(WARMUP_MAX_STEPS, max(1, round(WARMUP_SHARE * n_steps)))
     dropout = model_options.get("dropout", dropout_for(unique_epochs))
+    locked = model_options.get("locked_dropout", True)
     weight_decay = train_options.get("weight_decay", weight_decay_for(unique_epochs))
     rate = train_options.get("learning_rate") or learning_rate_for(shape.hidden_size, n_steps)
     eval_every = train_options.get("eval_every")
@@ -381,7 +387,8 @@ def make_plan(
                             if name in options]
     if given_regularisation:
         reason += f"; {' and '.join(given_regularisation).replace('_', ' ')} given"
-    return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, weight_decay,
+    return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, locked,
+                weight_decay,
                 rate, n_steps, warmup, eval_every, shape.parameters(vocab_size), tokens, round(epochs_seen, 3), seconds,
                 chosen_by, reason)
 

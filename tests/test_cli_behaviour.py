@@ -19,10 +19,12 @@ def test_a_toml_config_fills_options_and_flags_win(tmp_path, text_file):
     config.write_text('hidden = 48\nlayers = 1\ndropout = 0.1\nseq_len = 32\nbatch_size = 8\nsteps = 12\n'
                       'eval_every = 6\n')
     run = tmp_path / "run"
-    result = run_cli("train", str(text_file), "--config", str(config), "--hidden", "40", "--name", str(run), "-q")
+    result = run_cli("train", str(text_file), "--config", str(config), "--hidden", "40", "--name", str(run), "-q",
+                     "--token-dropout")
     assert result.returncode == 0, result.stderr
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"]["hidden_size"] == 40 and saved["model"]["num_layers"] == 1
+    assert saved["model"]["locked_dropout"] is False  # planned True; the flag wins
     assert saved["model"]["dropout"] == 0.1 and saved["train"]["steps"] == 12
 
 

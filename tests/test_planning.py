@@ -78,6 +78,7 @@ def test_explicit_settings_always_win():
                       train={"seq_len": 32, "batch_size": 8}, timer=timer)
     assert (chosen.num_layers, chosen.hidden_size, chosen.seq_len, chosen.batch_size) == (3, 64, 32, 8)
     assert chosen.dropout == 0.15 and chosen.chosen_by == "given"
+    assert chosen.locked_dropout and not plan_for(minutes=10, model={"locked_dropout": False}).locked_dropout
     preset = plan_for(minutes=10, size="tiny", timer=timer)
     assert (preset.num_layers, preset.hidden_size) == planning.SIZES["tiny"]
     with pytest.raises(ConfigError, match="unknown --size 'huge'"):
@@ -146,6 +147,7 @@ def test_the_run_records_its_plan(text_file, tmp_path):
     assert config["plan"]["hidden_size"] == 32 and config["plan"]["steps"] == 12
     assert config["train"]["warmup_steps"] is None and config["model"]["dropout"] == config["plan"]["dropout"]
     assert config["train"]["weight_decay"] == config["plan"]["weight_decay"]
+    assert config["model"]["locked_dropout"] is config["plan"]["locked_dropout"] is True
 
 
 def test_bf16_where_the_cpu_lacks_it_is_a_one_line_error(text_file, tmp_path):
@@ -202,8 +204,8 @@ def test_the_probe_keeps_the_median_of_at_least_three_timed_steps_after_an_untim
 
 def test_the_learning_rate_is_higher_for_narrow_models_and_short_runs():
     rate = planning.learning_rate_for
-    assert rate(512, 10_000) == rate(512, 4_000) == 2e-3
-    assert rate(128, 300) > rate(512, 300) > rate(512, 1_000) > rate(512, 4_000)
+    assert rate(512, 10_000) == rate(512, 1_000) == 5e-3
+    assert rate(128, 300) > rate(512, 300) > rate(512, 1_000) and rate(384, 4_000) > rate(512, 4_000)
     assert rate(32, 1) <= 2e-2
     given = plan_for(steps=300, train={"learning_rate": 1e-3})
-    assert given.learning_rate == 1e-3 and plan_for(steps=300).learning_rate > 2e-3
+    assert given.learning_rate == 1e-3 and plan_for(steps=300).learning_rate > 5e-3
