@@ -43,6 +43,13 @@ def test_locked_dropout_keeps_one_mask_per_sequence_for_every_time_step(p):
     assert not torch.equal(dropped[0, 0], dropped[1, 0])  # each sequence draws its own mask
 
 
+def test_a_run_saved_before_locked_dropout_resumes_with_per_token_masks():
+    from genseq.config import from_dict
+
+    saved = {"vocab_size": 30, "hidden_size": 32, "num_layers": 2, "dropout": 0.3}  # a model config written before
+    assert from_dict(ModelConfig, saved).locked_dropout is False
+
+
 def test_a_model_with_locked_dropout_masks_whole_sequences_in_training_only():
     torch.manual_seed(0)
     model = LSTMLanguageModel(ModelConfig(vocab_size=30, hidden_size=32, num_layers=2, dropout=0.5,
