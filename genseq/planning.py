@@ -119,18 +119,18 @@ def weight_decay_for(epochs: float) -> float:
 
 
 def learning_rate_for(hidden_size: int, steps: int) -> float:
-    """Peak AdamW rate: 5e-3 x sqrt(512 / hidden) x clip(sqrt(1000 / steps), 1, 4), at most 2e-2: higher for
+    """Peak AdamW rate: 8e-3 x sqrt(384 / hidden) x clip(sqrt(1000 / steps), 1, 4), at most 2e-2: higher for
     narrower models and for runs under 1,000 steps.
 
-    Measured on tinyshakespeare (README: how genseq plans a run), each the best rate tried: 300 steps of
-    2x128 2e-2 (1.864 nats/char; 2.150 at 2e-3), 300 steps of 2x512 8e-3, 1,000 steps of 2x512 5e-3 (1.501
-    against 1.529 at 2e-3), 4,800 steps of 2x384 under weight decay 0.3 6e-3 (1.3799 against 1.3897 at 4e-3
-    and ~1.405 at 2.3e-3). A short run ends before a small rate has moved the weights far; narrower models take
-    larger rates (as muP scales Adam's rate by width).
+    Measured on tinyshakespeare (README: how genseq plans a run): 300 steps of 2x128 were best at 2e-2 (1.864
+    nats/char; 2.150 at 2e-3), 300 steps of 2x512 at 8e-3, 1,000 steps of 2x512 better at 5e-3 than at 2e-3
+    (1.501, 1.529); 10 minutes of 2x384 (~5,300 steps, weight decay 0.3) 1.3696 at 8e-3 against 1.3803 at
+    5.8e-3, and at 4,800 steps 1.3799 at 6e-3, 1.3897 at 4e-3, ~1.405 at 2.3e-3. A short run ends before a
+    small rate has moved the weights far; narrower models take larger rates (as muP scales Adam's rate by width).
     """
-    width = (512 / hidden_size) ** 0.5
+    width = (384 / hidden_size) ** 0.5
     shortness = min(4.0, max(1.0, (1000 / max(steps, 1)) ** 0.5))
-    return float(f"{min(2e-2, 5e-3 * width * shortness):.2g}")
+    return float(f"{min(2e-2, 8e-3 * width * shortness):.2g}")
 
 
 WARMUP_SHARE = 0.05

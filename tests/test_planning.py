@@ -204,7 +204,7 @@ def test_the_probe_keeps_the_median_of_at_least_three_timed_steps_after_an_untim
 
 def test_the_learning_rate_is_higher_for_narrow_models_and_short_runs():
     rate = planning.learning_rate_for
-    assert rate(512, 10_000) == rate(512, 1_000) == 5e-3
+    assert rate(384, 10_000) == rate(384, 1_000) == 8e-3
     assert rate(128, 300) > rate(512, 300) > rate(512, 1_000) and rate(384, 4_000) > rate(512, 4_000)
     assert rate(32, 1) <= 2e-2
     given = plan_for(steps=300, train={"learning_rate": 1e-3})
