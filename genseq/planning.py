@@ -388,9 +388,8 @@ def make_plan(
     if given_regularisation:
         reason += f"; {' and '.join(given_regularisation).replace('_', ' ')} given"
     return Plan(shape.num_layers, shape.hidden_size, shape.seq_len, shape.batch_size, precision, dropout, locked,
-                weight_decay,
-                rate, n_steps, warmup, eval_every, shape.parameters(vocab_size), tokens, round(epochs_seen, 3), seconds,
-                chosen_by, reason)
+                weight_decay, rate, n_steps, warmup, eval_every, shape.parameters(vocab_size), tokens,
+                round(epochs_seen, 3), seconds, chosen_by, reason)
 
 
 __all__ = ["CANDIDATES", "SIZES", "Plan", "Shape", "StepProbe", "dropout_for", "effective_tokens", "make_plan",
