@@ -21,7 +21,7 @@ from genseq.tokenizers import VoicesTokenizer
 from genseq.tokenizers.text import CharTokenizer
 
 VOICES = VoicesTokenizer()
-FOLK_TUNE = Path(__file__).parent.parent / "examples" / "folk-abc" / "sample-01.abc"
+FOLK_TUNE = Path(__file__).parent / "data" / "low-folk-tune.abc"  # an Essen song written below the soprano
 """A tune the shipped folk model wrote, an octave below a soprano's range (its lowest note is F3)."""
 
 

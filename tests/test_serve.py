@@ -85,7 +85,7 @@ def test_models_lists_shipped_models_and_runs_with_corpus_size_and_best_loss(cli
     assert listing["audio"] in ("midirenderer", "tinysoundfont") and listing["busy"] is False
     models = {m["id"]: m for m in listing["models"]}
     assert models[FOLK] | {"best_val_loss": None} == {
-        "id": FOLK, "name": FOLK, "source": "shipped", "kind": "abc", "corpus": "folk-abc", "size": "2x768",
+        "id": FOLK, "name": FOLK, "source": "shipped", "kind": "abc", "corpus": "folk-abc", "size": "2x384",
         "best_val_loss": None}
     assert 0.5 < models[FOLK]["best_val_loss"] < 1.5
     assert models["bach-chorales-small"]["kind"] == "voices"
