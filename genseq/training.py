@@ -25,7 +25,7 @@ from genseq.distributed import world
 from genseq.errors import CheckpointError, GenseqError
 from genseq.files import write_atomic
 from genseq.model import LSTMLanguageModel
-from genseq.planning import EVALUATIONS, WARMUP_MAX_STEPS, WARMUP_SHARE
+from genseq.planning import EVAL_SHARE, EVALUATIONS, WARMUP_MAX_STEPS, WARMUP_SHARE
 from genseq.runtime import (
     autocast,
     choose_device,
@@ -141,6 +141,8 @@ class Trainer:
                                      rank=self.world.rank, world_size=self.world.size)
         self.val_windows = evaluation_windows(val_tokens, config.batch_size, config.seq_len, config.eval_tokens)
         self.progress = Progress()
+        self.eval_seconds: float | None = None
+        """How long the last evaluation took: a time budget evaluates less often where it is long."""
         self.state = self.model.init_state(self.batches.batch_size)
         if resume_from is not None:
             self._restore(resume_from)
@@ -342,11 +344,15 @@ class Trainer:
         return RunResult(self.run_dir, p, stopped_by, read_metrics(self.run_dir))
 
     def _evaluation_due(self) -> bool:
-        """Every `eval_every` steps; when that is None, EVALUATIONS times evenly over the budget."""
-        p = self.progress
-        if self.config.eval_every is not None:
-            return p.step % self.config.eval_every == 0
-        reached = int(min(1.0, self.fraction_done()) * EVALUATIONS)
+        """Every `eval_every` steps; when that is None, EVALUATIONS times evenly over the budget, fewer in a time
+        budget where they would take more than EVAL_SHARE of it (the minutes are for training)."""
+        p, c = self.progress, self.config
+        if c.eval_every is not None:
+            return p.step % c.eval_every == 0
+        planned = EVALUATIONS
+        if c.minutes and self.eval_seconds:
+            planned = max(2, min(EVALUATIONS, int(EVAL_SHARE * 60 * c.minutes / self.eval_seconds)))  # first, last
+        reached = int(min(1.0, self.fraction_done()) * planned)
         if reached > p.evaluations:
             p.evaluations = reached
             return True
@@ -354,7 +360,9 @@ class Trainer:
 
     def _evaluate_and_save(self, window_losses: list[float], tokens_at_start: int, window_started: float) -> dict:
         p = self.progress
+        evaluating = time.perf_counter()
         p.last_val_loss = self.evaluate()
+        self.eval_seconds = self.world.max(time.perf_counter() - evaluating)  # every process plans the same evaluations
         seconds = max(time.perf_counter() - window_started, 1e-9)
         record = {
             "step": p.step,

@@ -48,6 +48,28 @@ def _trainer(tokens, run_dir, resume_from=None):
                    run_dir, meta, resume_from)
 
 
+def test_a_time_budget_evaluates_less_often_where_an_evaluation_takes_long(tmp_path):
+    """Ten evaluations of 6 s would take a third of a 3-minute run; they keep to about EVAL_SHARE of it."""
+    tokens = (np.arange(24_000) * 7 % 11).astype(np.int32) % 8 + 3
+    meta = {"tokenizer": {"kind": "char", "chars": "abcdefgh"}, "data": {}}
+
+    def evaluated_at(first_evaluation_seconds: float) -> list[int]:
+        config = TrainConfig(minutes=3, batch_size=8, seq_len=16, eval_tokens=2000)
+        trainer = Trainer(ModelConfig(vocab_size=11, hidden_size=32), config, tokens[:20_000], tokens[20_000:],
+                          tmp_path, meta)
+        due = []
+        for percent in range(1, 101):
+            trainer.progress.elapsed_seconds = 180 * percent / 100
+            if trainer._evaluation_due():
+                due.append(percent)
+                trainer.eval_seconds = first_evaluation_seconds
+        return due
+
+    assert evaluated_at(0.5) == list(range(10, 101, 10))
+    assert evaluated_at(6.0) == [10, 67, 100]  # 18 s of 180: three evaluations
+    assert evaluated_at(60.0) == [10, 100]  # at least the first and the last
+
+
 def test_resuming_a_stopped_run_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     tokens = (np.arange(24_000) * 7 % 11).astype(np.int32) % 8 + 3
     straight: list[float] = []
