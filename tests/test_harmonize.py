@@ -21,8 +21,8 @@ from genseq.tokenizers import VoicesTokenizer
 from genseq.tokenizers.text import CharTokenizer
 
 VOICES = VoicesTokenizer()
-FOLK_TUNE = Path(__file__).parent / "data" / "low-folk-tune.abc"  # an Essen song written below the soprano
-"""A tune the shipped folk model wrote, an octave below a soprano's range (its lowest note is F3)."""
+FOLK_TUNE = Path(__file__).parent / "data" / "low-folk-tune.abc"
+"""A tune the folk model shipped before 2026-12-02 wrote, an octave below a soprano's range (its lowest note is F3)."""
 
 
 @pytest.fixture(scope="module")

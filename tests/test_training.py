@@ -41,8 +41,8 @@ def test_batches_carry_each_stream_on_from_where_the_last_window_ended():
     assert (x0[1, 0] - x0[0, 0]).item() == batches.stream_len
 
 
-def _trainer(tokens, run_dir, resume_from=None):
-    config = TrainConfig(steps=40, eval_every=10, batch_size=8, seq_len=16, seed=7, eval_tokens=2000)
+def _trainer(tokens, run_dir, resume_from=None, config=None):
+    config = config or TrainConfig(steps=40, eval_every=10, batch_size=8, seq_len=16, seed=7, eval_tokens=2000)
     meta = {"tokenizer": {"kind": "char", "chars": "abcdefgh"}, "data": {}}
     return Trainer(ModelConfig(vocab_size=11, hidden_size=32), config, tokens[:20_000], tokens[20_000:],
                    run_dir, meta, resume_from)
@@ -51,12 +51,9 @@ def _trainer(tokens, run_dir, resume_from=None):
 def test_a_time_budget_evaluates_less_often_where_an_evaluation_takes_long(tmp_path):
     """Ten evaluations of 6 s would take a third of a 3-minute run; they keep to about EVAL_SHARE of it."""
     tokens = (np.arange(24_000) * 7 % 11).astype(np.int32) % 8 + 3
-    meta = {"tokenizer": {"kind": "char", "chars": "abcdefgh"}, "data": {}}
 
     def evaluated_at(first_evaluation_seconds: float) -> list[int]:
-        config = TrainConfig(minutes=3, batch_size=8, seq_len=16, eval_tokens=2000)
-        trainer = Trainer(ModelConfig(vocab_size=11, hidden_size=32), config, tokens[:20_000], tokens[20_000:],
-                          tmp_path, meta)
+        trainer = _trainer(tokens, tmp_path, config=TrainConfig(minutes=3, batch_size=8, seq_len=16, eval_tokens=2000))
         due = []
         for percent in range(1, 101):
             trainer.progress.elapsed_seconds = 180 * percent / 100
