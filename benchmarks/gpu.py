@@ -450,6 +450,7 @@ def genseq_speed(check: Check, data: tuple, layers: int, hidden: int, batch: int
 def part_train_speed(check: Check) -> dict[str, Any]:
     from benchmarks.plain_loop import load_text
     from genseq.errors import ConfigError
+    from genseq.runtime import native_precisions
 
     data = load_text(check.data)
     vocab = data[2]
@@ -470,6 +471,10 @@ def part_train_speed(check: Check) -> dict[str, Any]:
             key = f"{name} {label}"
             if check.remaining() < 10:
                 rows[key] = {"status": "skipped", "reason": "budget spent"}
+                continue
+            if peak_name == "bf16" and "bf16" not in native_precisions(check.device):
+                rows[key] = {"status": "unavailable", "reason": f"no native bf16 on this {check.device.type}"}
+                check.log(f"{key}: {json.dumps(rows[key])}")
                 continue
             if check.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(check.device)

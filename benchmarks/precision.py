@@ -19,9 +19,8 @@ from torch.nn.functional import cross_entropy
 
 from genseq import api
 from genseq.config import STEP_PRECISIONS
-from genseq.fastpath import LSTMStep
+from genseq.fastpath import LSTMStep, int8_kernel, native_step_precisions
 from genseq.planning import machine_name
-from genseq.runtime import cpu_supports_bf16
 
 
 @torch.inference_mode()
@@ -29,7 +28,7 @@ def losses(model: api.TrainedModel, ids: torch.Tensor) -> dict[str, float]:
     network = model.network.eval()
     logits, _ = network(ids[None, :-1])
     rows = {"forward fp32": cross_entropy(logits[0], ids[1:]).item()}
-    for precision in STEP_PRECISIONS if cpu_supports_bf16() else ("fp32",):
+    for precision in native_step_precisions():
         step = LSTMStep(network, 1, precision)
         step.load_state(network.init_state(1))
         stepped = torch.stack([step(ids[t : t + 1])[0].clone() for t in range(len(ids) - 1)])
@@ -44,9 +43,10 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, default=0.1, help="share at the end of --text held out")
     parser.add_argument("--tokens", type=int, default=20_000)
     args = parser.parse_args()
-    native = STEP_PRECISIONS if cpu_supports_bf16() else ("fp32",)
-    print(machine_name() + ("" if cpu_supports_bf16() else
-                            ": no native bf16 (AVX512-BF16 or AMX), bf16 and int8 skipped"))
+    native = native_step_precisions()
+    skipped = [p for p in STEP_PRECISIONS if p not in native]
+    print(machine_name() + (f": {', '.join(skipped)} skipped (not native here; int8 kernel: {int8_kernel()})"
+                            if skipped else f" (int8 kernel: {int8_kernel()})"))
     print(f"{'model':40} {'tokens':>7} " + " ".join(f"{name:>12}" for name in ("forward fp32", *native)))
     for path in args.checkpoints:
         model = api.load(path)

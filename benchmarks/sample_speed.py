@@ -29,7 +29,7 @@ import torch
 
 from benchmarks.plain_loop import PlainLSTM
 from genseq.config import STEP_PRECISIONS, ModelConfig, SampleConfig
-from genseq.fastpath import LSTMStep, TokenSelector
+from genseq.fastpath import LSTMStep, TokenSelector, int8_kernel, native_step_precisions
 from genseq.model import LSTMLanguageModel
 from genseq.planning import machine_name
 from genseq.runtime import cpu_supports_bf16
@@ -111,10 +111,12 @@ def main() -> None:
         "genseq fast path, 1 sample": lambda: genseq_generate(model, 1, one, fast=True),
         "genseq fast path fp32, 1 sample": lambda: genseq_generate(model, 1, one, fast=True, precision="fp32"),
         "genseq fast path, 64 samples": lambda: genseq_generate(model, 64, many, fast=True),
+        "genseq fast path fp32, 64 samples": lambda: genseq_generate(model, 64, many, fast=True, precision="fp32"),
     }
-    native = STEP_PRECISIONS if cpu_supports_bf16() else ("fp32",)
+    native = native_step_precisions()
     if native != STEP_PRECISIONS:
-        print("skipping bf16 and int8: this CPU has no native bf16 (AVX512-BF16 or AMX); they would run emulated")
+        print(f"skipping {', '.join(sorted(set(STEP_PRECISIONS) - set(native)))}: not native on this CPU "
+              f"(int8 kernel here: {int8_kernel()})")
     for batch, length in ((1, one), (64, many)):
         for precision in native:
             runs[f"bare fast step {precision}, {batch} sample(s)"] = (
@@ -125,7 +127,7 @@ def main() -> None:
         for name, run in runs.items():
             rows[name] = max(rows[name], run())
     print(json.dumps(rows), flush=True)
-    why = "native bf16 here" if cpu_supports_bf16() else "no native bf16 here"
+    why = "native bf16 here" if cpu_supports_bf16() else f"no native bf16 here; int8 kernel: {int8_kernel()}"
     print(f"{machine_name()}; auto precision: {step_precision('auto', 1)} for 1 sample, "
           f"{step_precision('auto', 64)} for 64 ({why})")
     print(f"{'':40} {'chars/s':>10} {'x plain carried':>16}")

@@ -10,18 +10,23 @@ setup (weight checks, oneDNN weight reordering) costs more than the arithmetic a
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
 from genseq.config import STEP_PRECISIONS
 from genseq.model import LSTMLanguageModel, State
+from genseq.runtime import cpu_supports_bf16
 
 SIGMOID_TANH_MIN_BATCH = 8
 
 
 def _input_dtype(precision: str) -> torch.dtype:
-    """The dtype of h, the products' input: bf16 for the bf16 and int8 (bf16-activation) kernels."""
-    return torch.float32 if precision == "fp32" else torch.bfloat16
+    """The dtype of h, the products' input: bf16 for the bf16 kernels and for int8 weights beside bf16
+    activations; fp32 for fp32 and for int8 through fbgemm, which quantizes fp32 activations itself."""
+    if precision == "bf16" or (precision == "int8" and int8_kernel() == "weight-only"):
+        return torch.bfloat16
+    return torch.float32
 
 
 @functools.cache
@@ -44,8 +49,8 @@ lengths give wrong sums or crash (torch 2.13, checked from 2 to 1,024). Such lay
 
 
 @functools.cache
-def int8_available() -> bool:
-    """Whether PyTorch's weight-only int8 kernel runs here (torch 2.3 and later). Tried once on a 1x16 product."""
+def _weight_only_int8_runs() -> bool:
+    """Whether PyTorch's weight-only int8 kernel (bf16 activations; torch 2.3 and later) runs here."""
     try:
         weight, scale = torch.ones(2, INT8_BLOCK, dtype=torch.int8), torch.ones(2, dtype=torch.bfloat16)
         product = torch.ops.aten._weight_int8pack_mm(torch.ones(1, INT8_BLOCK, dtype=torch.bfloat16), weight, scale)
@@ -54,28 +59,84 @@ def int8_available() -> bool:
     return bool((product == INT8_BLOCK).all())
 
 
+def _fbgemm_pack(weight: torch.Tensor) -> torch.Tensor:
+    """`weight` [out, in] rounded per output row to int8 and packed for fbgemm's dynamic linear."""
+    scale = weight.abs().amax(1).clamp(min=1e-12).double() / 127
+    zero = torch.zeros(weight.shape[0], dtype=torch.long)
+    with warnings.catch_warnings():  # quantized tensors are deprecated for torchao, which has no eager AVX2 kernel
+        warnings.simplefilter("ignore", UserWarning)
+        quantized = torch.quantize_per_channel(weight.float(), scale, zero, 0, torch.qint8)
+        return torch.ops.quantized.linear_prepack(quantized, None)
+
+
+def _fbgemm_product(inputs: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+    # reduce_range: 7-bit activations, as fbgemm needs on CPUs without VNNI (int16 sums of u8 x s8 pairs saturate)
+    return torch.ops.quantized.linear_dynamic(inputs, packed, True)
+
+
+@functools.cache
+def _fbgemm_runs() -> bool:
+    """Whether fbgemm's dynamic int8 linear (int8 x int8, fp32 in and out) runs here. Tried once on a 2x2 product."""
+    try:
+        product = _fbgemm_product(torch.ones(1, 2), _fbgemm_pack(torch.ones(2, 2)))
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(torch.allclose(product, torch.full((1, 2), 2.0), rtol=0.02))
+
+
+def int8_kernel() -> str | None:
+    """The int8 kernel the fast step runs here, or None where neither runs.
+
+    'weight-only' on CPUs with native bf16: int8 weights scaled into bf16 activations (fastest at small
+    batches there). 'fbgemm' elsewhere, as on AVX2-only CPUs, where bf16 is emulated: weights and each
+    step's activations rounded to int8 and multiplied as integers by fbgemm, 3-6x faster than fp32 at
+    batch 1 where the fp32 weights do not fit the cache. fbgemm comes through PyTorch's quantized
+    tensors, deprecated in favour of torchao; torchao runs int8 on the CPU only through torch.compile
+    (a C++ compiler at run time) or AVX-512 kernels, so this stays the native AVX2 path while PyTorch
+    keeps it, and the step falls back to fp32 the day it is gone.
+    """
+    if cpu_supports_bf16() and _weight_only_int8_runs():
+        return "weight-only"
+    return "fbgemm" if _fbgemm_runs() else None
+
+
+def int8_available() -> bool:
+    """Whether the fast step can run int8 weights here (see `int8_kernel`)."""
+    return int8_kernel() is not None
+
+
+def native_step_precisions() -> tuple[str, ...]:
+    """The fast step's precisions this CPU runs natively: fp32; bf16 where the CPU has it; int8 where a kernel runs."""
+    return tuple(p for p in STEP_PRECISIONS if p == "fp32" or (p == "bf16" and cpu_supports_bf16())
+                 or (p == "int8" and int8_available()))
+
+
 class _Product:
     """`inputs @ weight` with the weight [in, out] laid out once for the kernel that runs it fastest.
 
     fp32 and bf16: where PyTorch has oneDNN, the weight is reordered ahead of time for
     `batch_size` rows and the product runs as oneDNN's linear (at batch 1 in bf16 ~40 us for a
-    1024x2048 layer here, where torch.mm takes ~110 us in bf16 and ~90 us in fp32; at batch 64 in
+    1024x2048 layer, where torch.mm takes ~110 us in bf16 and ~90 us in fp32; at batch 64 in
     fp32 it avoids MKL's AVX2 path on AMD, 2.6x faster); elsewhere torch.mm into a reused buffer.
-    int8: weights rounded per output row to int8 with a bf16 scale, multiplied by PyTorch's
-    weight-only int8 kernel (bf16 inputs): a quarter of the fp32 bytes and a cheaper call, the
-    fastest at small batches; a layer whose input length is not a multiple of `INT8_BLOCK` runs in
-    bf16 instead. The result has the inputs' dtype.
+    int8 (`int8_kernel`): weights rounded per output row to int8. Weight-only: a bf16 scale, bf16
+    inputs, PyTorch's weight-only kernel (a quarter of the fp32 bytes and a cheaper call); a layer
+    whose input length is not a multiple of `INT8_BLOCK` runs in bf16 instead. fbgemm: fp32 inputs,
+    quantized per call. The result has the inputs' dtype.
     """
 
     def __init__(self, weight: torch.Tensor, batch_size: int, precision: str):
-        weight = weight.T.float()  # [out, in]: the layout both kernels take
+        weight = weight.T.float()  # [out, in]: the layout the kernels take
         dtype = _input_dtype(precision)
-        int8 = precision == "int8" and weight.shape[1] % INT8_BLOCK == 0 and int8_available()
-        self.kind = "int8" if int8 else "onednn" if _onednn_linear_available(dtype) else "mm"
-        if self.kind == "int8":
+        kernel = int8_kernel() if precision == "int8" else None
+        if kernel == "weight-only" and weight.shape[1] % INT8_BLOCK:
+            kernel = None
+        self.kind = kernel or ("onednn" if _onednn_linear_available(dtype) else "mm")
+        if self.kind == "weight-only":
             scale = weight.abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
             self.weight = torch.round(weight / scale).to(torch.int8)
             self.scale = scale[:, 0].to(dtype)
+        elif self.kind == "fbgemm":
+            self.weight = _fbgemm_pack(weight)
         elif self.kind == "onednn":
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.to(dtype).contiguous(), batch_size)
         else:
@@ -83,8 +144,10 @@ class _Product:
             self.out = torch.empty(batch_size, weight.shape[0], dtype=dtype)
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
-        if self.kind == "int8":
+        if self.kind == "weight-only":
             return torch.ops.aten._weight_int8pack_mm(inputs, self.weight, self.scale)
+        if self.kind == "fbgemm":
+            return _fbgemm_product(inputs, self.weight)
         if self.kind == "onednn":
             return torch.ops.mkldnn._linear_pointwise(inputs, self.weight, None, "none", [], "")
         return torch.mm(inputs, self.weight, out=self.out)

@@ -24,7 +24,7 @@ import torch
 
 from genseq.errors import ConfigError
 from genseq.files import write_atomic
-from genseq.runtime import available_cores, choose_precision, cpu_info, native_precisions
+from genseq.runtime import NO_BF16_VARIABLE, available_cores, choose_precision, cpu_info, native_precisions
 
 
 @dataclass(frozen=True)
@@ -156,11 +156,11 @@ def machine_name() -> str:
 
 def machine_key(device: torch.device, threads: int) -> str:
     """Names this CPU (model and flags), torch version, thread count and the kernel limits set in the environment
-    (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY): a probe is valid for exactly these."""
+    (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, GENSEQ_NO_BF16): a probe is valid for exactly these."""
     cpu = "|".join(cpu_info())
     if device.type == "cuda":
         cpu = torch.cuda.get_device_name(device)
-    limits = [os.environ.get(name, "") for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")]
+    limits = [os.environ.get(name, "") for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", NO_BF16_VARIABLE)]
     identity = json.dumps([cpu, str(torch.__version__), threads, device.type, *limits])
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 

@@ -46,13 +46,28 @@ def cpu_info() -> tuple[str, str]:
     return fields.get("model name", platform.processor() or platform.machine()), fields.get("flags", "")
 
 
-@functools.cache
+NO_BF16_VARIABLE = "GENSEQ_NO_BF16"
+"""Set to 1 and genseq treats this CPU as one without native bf16 (as an AVX2-only CPU): what such a CPU
+would run, refuse and plan can be seen, and tested, on any machine."""
+
+
+def bf16_masked() -> bool:
+    """Whether `NO_BF16_VARIABLE` masks this CPU's native bf16."""
+    return os.environ.get(NO_BF16_VARIABLE, "").strip() not in ("", "0")
+
+
 def cpu_supports_bf16() -> bool:
-    """True when this CPU runs bf16 LSTMs natively: its flags say AVX512-BF16 or AMX, and oneDNN agrees.
+    """True when this CPU runs bf16 LSTMs natively (AVX512-BF16 or AMX) and `GENSEQ_NO_BF16` does not mask it.
+    On AVX2-only CPUs (no bf16) fp32 is the only fast training path."""
+    return not bf16_masked() and _cpu_runs_bf16()
+
+
+@functools.cache
+def _cpu_runs_bf16() -> bool:
+    """Whether this CPU's flags say AVX512-BF16 or AMX and oneDNN agrees.
 
     The flags alone are not enough: oneDNN limited by ONEDNN_MAX_CPU_ISA, or a build without bf16
-    kernels, refuses a bf16 LSTM with a traceback, so a tiny one is tried once. On AVX2-only CPUs
-    (no bf16) fp32 is the only fast path.
+    kernels, refuses a bf16 LSTM with a traceback, so a tiny one is tried once.
     """
     flags = cpu_info()[1].split()
     if "avx512_bf16" not in flags and "amx_bf16" not in flags:
@@ -84,7 +99,8 @@ def choose_precision(name: str, device: torch.device) -> str:
     if name == "fp16" and device.type != "cuda":
         raise ConfigError("fp16 training needs a CUDA GPU; use --precision bf16 or fp32 on this device")
     if name == "bf16" and name not in native_precisions(device):
-        what = "this CPU has no native bf16 (AVX512-BF16 or AMX)" if device.type == "cpu" else \
+        masked = f", masked by {NO_BF16_VARIABLE}" if bf16_masked() else ""
+        what = f"this CPU has no native bf16 (AVX512-BF16 or AMX{masked})" if device.type == "cpu" else \
             f"this {device.type} device does not run bf16"
         raise ConfigError(f"--precision bf16: {what}; use --precision fp32 or auto")
     return name

@@ -14,24 +14,27 @@ from genseq.model import LSTMLanguageModel, State
 from genseq.runtime import cpu_supports_bf16, make_generator
 
 INT8_STEP_MAX_BATCH = 2
-"""Up to this many samples at once, `auto` runs the fast step with int8 weights: at batch 1 the step is bound by
-reading the weights and by per-call overhead, and int8 measured 1.26x faster than bf16 here (1.18x at 2, even
-at 4); with more rows the step turns compute-bound and int8's kernel falls behind (0.73x bf16 at 8, 0.5x at 64)."""
+"""Up to this many samples at once, `auto` on a CPU with native bf16 runs the fast step with int8 weights: at
+batch 1 the step is bound by reading the weights and by per-call overhead, and int8 measured 1.26x faster than
+bf16 (1.18x at 2, even at 4); with more rows the step turns compute-bound and int8's weight-only kernel falls
+behind (0.73x bf16 at 8, 0.5x at 64). Without native bf16, fbgemm's int8 beat fp32 at every batch measured
+(benchmarks.sample_speed), so `auto` takes it whatever the batch."""
 
 
 def step_precision(precision: str, batch_size: int) -> str:
-    """The fast step's precision for a `SampleConfig.precision`: `auto` is int8 weights for a few samples and
-    bf16 for many where the CPU has native bf16 (AVX512-BF16 or AMX), else fp32."""
-    if precision in ("bf16", "int8") and not cpu_supports_bf16():  # both multiply bf16 activations
-        raise ConfigError(f"--precision {precision}: this CPU has no native bf16 (AVX512-BF16 or AMX), where it "
-                          "runs emulated and many times slower; use --precision fp32 or auto")
+    """The fast step's precision for a `SampleConfig.precision`. `auto`: where the CPU has native bf16
+    (AVX512-BF16 or AMX), int8 weights for a few samples and bf16 for many; elsewhere int8 through fbgemm
+    where PyTorch has it, else fp32."""
+    if precision == "bf16" and not cpu_supports_bf16():
+        raise ConfigError("--precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where it runs "
+                          "emulated and many times slower; use --precision int8, fp32 or auto")
     if precision == "int8" and not int8_available():
-        raise ConfigError(f"--precision int8 needs PyTorch's int8 weight kernel (torch {torch.__version__} lacks "
-                          "it); use bf16 or fp32")
+        raise ConfigError(f"--precision int8 needs PyTorch's int8 kernels (torch {torch.__version__} here runs "
+                          "neither fbgemm's nor the weight-only one); use --precision fp32 or auto")
     if precision != "auto":
         return precision
     if not cpu_supports_bf16():
-        return "fp32"
+        return "int8" if int8_available() else "fp32"
     return "int8" if batch_size <= INT8_STEP_MAX_BATCH and int8_available() else "bf16"
 
 

@@ -70,9 +70,10 @@ def test_the_rule_is_for_abc_models_only():
 
 
 def test_the_shipped_folk_model_writes_more_tunes_with_every_bar_full_under_the_rule():
-    """At temperature 1.3, where the model alone breaks most bars (the 2x384 fills 14 of 16 on its own at 1.0)."""
+    """At temperature 1.3, where the model alone breaks most bars (the 2x384 fills 14 of 16 on its own at 1.0); in
+    fp32, so the tunes drawn do not change with the precision `auto` picks on each CPU."""
     model = api.load("folk-abc-small")
-    options = dict(num_samples=16, seed=1, temperature=1.3, length=1500)
+    options = dict(num_samples=16, seed=1, temperature=1.3, length=1500, precision="fp32")
     free = [all_bars_full(read_tune(text)) for text in model.sample(full_bars=False, **options)]
     ruled = [all_bars_full(read_tune(text)) for text in model.sample(full_bars=True, **options)]
     assert sum(ruled) >= sum(free) + 4 and sum(ruled) >= 13, (sum(free), sum(ruled))

@@ -1,4 +1,4 @@
-"""The CLI as a user meets it: real subprocesses, real files."""
+"""The CLI as a user meets it: its entry point with real arguments and real files (`run_cli`)."""
 
 import json
 

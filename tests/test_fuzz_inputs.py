@@ -117,7 +117,7 @@ def test_seeded_abc_mutations_render_or_raise_within_the_cap(short_render_cap):
     rng = random.Random(20261125)
     bound = FUZZ_RENDER_SECONDS + SLACK_SECONDS
     results = [within_bound("abc mutation", bound, lambda: abc_to_midi(mutate_abc(rng.choice(REAL_TUNES), rng)))
-               for _ in range(60)]
+               for _ in range(30)]
     assert 0 < sum(results) < len(results)
 
 
