@@ -134,7 +134,7 @@ def _parse_abc(text: str) -> Score:
         raise InputError(f"ABC tune of {len(text):,} characters is longer than {MAX_TUNE_CHARS:,}; not rendered")
     for match in _METER_FIELD.finditer(text):
         beats, unit = (n.lstrip("0") for n in filter(None, match.groups()))
-        if not all(n and len(n) <= 2 and int(n) <= MAX_METER for n in (beats, unit)):
+        if not all(n and len(n) <= 9 and int(n) <= MAX_METER for n in (beats, unit)):
             raise InputError(f"the meter {beats[:9] or 0}/{unit[:9] or 0} of this ABC tune is beyond "
                              f"{MAX_METER}/{MAX_METER}; not rendered")
     try:
