@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.markup import escape
 
 from genseq import export, render
 from genseq.augment import augment_documents, copies_per_document
@@ -46,7 +47,7 @@ from genseq.data import (
     load_token_cache,
 )
 from genseq.distributed import world
-from genseq.errors import CheckpointError, ConfigError, InputError
+from genseq.errors import CheckpointError, ConfigError, GenseqError, InputError
 from genseq.files import write_atomic
 from genseq.harmonize import CANDIDATES, GivenVoice, melody_log_likelihood, melody_template
 from genseq.model import LSTMLanguageModel
@@ -338,9 +339,8 @@ def train(
             if can_plot[0] and here.is_main:
                 try:
                     render.loss_curve_png(read_metrics(run_dir), run_dir / "loss.png")
-                except OSError as err:  # the plot is a convenience: training goes on, once warned
-                    say(f"[yellow]warning:[/] could not write {run_dir / 'loss.png'} ({err.strerror}); "
-                        "no more loss plots in this run")
+                except GenseqError as err:  # the plot is a convenience: training goes on, once warned
+                    say(f"[yellow]warning:[/] {escape(str(err))}; no more loss plots in this run")
                     can_plot[0] = False
             if board is not None:
                 for key in ("train_loss", "val_loss", "lr", "tokens_per_s"):
@@ -380,10 +380,18 @@ class TrainedModel:
     def __init__(self, payload: dict[str, Any], path: Path):
         self.path = path
         self.payload = payload
-        self.tokenizer = tokenizer_from_dict(payload["tokenizer"])
-        self.config = from_dict(ModelConfig, payload["model_config"])
-        self.network = LSTMLanguageModel(self.config)
-        self.network.load_state_dict(payload["model"])
+        try:
+            self.tokenizer = tokenizer_from_dict(payload["tokenizer"])
+            self.config = from_dict(ModelConfig, payload["model_config"])
+            self.network = LSTMLanguageModel(self.config)
+            self.network.load_state_dict(payload["model"])
+        except ConfigError as err:  # a shape too large to hold names its memory; other settings name the file
+            raise CheckpointError(f"{path}: its model cannot be built here: {err}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+            reason = " ".join(str(err).split())[:160]
+            raise CheckpointError(f"{path} is a damaged genseq checkpoint: its tokenizer, model settings or weights "
+                                  f"do not fit together ({type(err).__name__}: {reason}); give a file written by "
+                                  "`genseq train`") from None
         self.network.eval()
 
     def encode_primer(self, primer: Any) -> list[int]:
@@ -603,16 +611,55 @@ def _round_trip(encoding: Encoding, folder: Path, force: bool) -> None:
             file.kept_notes, file.notes = coder.kept_notes(Path(file.name), document)
 
 
+@dataclass
+class Runs:
+    rows: list[dict[str, Any]]
+    """Each run: its folder, best validation loss, size, data, tokenizer, and its checkpoint file (best.pt, else
+    last.pt; None before the first)."""
+    skipped: dict[str, str]
+    """Folders holding a config.json that genseq did not write or cannot read, or reached through a symbolic link,
+    with the reason."""
+
+
+def find_runs(root: Path = DEFAULT_RUNS) -> Runs:
+    """Run folders under `root`, newest first; folders whose config.json genseq did not write (a downloaded model,
+    another tool's run) are skipped and named, and no symbolic link is followed."""
+    rows, skipped = [], {}
+    found = [(p, p.lstat().st_mtime) for p in Path(root).glob("*/config.json")]
+    for config_path, _ in sorted(found, key=lambda found: found[1], reverse=True):
+        folder = config_path.parent
+        try:
+            rows.append(_run_row(folder))
+        except InputError as err:
+            skipped[str(folder)] = str(err)
+    return Runs(rows, skipped)
+
+
+def _run_row(folder: Path) -> dict[str, Any]:
+    """One run's row from its config.json and metrics; InputError naming why the folder is not a genseq run."""
+    config_path = folder / "config.json"
+    if folder.is_symlink() or config_path.is_symlink() or not config_path.is_file():
+        raise InputError("a symbolic link (not followed)")
+    try:
+        config = json.loads(config_path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        raise InputError("config.json is not UTF-8 JSON") from None
+    model = config.get("model") if isinstance(config, dict) else None
+    data = config.get("data") if isinstance(config, dict) else None
+    shape = [model.get(k) for k in ("num_layers", "hidden_size")] if isinstance(model, dict) else []
+    if not isinstance(data, dict) or len(shape) != 2 or not all(type(v) is int for v in shape):
+        raise InputError("config.json was not written by genseq (no model shape or data)")
+    metrics = folder / "metrics.jsonl"
+    records = read_metrics(folder) if metrics.is_file() and not metrics.is_symlink() else []
+    val = [r["val_loss"] for r in records if type(r.get("val_loss")) in (int, float) and math.isfinite(r["val_loss"])]
+    checkpoints = [folder / name for name in ("best.pt", "last.pt")]
+    checkpoint = next((p for p in checkpoints if p.is_file() and not p.is_symlink()), None)
+    named = {k: data.get(k) if isinstance(data.get(k), str) else None for k in ("corpus", "source", "tokenizer_kind")}
+    return {"run": str(folder), "best_val_loss": min(val) if val else None, "size": "{}x{}".format(*shape),
+            "data": named["corpus"] or named["source"], "tokenizer": named["tokenizer_kind"],
+            "checkpoint": None if checkpoint is None else str(checkpoint)}
+
+
 def list_runs(root: Path = DEFAULT_RUNS) -> list[dict[str, Any]]:
-    """Run folders under `root` with their best validation loss, size and data, newest first."""
-    rows = []
-    for config_path in sorted(Path(root).glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        val = [r["val_loss"] for r in read_metrics(config_path.parent) if r.get("val_loss") is not None]
-        model, data = config["model"], config["data"]
-        rows.append({
-            "run": str(config_path.parent), "best_val_loss": min(val) if val else None,
-            "size": f"{model['num_layers']}x{model['hidden_size']}", "data": data.get("corpus") or data.get("source"),
-            "tokenizer": data.get("tokenizer_kind"),
-        })
-    return rows
+    """Run folders under `root` with their best validation loss, size and data, newest first (see `find_runs`)."""
+    return find_runs(root).rows

@@ -16,6 +16,7 @@ from genseq.config import TrainConfig
 from genseq.console import counting_bar
 from genseq.distributed import exit_process
 from genseq.errors import GenseqError
+from genseq.files import write_atomic
 from genseq.harmonize import CANDIDATES
 from genseq.judge.core import MAX_REFERENCE, judge
 from genseq.judge.report import histogram_pngs, table
@@ -258,7 +259,7 @@ def sample(
     if json_output:
         typer.echo(json.dumps(texts, ensure_ascii=False))
     elif output is not None:
-        output.write_text("\n\n".join(texts) + "\n", encoding="utf-8")
+        write_atomic(output, "\n\n".join(texts) + "\n")
     else:
         typer.echo("\n\n".join(texts))
 
@@ -457,11 +458,15 @@ def runs(
     json_output: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Training runs with their best validation loss, size and data."""
-    rows = api.list_runs(folder)
+    found = api.find_runs(folder)
+    for name, reason in found.skipped.items():
+        typer.echo(f"skipped {name}: {reason}", err=True)
+    if found.skipped:
+        typer.echo(f"skipped {len(found.skipped)} folder(s) that genseq did not write", err=True)
     if json_output:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps(found.rows, indent=2))
         return
-    for row in rows:
+    for row in found.rows:
         best = f"{row['best_val_loss']:.4f}" if row["best_val_loss"] is not None else "-"
         typer.echo(f"{row['run']:<45} {best:>8}  {row['size']:<8} {row['tokenizer'] or '':<5} {row['data']}")
 

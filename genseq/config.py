@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genseq.errors import ConfigError
+from genseq.limits import check_memory, check_seed, lstm_parameters, sampling_bytes
 
 
 def _check(condition: bool, message: str) -> None:
@@ -42,6 +43,13 @@ class ModelConfig:
             not self.tie_weights or self.embedding_size == self.hidden_size,
             "--tie-weights needs the embedding size to equal the hidden size",
         )
+        check_memory(4 * self.parameters(), f"a {self.num_layers}x{self.hidden_size} model",
+                     "choose a smaller --hidden or --layers")
+
+    def parameters(self) -> int:
+        """Weights of a model of this shape (counted, not allocated)."""
+        return lstm_parameters(self.vocab_size, self.hidden_size, self.num_layers, self.embedding_size,
+                               self.tie_weights)
 
 
 @dataclass
@@ -85,6 +93,7 @@ class TrainConfig:
         for name in ("steps", "epochs", "minutes"):
             value = getattr(self, name)
             _check(value is None or value > 0, f"--{name} must be positive, got {value}")
+        check_seed(self.seed)
         if self.steps is None and self.epochs is None and self.minutes is None:
             self.minutes = 10.0
 
@@ -131,6 +140,9 @@ class SampleConfig:
             f"--top-p must lie in (0, 1], got {self.top_p}",
         )
         _check(self.num_samples > 0, f"--num-samples must be positive, got {self.num_samples}")
+        check_seed(self.seed)
+        check_memory(sampling_bytes(self.length, self.num_samples),
+                     f"{self.num_samples:,} samples of {self.length:,} tokens", "ask for fewer or shorter samples")
         _check(self.precision in ("auto", *STEP_PRECISIONS),
                f"--precision must be auto, fp32, bf16 or int8, got {self.precision!r}")
         _check(self.beam_size > 0, f"--beam-size must be positive (1 samples at random), got {self.beam_size}")

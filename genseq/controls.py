@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from genseq.errors import InputError
+from genseq.limits import check_transpose
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -66,8 +67,9 @@ def folk_primer(tokenizer: Tokenizer, meter: str | None = None, key: str | None 
 
 
 def transpose_samples(tokenizer: Tokenizer, samples: Sequence[Any], semitones: int) -> list[Any]:
-    """Samples of a music model moved by `semitones` (ABC text or PrettyMIDI); text models refuse."""
-    if semitones == 0:
+    """Samples of a music model moved by `semitones` (ABC text or PrettyMIDI, within ±MAX_TRANSPOSE); text models
+    refuse."""
+    if check_transpose(semitones) == 0:
         return list(samples)
     if tokenizer.kind == "char":
         raise InputError("--transpose moves music; this is a text (char) model")
@@ -76,6 +78,7 @@ def transpose_samples(tokenizer: Tokenizer, samples: Sequence[Any], semitones: i
 
 def transpose_midi(midi: pretty_midi.PrettyMIDI, semitones: int) -> pretty_midi.PrettyMIDI:
     """A copy with every pitched note moved; drums stay, notes pushed outside 0..127 are dropped."""
+    check_transpose(semitones)
     moved = copy.deepcopy(midi)
     for instrument in moved.instruments:
         if not instrument.is_drum:
@@ -139,7 +142,7 @@ _CHORD_SYMBOL = re.compile(r'"([A-G])([#b]?)((?:maj|min|dim|aug|sus|add|m|M|[0-9
 def transpose_abc(text: str, semitones: int) -> str:
     """ABC text moved by `semitones`: each `K:` to the transposed key (spelled with the fewest accidentals),
     notes moved by the same interval with the accidentals they then need, chord symbols too."""
-    if semitones == 0:
+    if check_transpose(semitones) == 0:
         return text
     state = _Transposer(semitones)
     lines = []

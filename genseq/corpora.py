@@ -128,8 +128,15 @@ def source_identity(source: str | None, corpus: str | None) -> list | dict:
 
 def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8") -> list[Document]:
     """Documents from a file, a folder (recursively) or a glob, for the given tokenizer kind."""
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"unknown --encoding {encoding!r}; give a Python codec name such as utf-8 or latin-1") \
+            from None
     named_file = Path(source).expanduser().is_file()
     paths = _expand(source)
+    if not paths and Path(source).expanduser().is_dir():
+        raise InputError(f"{source} is an empty folder (hidden files aside); put the files to read in it")
     if not paths:
         raise InputError(f"{source}: no such file, folder or glob match; check the path")
     midi = reads_midi(tokenizer)

@@ -15,6 +15,7 @@ from genseq import render
 from genseq.console import say
 from genseq.corpora import Document
 from genseq.errors import InputError
+from genseq.files import atomic_file
 from genseq.judge.report import report_section
 from genseq.tokenizers import Tokenizer
 from genseq.tokenizers.abc import abc_to_midi
@@ -137,7 +138,8 @@ def _music_files(
             result.unrendered += 1
             entry["note"] = f"not rendered: {err}"
             return
-        midi.write(str(_named(stem, ".mid")))
+        with atomic_file(_named(stem, ".mid"), "MIDI ") as handle:
+            midi.write(handle)
         entry["midi"] = _named(stem, ".mid")
     source = sample if tokenizer.kind == "abc" else midi
     wanted = [("wav", outputs.wav, lambda: render.midi_to_wav(midi, _named(stem, ".wav"), outputs.soundfont)),

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from genseq.errors import GenseqError
+
+WRITE_ERRORS = (OSError, RuntimeError, EOFError, wave.Error)
+"""What a failed write raises: OSError from Python, RuntimeError from torch's archive writer (a full disk inside
+`torch.save`), wave.Error from the audio writer."""
+
+
+def _reason(err: BaseException, folder: Path) -> str:
+    """One short line saying why a write failed (torch's messages span lines and name its own source files)."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    cause = err.__cause__ or err.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_bavail == 0:
+            return "No space left on device"
+    return " ".join(str(err).split())[-160:] or type(err).__name__
 
 
 @contextlib.contextmanager
@@ -32,9 +50,9 @@ def atomic_file(path: str | Path, what: str = "") -> Iterator[BinaryIO]:
             os.fsync(directory)
         finally:
             os.close(directory)
-    except OSError as err:
+    except WRITE_ERRORS as err:
         raise GenseqError(
-            f"could not write {what}{path}: {err.strerror or err}; free some disk space or pick another folder"
+            f"could not write {what}{path}: {_reason(err, path.parent)}; free some disk space or pick another folder"
         ) from None
     finally:
         temporary.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ import numpy as np
 
 from genseq.console import say
 from genseq.errors import GenseqError, InputError
+from genseq.files import atomic_file, write_atomic
 from genseq.tokenizers.abc import one_line, parse_abc
 from genseq.tokenizers.midi import MIDI_SUFFIXES
 
@@ -181,8 +182,7 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     peak = float(np.abs(audio).max())
     scaled = audio * (0.9 / peak) if peak > 0 else audio
     samples = (scaled * 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as handle:
+    with atomic_file(path, "audio ") as file, wave.open(file, "wb") as handle:
         handle.setnchannels(1 if audio.ndim == 1 else audio.shape[1])
         handle.setsampwidth(2)
         handle.setframerate(sample_rate)
@@ -200,8 +200,8 @@ def _figure(width: float, height: float) -> Any:
 
 def _save(figure: Any, path: PathLike) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
+    with atomic_file(path, "image ") as handle:
+        figure.savefig(handle, format="png")
     return path
 
 
@@ -333,8 +333,7 @@ def _musicxml_bytes(source: Any, title: str) -> bytes:
 def musicxml(source: str | MidiSource, path: PathLike) -> Path:
     """Write ABC text (or an .abc file) or MIDI as MusicXML, the format MuseScore and others open."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_musicxml_bytes(source, path.stem))
+    write_atomic(path, _musicxml_bytes(source, path.stem), "score ")
     return path
 
 
@@ -355,8 +354,7 @@ def score_svg(source: str | MidiSource, svg_path: PathLike) -> Path:
     path = Path(svg_path)
     if not toolkit.loadData(_musicxml_bytes(source, path.stem).decode("utf-8")) or toolkit.getPageCount() < 1:
         raise InputError(f"verovio cannot engrave this music: {one_line(toolkit.getLog())}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(toolkit.renderToSVG(1), encoding="utf-8")
+    write_atomic(path, toolkit.renderToSVG(1), "score ")
     return path
 
 
@@ -421,5 +419,5 @@ def html_report(samples: list[dict[str, Any]], out_dir: PathLike, settings: dict
             f"<style>{_REPORT_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
             f"{_settings_table(settings)}\n{''.join(sections)}{body}\n</body></html>\n")
     path = out_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_atomic(path, page, "report ")
     return path

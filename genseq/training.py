@@ -24,6 +24,7 @@ from genseq.data import StreamBatches, evaluation_windows
 from genseq.distributed import world
 from genseq.errors import CheckpointError, GenseqError
 from genseq.files import write_atomic
+from genseq.limits import check_memory, training_bytes
 from genseq.model import LSTMLanguageModel
 from genseq.planning import EVAL_SHARE, EVALUATIONS, WARMUP_MAX_STEPS, WARMUP_SHARE
 from genseq.runtime import (
@@ -130,6 +131,11 @@ class Trainer:
         self.device = choose_device(config.device)
         self.precision = choose_precision(config.precision, self.device)
         seed_everything(config.seed)
+        shape = f"{model_config.num_layers}x{model_config.hidden_size}"
+        check_memory(training_bytes(model_config.parameters(), config.batch_size, config.seq_len,
+                                    model_config.hidden_size, model_config.num_layers, model_config.vocab_size),
+                     f"training a {shape} model on batches of {config.batch_size}x{config.seq_len}",
+                     "choose a smaller --hidden, --layers or --batch-size", self.device)
         self.model = LSTMLanguageModel(model_config).to(self.device)
         self.network = (torch.nn.parallel.DistributedDataParallel(self.model) if self.world.active
                         else self.model)  # what trains: gradients are averaged over processes
@@ -292,12 +298,9 @@ class Trainer:
             return
         path = self.run_dir / "metrics.jsonl"
         record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-        try:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record, allow_nan=False) + "\n")  # strict JSON: a diverged loss is null
-        except OSError as err:
-            raise GenseqError(f"could not write {path}: {err.strerror}; free some disk space or pick another "
-                              "folder") from None
+        line = json.dumps(record, allow_nan=False) + "\n"  # strict JSON: a diverged loss is null
+        # the file is rewritten whole (a few hundred lines at most), so a full disk cannot leave half a line
+        write_atomic(path, (path.read_bytes() if path.exists() else b"") + line.encode("utf-8"))
 
     def run(self, on_step: Callable[[Trainer, float], None] | None = None,
             on_eval: Callable[[Trainer, dict], None] | None = None) -> RunResult:
@@ -387,17 +390,17 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop metric lines past `step`: they came from after the checkpoint a run resumes from."""
     if not path.exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = path.read_bytes().splitlines(keepends=True)
     kept = [line for line in lines if line.strip() and _line_step(line) <= step]
     if len(kept) != len(lines):  # replaced whole, so a kill now cannot lose the lines before `step`
-        write_atomic(path, "".join(kept))
+        write_atomic(path, b"".join(kept))
 
 
-def _line_step(line: str) -> int:
+def _line_step(line: bytes) -> int:
     try:
-        return int(json.loads(line)["step"])
+        return int(json.loads(line.decode("utf-8"))["step"])
     except (ValueError, KeyError, TypeError):
-        return 1 << 62  # a torn last line from a killed run
+        return 1 << 62  # a torn last line from a killed run, or bytes genseq did not write: dropped
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -405,11 +408,13 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_bytes().splitlines():
         try:
-            records.append(json.loads(line))
-        except ValueError:
+            record = json.loads(line.decode("utf-8"))
+        except ValueError:  # a torn line, or bytes that are not UTF-8 JSON: not genseq's
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 
@@ -425,4 +430,14 @@ def resume_payload(run_dir: Path) -> dict[str, Any]:
         )
     for stale in run_dir.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
-    return load_checkpoint(run_dir / "last.pt")
+    payload = load_checkpoint(run_dir / "last.pt")
+    for key, kind in RESUMED.items():
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{run_dir / 'last.pt'} cannot resume a run: it lacks the training state "
+                                  f"{key!r} (an exported checkpoint?); start a new run instead")
+    return payload
+
+
+RESUMED = {"optimizer": dict, "progress": dict, "train_config": dict, "data": dict, "hidden": (list, tuple),
+           "rng": dict}
+"""What a checkpoint must hold, beyond `checkpoint.REQUIRED`, for a run to resume from it."""

@@ -129,6 +129,11 @@ def test_arbitrary_abc_text_renders_or_raises(short_render_cap, header, body):
 
 
 def test_the_render_cap_cuts_off_a_tune_music21_would_never_finish(monkeypatch):
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="the meter 99999/1 of this ABC tune is beyond 64/64"):
+        abc_to_midi(HOSTILE_TUNES["huge meter"])  # refused before music21 sees it
+    assert time.perf_counter() - started < SLACK_SECONDS
+    monkeypatch.setattr(abc_module, "MAX_METER", 10**6)  # let it through: the time cap still cuts it off
     monkeypatch.setattr(abc_module, "MAX_RENDER_SECONDS", 1.0)
     started = time.perf_counter()
     with pytest.raises(InputError, match="took longer than 1 s"):

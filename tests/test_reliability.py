@@ -22,7 +22,7 @@ import torch
 from conftest import assert_one_line_error, generated_text, run_cli
 
 from genseq import api
-from genseq.checkpoint import load_checkpoint
+from genseq.checkpoint import load_checkpoint, save_checkpoint
 from genseq.config import ModelConfig, TrainConfig
 from genseq.errors import CheckpointError, GenseqError
 from genseq.training import MAX_BAD_STEPS, Trainer, read_metrics
@@ -206,7 +206,7 @@ def test_a_float16_export_keeps_the_model_and_refuses_weights_beyond_its_range(s
     payload = load_checkpoint(small_run / "best.pt")
     name = next(iter(payload["model"]))
     payload["model"][name] = payload["model"][name] * 0 + 1e6
-    torch.save(payload, tmp_path / "huge.pt")
+    save_checkpoint(tmp_path / "huge.pt", payload)  # with the digest of the changed weights
     with pytest.raises(CheckpointError, match=f"{name}.*do not fit float16"):
         api.export_checkpoint(tmp_path / "huge.pt", tmp_path / "out.pt", float16=True)
     assert not (tmp_path / "out.pt").exists()

@@ -22,6 +22,9 @@ from genseq.sampling import StopSampling
 from genseq.serve import app, create_app, studio
 
 FOLK = "folk-abc-small"
+LOCAL = "http://127.0.0.1:8765"
+"""What the test client sends as the studio's address (the studio answers only to its own host)."""
+RAW = {"Content-Type": "application/octet-stream"}
 TUNE = "X:1\nT:Test jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e3 d3|BAG AFD|G3 G3:|\n"
 
 
@@ -39,7 +42,7 @@ def runs(tmp_path) -> Path:
 
 @pytest.fixture
 def client(runs):
-    with TestClient(create_app(runs)) as test_client:
+    with TestClient(create_app(runs), base_url=LOCAL) as test_client:
         yield test_client
 
 
@@ -57,6 +60,11 @@ def stream(client, settings: dict, on_event=None) -> list[tuple[str, dict]]:
                 if on_event:
                     on_event(*events[-1])
     return events
+
+
+def post_file(client, url: str, content) -> httpx.Response:
+    """A primer file posted as the page posts it: the raw bytes."""
+    return client.post(url, content=content, headers=RAW)
 
 
 def assert_one_line_4xx(response, *fragments, status=400):
@@ -174,10 +182,12 @@ def test_bad_tune_controls_get_the_clis_one_line_messages(client, settings, frag
 
 
 def test_a_body_that_is_no_json_object_or_too_big_is_refused(client):
-    assert_one_line_4xx(client.post("/api/generate", content=b"{nope"), "not JSON")
+    as_json = {"Content-Type": "application/json"}
+    assert_one_line_4xx(client.post("/api/generate", content=b"{nope", headers=as_json), "not JSON")
     assert_one_line_4xx(client.post("/api/generate", json=[1, 2]), "JSON object")
     huge = json.dumps({"model": FOLK, "primer": "a" * 300_000})
-    assert_one_line_4xx(client.post("/api/generate", content=huge), "over the 256 KiB limit", status=413)
+    assert_one_line_4xx(client.post("/api/generate", content=huge, headers=as_json), "over the 256 KiB limit",
+                        status=413)
     assert_one_line_4xx(client.get("/api/generate"), status=405)
 
 
@@ -186,7 +196,7 @@ def test_stop_keeps_what_was_written(client):
         if name == "job":
             stop_at_first_tokens.job = data["id"]
         if name == "tokens" and not hasattr(stop_at_first_tokens, "sent"):
-            stop_at_first_tokens.sent = client.post(f"/api/jobs/{stop_at_first_tokens.job}/stop")
+            stop_at_first_tokens.sent = client.post(f"/api/jobs/{stop_at_first_tokens.job}/stop", json={})
 
     events = stream(client, {"model": FOLK, "length": 20000, "stop_at_end": False, "seed": 2},
                     stop_at_first_tokens)
@@ -197,7 +207,7 @@ def test_stop_keeps_what_was_written(client):
     # every step streamed one character, but an end token (the sample runs on past it here) shows as none
     assert result["samples"][0]["text"] == streamed and 0 <= result["steps"] - len(streamed) <= streamed.count("X:")
     assert client.get("/api/history").json()["results"][0]["stopped"]
-    assert_one_line_4xx(client.post(f"/api/jobs/{stop_at_first_tokens.job}/stop"), "no running or waiting job",
+    assert_one_line_4xx(client.post(f"/api/jobs/{stop_at_first_tokens.job}/stop", json={}), "no running or waiting job",
                         status=404)
 
 
@@ -227,7 +237,7 @@ def test_downloads_come_only_from_the_studios_own_results(client):
 def test_history_is_kept_on_disk_and_a_restart_loses_nothing(runs, client):
     result = stream(client, {"model": "run:my-folk-run", "length": 400, "seed": 3})[-1][1]
     assert result["corpus"] == "folk-abc"
-    with TestClient(create_app(runs)) as restarted:
+    with TestClient(create_app(runs), base_url=LOCAL) as restarted:
         history = restarted.get("/api/history").json()["results"]
         assert [h["id"] for h in history] == [result["id"]] and history[0]["settings"]["seed"] == 3
         assert restarted.get(f"/api/results/{result['id']}").json() == result
@@ -236,21 +246,21 @@ def test_history_is_kept_on_disk_and_a_restart_loses_nothing(runs, client):
 
 
 def test_an_abc_primer_file_comes_back_as_its_first_tune(client):
-    response = client.post(f"/api/primer?model={FOLK}&name=tunes.abc", content=TUNE + "\nX:2\nT:Other\nK:D\nD\n")
+    response = post_file(client, f"/api/primer?model={FOLK}&name=tunes.abc", TUNE + "\nX:2\nT:Other\nK:D\nD\n")
     assert response.json() == {"kind": "text", "name": "tunes.abc", "text": TUNE + "\n"}
 
 
 def test_hostile_or_wrong_primer_files_get_the_clis_one_line_errors(client):
-    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=song.mid", content=b"MThd"),
+    assert_one_line_4xx(post_file(client, f"/api/primer?model={FOLK}&name=song.mid", b"MThd"),
                         "song.mid cannot prime this abc model; give a text or .abc file")
-    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=run.exe", content=b"x"), "run.exe: a primer")
-    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=bad.mid", content=b"MThd not really"),
+    assert_one_line_4xx(post_file(client, f"/api/primer?model={FOLK}&name=run.exe", b"x"), "run.exe: a primer")
+    assert_one_line_4xx(post_file(client, "/api/primer?model=bach-chorales-small&name=bad.mid", b"MThd not really"),
                         "bad.mid")
     too_big = b"a" * (studio.MAX_UPLOAD_BYTES + 10)
-    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=big.abc", content=too_big),
+    assert_one_line_4xx(post_file(client, f"/api/primer?model={FOLK}&name=big.abc", too_big),
                         "over the 4,096 KiB limit", status=413)
     latin = "X:1\nT:caf\u00e9".encode("latin-1")
-    assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=latin.abc", content=latin),
+    assert_one_line_4xx(post_file(client, f"/api/primer?model={FOLK}&name=latin.abc", latin),
                         "latin.abc is not UTF-8")
 
 
@@ -268,10 +278,10 @@ def test_a_midi_primer_upload_primes_the_chorale_model(client, tmp_path):
     for instrument, pitch in zip(two.instruments, (72, 60), strict=True):
         instrument.notes.append(pretty_midi.Note(80, pitch, 0.0, 1.0))
     two.write(str(tmp_path / "two.mid"))
-    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=two.mid",
-                                    content=(tmp_path / "two.mid").read_bytes()),
+    assert_one_line_4xx(post_file(client, "/api/primer?model=bach-chorales-small&name=two.mid",
+                                  (tmp_path / "two.mid").read_bytes()),
                         "the voices tokenizer needs 4 pitched tracks, or tracks named Soprano, Alto, Tenor, Bass")
-    upload = client.post("/api/primer?model=bach-chorales-small&name=chord.mid", content=path.read_bytes()).json()
+    upload = post_file(client, "/api/primer?model=bach-chorales-small&name=chord.mid", path.read_bytes()).json()
     assert upload["kind"] == "midi" and upload["name"] == "chord.mid"
     assert_one_line_4xx(client.post("/api/generate", json={"model": FOLK, "upload": upload["upload"]}),
                         "another model")
@@ -296,8 +306,8 @@ def test_a_melody_upload_is_harmonised_by_the_chorale_model_note_for_note(client
     for n, pitch in enumerate((72, 74, 76, 77, 79)):
         melody.instruments[0].notes.append(pretty_midi.Note(80, pitch, n * 1.0, n * 1.0 + 1.0))
     melody.write(str(tmp_path / "scale.mid"))
-    upload = client.post("/api/primer?model=bach-chorales-small&name=scale.mid",
-                         content=(tmp_path / "scale.mid").read_bytes()).json()
+    upload = post_file(client, "/api/primer?model=bach-chorales-small&name=scale.mid",
+                       (tmp_path / "scale.mid").read_bytes()).json()
     assert upload["kind"] == "melody" and upload["name"] == "scale.mid"
     events = stream(client, {"model": "bach-chorales-small", "upload": upload["upload"], "num_samples": 2, "seed": 5,
                              "length": 7})
@@ -309,9 +319,9 @@ def test_a_melody_upload_is_harmonised_by_the_chorale_model_note_for_note(client
         top = [(pitch, start) for pitch, start, _, track, _ in sample["notes"] if track == 0]
         assert top == [(pitch, n * 1.0) for n, pitch in enumerate((72, 74, 76, 77, 79))] and voices == {0, 1, 2, 3}
         assert {"mid", "wav", "svg", "musicxml"} <= set(sample["files"])
-    tune = client.post("/api/primer?model=bach-chorales-small&name=jig.abc", content=TUNE).json()
+    tune = post_file(client, "/api/primer?model=bach-chorales-small&name=jig.abc", TUNE).json()
     assert tune["kind"] == "melody"
-    assert_one_line_4xx(client.post("/api/primer?model=bach-chorales-small&name=empty.abc", content=b"X:1\nK:G\n"),
+    assert_one_line_4xx(post_file(client, "/api/primer?model=bach-chorales-small&name=empty.abc", b"X:1\nK:G\n"),
                         "empty.abc")
 
 
@@ -385,7 +395,7 @@ def test_one_generation_at_a_time_the_next_waits_with_its_place(server):
         deadline = time.time() + 10
         while len(second) < 2 and time.time() < deadline:
             time.sleep(0.05)
-        httpx.post(f"{url}/api/jobs/{job}/stop")
+        httpx.post(f"{url}/api/jobs/{job}/stop", json={})
         assert read_events(lines, until="result")[-1][1]["stopped"]
     waiter.join(timeout=60)
     assert second[1] == ("queued", {"position": 2})
@@ -397,8 +407,21 @@ def test_serve_listens_on_this_machine_and_warns_when_told_otherwise(runs):
     process = subprocess.Popen([sys.executable, "-m", "genseq", "serve", "--port", str(port), "--runs", str(runs),
                                 "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert f"http://0.0.0.0:{port}/" in process.stdout.readline()
+        printed = process.stdout.readline()
+        assert f"http://0.0.0.0:{port}/?token=" in printed
         assert "anyone who can reach port" in process.stderr.readline()
+        token = printed.split("?token=")[1].split()[0]
+        url = f"http://127.0.0.1:{port}/api/history"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                refused = httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert refused.status_code == 403 and "needs its token" in refused.json()["error"]
+        assert httpx.get(f"{url}?token={token}").status_code == 200
+        assert httpx.get(f"{url}?token={token}", headers={"Host": "attacker.example"}).status_code == 403
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -429,7 +452,7 @@ def test_stop_sampling_keeps_the_tokens_drawn_so_far():
 
 
 def test_a_text_model_streams_text_and_offers_it_as_a_text_file(trained_run):
-    with TestClient(create_app(trained_run.parent)) as client:
+    with TestClient(create_app(trained_run.parent), base_url=LOCAL) as client:
         models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
         assert models[f"run:{trained_run.name}"]["kind"] == "char"
         assert_one_line_4xx(client.post("/api/generate", json={"model": f"run:{trained_run.name}", "transpose": 2}),

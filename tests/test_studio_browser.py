@@ -1,8 +1,11 @@
 """The studio end to end in a real browser: headless Chromium (Debian's) driven by Playwright against `genseq serve`.
 
-Every request the page makes must stay on 127.0.0.1: any other is aborted and fails the test.
+Every request the page makes must stay on the studio's address: any other is aborted and fails the test. The page
+is opened at http://127.0.0.1:PORT, as genseq serve prints it, and once at http://localhost:PORT: the studio's guard
+(Host, Origin, content types) must let the user's own browser through under either name.
 """
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -55,14 +58,14 @@ def browser():
         launched.close()
 
 
-@pytest.fixture
-def page(browser, studio_url, tmp_path):
-    """A fresh page on the studio; requests that leave 127.0.0.1 are aborted and fail the test at its end."""
+@contextlib.contextmanager
+def studio_page(browser, url: str):
+    """A fresh page on the studio at `url`; requests that leave it are aborted and fail the test at its end."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
     outside: list[str] = []
 
     def only_this_machine(route):
-        if route.request.url.startswith(studio_url + "/"):
+        if route.request.url.startswith(url + "/"):
             route.continue_()
         else:
             outside.append(route.request.url)
@@ -72,12 +75,19 @@ def page(browser, studio_url, tmp_path):
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda err: errors.append(str(err)))
-    opened.goto(studio_url + "/")
+    opened.goto(url + "/")
     opened.wait_for_selector("#models li[data-model=folk-abc-small]")
     yield opened
     context.close()
     assert outside == [], f"requests left the machine: {outside}"
     assert errors == [], f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, studio_url):
+    """The studio as the address genseq serve prints opens it (http://127.0.0.1:PORT)."""
+    with studio_page(browser, studio_url) as opened:
+        yield opened
 
 
 def watch_live_text(page) -> None:
@@ -197,3 +207,21 @@ def test_a_primer_file_fills_the_box_or_primes_the_chorale_model(page, tmp_path)
     page.set_input_files("#primer-file", str(melody))
     page.wait_for_selector("#error:not([hidden])")
     assert page.inner_text("#error") == "melody.mid cannot prime this abc model; give a text or .abc file"
+
+
+def test_the_page_works_when_opened_as_localhost(browser, studio_url, tmp_path):
+    tune = tmp_path / "tune.abc"
+    tune.write_text("X:3\nT:Local\nM:6/8\nL:1/8\nK:G\nGAB c2d|\n", encoding="utf-8")
+    with studio_page(browser, studio_url.replace("127.0.0.1", "localhost")) as page:
+        page.click("#models li[data-model=folk-abc-small]")
+        page.set_input_files("#primer-file", str(tune))  # a POST of raw bytes
+        page.wait_for_function("document.querySelector('#primer').value.includes('T:Local')")
+        page.fill("input[name=length]", "20000")
+        page.uncheck("#stop-at-end")
+        page.click("#generate")  # a POST of JSON, streamed back
+        page.wait_for_function("(document.querySelector('#live-text pre') || {textContent: ''}).textContent.length"
+                               " > 60")
+        page.click("#stop")  # a POST to stop it
+        page.wait_for_selector("#result:not([hidden]) .sample audio", timeout=90_000)
+        assert "stopped early" in page.inner_text("#result-meta") and page.is_hidden("#error")
+        assert page.evaluate("fetch('/api/history').then(r => r.status)") == 200

@@ -1,13 +1,17 @@
 """HTTP for the studio: the page, JSON endpoints, a Server-Sent Events stream per generation.
 
 Every endpoint is a thin layer over `Studio` (itself over the Python API). Errors a user can cause
-are a 4xx with {"error": one line}; nothing a request names is used as a path.
+are a 4xx with {"error": one line}; nothing a request names is used as a path. `Guard` admits only the
+user's own browser: the Host the server was started for, no other site's Origin on a POST, JSON (or the
+raw bytes of a primer file) as every POST body, and beyond this machine the token printed at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import secrets
 import socket
 import sys
 import traceback
@@ -20,6 +24,7 @@ from typing import Any
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -27,17 +32,99 @@ from starlette.routing import Route
 from genseq import render
 from genseq.config import STEP_PRECISIONS
 from genseq.errors import GenseqError
+from genseq.limits import MAX_JSON_DEPTH, json_depth
 from genseq.serve.studio import MAX_LENGTH, MAX_SAMPLES, MAX_UPLOAD_BYTES, Job, Studio
 
 MAX_JSON_BYTES = 256 * 1024
 """A generation request: settings and a typed primer."""
+MAX_UPLOADS = 2
+"""Primer files read at once; one more waits for none and gets 429 (a hostile file costs up to 10 s of CPU)."""
 ASSETS = {"studio.js": "text/javascript", "studio.css": "text/css"}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
 SHUTDOWN = "the studio was stopped; start genseq serve again"
+UPLOAD_TYPE = "application/octet-stream"
+"""The body type of a primer upload: like JSON, a type another site's page cannot send without asking first."""
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def allowed_hosts(host: str) -> set[str]:
+    """Host names a request may give: this machine's loopback names, and the address the server listens on (for
+    every interface: this machine's name and addresses)."""
+    names = {*LOCAL_HOSTS, host}
+    if host in EVERY_INTERFACE:
+        names |= {socket.gethostname(), socket.getfqdn()}
+        try:
+            names |= {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
+        except OSError:
+            pass
+    return {name.lower() for name in names if name}
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header without its port: "[::1]:8765" -> "::1", "localhost:8765" -> "localhost"."""
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Guard:
+    """ASGI middleware that refuses, with a one-line 4xx, every request not from the user's own browser."""
+
+    def __init__(self, app: Any, hosts: set[str], token: str | None):
+        self.app, self.hosts, self.token = app, hosts, token
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        refusal = self.refusal(request)
+        if refusal is not None:
+            return await _error(*refusal)(scope, receive, send)
+        given = request.query_params.get("token")
+        if self.token is None or given is None:
+            return await self.app(scope, receive, send)
+
+        async def with_cookie(message: dict[str, Any]) -> None:  # the page's own requests carry the token from now
+            if message["type"] == "http.response.start":
+                cookie = f"{self.cookie(request)}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode("latin-1"))]
+            await send(message)
+
+        await self.app(scope, receive, with_cookie)
+
+    @staticmethod
+    def cookie(request: Request) -> str:
+        return f"genseq-token-{request.url.port or 80}"
+
+    def refusal(self, request: Request) -> tuple[int, str] | None:
+        host = request.headers.get("host", "")
+        if _host_name(host).lower() not in self.hosts:
+            return 403, (f"this studio does not answer to the host {host[:80]!r}; open the address genseq serve "
+                         "printed")
+        if self.token is not None and not self.has_token(request):
+            return 403, "this studio needs its token: open the address with ?token= that genseq serve printed"
+        if request.method in ("GET", "HEAD"):
+            return None
+        origin = request.headers.get("origin")
+        if (origin is not None and origin.lower() != f"http://{host}".lower()) or \
+                request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            return 403, f"a request from another site ({(origin or 'unknown')[:80]}) may not change this studio"
+        wanted = UPLOAD_TYPE if request.url.path == "/api/primer" else "application/json"
+        given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if given != wanted:
+            return 415, f"a POST to {request.url.path} sends {wanted}, not {given or 'no content type'}"
+        return None
+
+    def has_token(self, request: Request) -> bool:
+        assert self.token is not None
+        authorization = request.headers.get("authorization", "")
+        offered = [request.query_params.get("token"), request.cookies.get(self.cookie(request)),
+                   authorization[6:] if authorization.lower().startswith("token ") else None]
+        return any(o is not None and hmac.compare_digest(o.encode(), self.token.encode()) for o in offered)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -54,10 +141,22 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _not_finite(text: str) -> float:
+    raise HTTPException(400, f"the request holds {text}; JSON numbers must be finite")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    return value if value not in (float("inf"), float("-inf")) else _not_finite(text[:40])
+
+
 async def _json(request: Request) -> dict[str, Any]:
+    body = await _body(request, MAX_JSON_BYTES) or b"{}"
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise HTTPException(400, f"the request nests arrays or objects deeper than {MAX_JSON_DEPTH} levels")
     try:
-        data = json.loads(await _body(request, MAX_JSON_BYTES) or b"{}")
-    except ValueError:
+        data = json.loads(body, parse_constant=_not_finite, parse_float=_finite)
+    except (ValueError, RecursionError):
         raise HTTPException(400, "the request body is not JSON") from None
     if not isinstance(data, dict):
         raise HTTPException(400, "the request body must be a JSON object")
@@ -68,9 +167,11 @@ def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-def create_app(runs: Path | str = "checkpoints") -> Starlette:
-    """The studio as an ASGI app, keeping its history under `runs/studio/`."""
+def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token: str | None = None) -> Starlette:
+    """The studio as an ASGI app, keeping its history under `runs/studio/`, answering requests for `host` (and this
+    machine's loopback names), and only those that carry `token` when one is given."""
     studio = Studio(Path(runs))
+    reading = [0]
     static = resources.files("genseq.serve") / "static"
 
     async def page(request: Request) -> Response:
@@ -83,16 +184,23 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
         return Response((static / name).read_text(encoding="utf-8"), media_type=ASSETS[name])
 
     async def models(request: Request) -> Response:
-        rows = await to_thread.run_sync(studio.models)
-        return JSONResponse({"models": rows, "audio": render.audio_renderer(),
+        rows, skipped = await to_thread.run_sync(studio.models)
+        return JSONResponse({"models": rows, "skipped": skipped, "audio": render.audio_renderer(),
                              "busy": studio.running is not None, "waiting": len(studio.waiting),
                              "precisions": ["auto", *STEP_PRECISIONS],
                              "limits": {"length": MAX_LENGTH, "num_samples": MAX_SAMPLES}})
 
     async def upload(request: Request) -> Response:
-        data = await _body(request, MAX_UPLOAD_BYTES + 1)  # one byte over: the studio names the cap
-        model, name = request.query_params.get("model", ""), request.query_params.get("name", "")
-        return JSONResponse(await to_thread.run_sync(studio.read_upload, model, name, data))
+        if reading[0] >= MAX_UPLOADS:
+            raise HTTPException(429, f"the studio is reading {MAX_UPLOADS} primer files already; try again when "
+                                "they are read")
+        reading[0] += 1
+        try:
+            data = await _body(request, MAX_UPLOAD_BYTES + 1)  # one byte over: the studio names the cap
+            model, name = request.query_params.get("model", ""), request.query_params.get("name", "")
+            return JSONResponse(await to_thread.run_sync(studio.read_upload, model, name, data))
+        finally:
+            reading[0] -= 1
 
     async def generate(request: Request) -> Response:
         job = await to_thread.run_sync(studio.prepare, await _json(request))
@@ -159,7 +267,7 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
         raise HTTPException(404, f"no running or waiting job {job_id!r}")
 
     async def history(request: Request) -> Response:
-        return JSONResponse({"results": studio.history()})
+        return JSONResponse({"results": studio.history(), "skipped": studio.skipped})
 
     async def result(request: Request) -> Response:
         found = studio.results.get(request.path_params["result"])
@@ -196,7 +304,7 @@ def create_app(runs: Path | str = "checkpoints") -> Starlette:
         Route("/api/results/{result}", result),
         Route("/api/results/{result}/{index:int}/{kind}", download),
     ]
-    app = Starlette(routes=routes,
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, hosts=allowed_hosts(host), token=token)],
                     exception_handlers={GenseqError: user_error, HTTPException: http_error, Exception: server_error})
     app.state.studio = studio
     return app
@@ -214,12 +322,14 @@ def run(host: str = "127.0.0.1", port: int = 8765, runs: Path | str = "checkpoin
         except OSError as err:
             raise GenseqError(f"cannot listen on {host}:{port} ({err.strerror or err}); pick another --port "
                               "or --host") from None
-    app = create_app(runs)
+    token = None if host in LOCAL_HOSTS else secrets.token_urlsafe(24)
+    app = create_app(runs, host=host, token=token)
     shown = f"[{host}]" if ":" in host else host
-    print(f"genseq studio: http://{shown}:{port}/  (history in {Path(runs) / 'studio'}; Ctrl-C stops it)", flush=True)
-    if host not in LOCAL_HOSTS:
-        print(f"warning: listening on {host}: anyone who can reach port {port} can use this studio and its models",
-              file=sys.stderr, flush=True)
+    address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    print(f"genseq studio: {address}  (history in {Path(runs) / 'studio'}; Ctrl-C stops it)", flush=True)
+    if token is not None:
+        print(f"warning: listening on {host}: anyone who can reach port {port} and has the token can use this studio "
+              "and its models", file=sys.stderr, flush=True)
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             app.state.studio.close()  # open streams end now, so that uvicorn need not cut them off

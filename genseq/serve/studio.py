@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -24,6 +25,7 @@ from genseq.config import SampleConfig
 from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
 from genseq.harmonize import melody_template, pitched_tracks, read_melody
+from genseq.limits import read_json_number
 from genseq.music import MAX_FILE_BYTES
 from genseq.sampling import StopSampling
 from genseq.tokenizers.midi import MIDI_SUFFIXES
@@ -45,6 +47,8 @@ DOWNLOADS = {"abc": "text/vnd.abc; charset=utf-8", "txt": "text/plain; charset=u
 _EXPORTED = ("text_file", "midi", "wav", "score", "musicxml")
 """Keys of the files `export.export_samples` lists per sample."""
 _RESULT_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+"""A file of a result: a plain name inside its folder (no separator, no leading dot, so never `..`)."""
 
 
 @dataclass
@@ -77,18 +81,22 @@ class Studio:
         self._shipped: dict[str, dict[str, Any]] = {}
         self._uploads: OrderedDict[str, Any] = OrderedDict()
         self._load_lock = threading.Lock()
+        self.skipped = 0
+        """Result records under `folder` that the studio did not write or cannot read (skipped, never served)."""
         self.results = self._read_results()
 
     # models ---------------------------------------------------------------------------------------------------
 
-    def models(self) -> list[dict[str, Any]]:
-        """Shipped models, then every run under `runs` (newest first), with corpus, size and best loss."""
+    def models(self) -> tuple[list[dict[str, Any]], int]:
+        """Shipped models, then every run under `runs` (newest first), with corpus, size and best loss; and how many
+        folders were skipped as not genseq's (`api.find_runs`)."""
         rows = [self._shipped_row(name) for name in sorted(shipped_models())]
-        for run in api.list_runs(self.runs):
+        runs = api.find_runs(self.runs)
+        for run in runs.rows:
             rows.append({"id": f"run:{Path(run['run']).name}", "name": Path(run["run"]).name, "source": "run",
                          "kind": run["tokenizer"], "corpus": run["data"], "size": run["size"],
                          "best_val_loss": run["best_val_loss"]})
-        return rows
+        return rows, len(runs.skipped)
 
     def _shipped_row(self, name: str) -> dict[str, Any]:
         if name not in self._shipped:
@@ -106,9 +114,11 @@ class Studio:
         if model_id in shipped_models():
             return model_id
         if model_id.startswith("run:"):
-            for run in api.list_runs(self.runs):
+            for run in api.find_runs(self.runs).rows:
                 if f"run:{Path(run['run']).name}" == model_id:
-                    return Path(run["run"])
+                    if run["checkpoint"] is None:
+                        raise InputError(f"run {model_id[4:]} has no checkpoint yet; pick another model")
+                    return Path(run["checkpoint"])
         raise InputError(f"unknown model {model_id!r}; pick one from the list")
 
     def model(self, model_id: str) -> api.TrainedModel:
@@ -133,7 +143,7 @@ class Studio:
         model = self.model(model_id)
         with tempfile.TemporaryDirectory(prefix="genseq-primer-") as folder:
             path = Path(folder) / name
-            path.write_bytes(data)
+            write_atomic(path, data, "the primer file ")
             try:
                 kind, primer, length = _read_file(model, path)
             except GenseqError as err:  # the CLI's message, naming the file as the user knows it
@@ -161,14 +171,19 @@ class Studio:
 
     def prepare(self, request: dict[str, Any]) -> Job:
         """A job from the page's settings, checked as the CLI checks them (GenseqError names the fix)."""
-        model_id = str(request.get("model") or "")
+        model_id = request.get("model")
+        if not isinstance(model_id, str):
+            raise InputError(f"unknown model {model_id!r}; pick one from the list")
         model = self.model(model_id)
         number = _number_reader(request)
+        precision = request.get("precision") or "auto"
+        if not isinstance(precision, str):
+            raise InputError(f"--precision must be auto, fp32, bf16 or int8, got {precision!r}")
         settings = {
             "length": number("length", int, 500), "temperature": number("temperature", float, 1.0),
             "top_k": number("top_k", int, None), "top_p": number("top_p", float, None),
             "num_samples": number("num_samples", int, 1), "seed": number("seed", int, None),
-            "precision": str(request.get("precision") or "auto"),
+            "precision": precision,
             "stop_at_end": _flag(request.get("stop_at_end"), True),
             "voice_leading": _flag(request.get("voice_leading"), None),  # None: the model's own default
             "full_bars": _flag(request.get("full_bars"), None),
@@ -195,7 +210,7 @@ class Studio:
             raise InputError(f"the primer must be text of at most {MAX_PRIMER_CHARS:,} characters")
         upload = request.get("upload")
         if upload:
-            if upload not in self._uploads or self._uploads[upload][0] != model_id:
+            if not isinstance(upload, str) or upload not in self._uploads or self._uploads[upload][0] != model_id:
                 raise InputError("the uploaded primer is gone or was for another model; upload it again")
             _, name, primer, melody_length = self._uploads[upload]
             settings["melody" if melody_length else "primer"] = name
@@ -203,7 +218,9 @@ class Studio:
                 settings["length"] = melody_length
             return primer, 0, bool(melody_length)
         settings["primer"] = text
-        header = {k: str(request[k]) for k in ("meter", "key", "unit_length") if request.get(k)}
+        header = {k: request[k] for k in ("meter", "key", "unit_length") if request.get(k)}
+        if not all(isinstance(v, str) for v in header.values()):
+            raise InputError("meter, key and unit length must be text, e.g. 6/8, G and 1/8")
         transpose = _number_reader(request)("transpose", int, 0)
         if header:  # the CLI's --meter, --key and --unit-length: the tune header is the primer
             if text:
@@ -292,6 +309,16 @@ class Studio:
               seconds: float) -> dict[str, Any]:
         result_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         folder = self.folder / result_id
+        try:
+            return self._write_result(job, model, samples, steps, seconds, folder)
+        except BaseException:  # a full disk, a failed render: no folder is left without its result.json
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _write_result(self, job: Job, model: api.TrainedModel, samples: list[Any], steps: int, seconds: float,
+                      folder: Path) -> dict[str, Any]:
+        """The samples' files, then result.json (written last: the record that makes them a result)."""
+        result_id = folder.name
         kind = model.tokenizer.kind
         outputs = export.Outputs(wav=kind != "char", score=kind in SCORED_KINDS)
         exported = export.export_samples(samples, model.tokenizer, folder, outputs, {})
@@ -311,15 +338,20 @@ class Studio:
         return result
 
     def _read_results(self) -> dict[str, dict[str, Any]]:
-        """Results kept by earlier sessions (unreadable records are left out)."""
-        results = {}
+        """Results kept by earlier sessions; records the studio did not write (or cannot read) are skipped and
+        counted in `skipped`, and no symbolic link is followed."""
+        results, self.skipped = {}, 0
         for path in sorted(self.folder.glob("*/result.json")):
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if isinstance(record, dict) and record.get("id") == path.parent.name and _RESULT_ID.match(path.parent.name):
+            record = None
+            if not (path.parent.is_symlink() or path.is_symlink()) and path.is_file():
+                try:
+                    record = json.loads(path.read_bytes().decode("utf-8"))
+                except (OSError, ValueError):
+                    record = None
+            if _is_result(record, path.parent.name):
                 results[record["id"]] = record
+            else:
+                self.skipped += 1
         return results
 
     def history(self) -> list[dict[str, Any]]:
@@ -337,7 +369,29 @@ class Studio:
         name = result["samples"][index]["files"].get(kind)
         if kind not in DOWNLOADS or name is None:
             raise LookupError(f"sample {index + 1} of result {result_id} has no .{kind} file")
-        return self.folder / result_id / name, DOWNLOADS[kind], f"genseq-{result_id}-{index + 1}.{kind}"
+        path = self.folder / result_id / name
+        if path.is_symlink() or not path.is_file():  # a record names its files; a link among them is not ours
+            raise LookupError(f"sample {index + 1} of result {result_id} has no .{kind} file")
+        return path, DOWNLOADS[kind], f"genseq-{result_id}-{index + 1}.{kind}"
+
+
+def _is_result(record: Any, folder_name: str) -> bool:
+    """Whether `record` is a result.json the studio wrote into the folder `folder_name`: its own id, samples whose
+    files are plain names in that folder (no path, no link), each of the suffix it is offered as."""
+    if not (isinstance(record, dict) and record.get("id") == folder_name and _RESULT_ID.fullmatch(folder_name)):
+        return False
+    samples = record.get("samples")
+    if not isinstance(samples, list) or not isinstance(record.get("settings"), dict):
+        return False
+    for sample in samples:
+        files = sample.get("files") if isinstance(sample, dict) else None
+        if not isinstance(files, dict) or not isinstance(sample.get("notes"), list):
+            return False
+        for kind, name in files.items():
+            if kind not in DOWNLOADS or not isinstance(name, str) or not _FILE_NAME.fullmatch(name) \
+                    or not name.endswith(f".{kind}"):
+                return False
+    return True
 
 
 def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any, int | None]:
@@ -357,17 +411,7 @@ def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any, int | Non
 
 def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:
     def number(key: str, kind: type, default: Any) -> Any:
-        value = request.get(key)
-        if value is None or value == "":
-            return default
-        try:
-            parsed = kind(value)
-        except (TypeError, ValueError):
-            raise InputError(f"{key.replace('_', ' ')} must be {'a whole number' if kind is int else 'a number'}, "
-                             f"got {value!r}") from None
-        if kind is int and isinstance(value, float) and value != parsed:
-            raise InputError(f"{key.replace('_', ' ')} must be a whole number, got {value!r}")
-        return parsed
+        return read_json_number(key, request.get(key), kind, default)
     return number
 
 

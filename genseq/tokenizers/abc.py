@@ -33,6 +33,10 @@ MAX_RENDER_SECONDS = 10.0
 for minutes or for ever (a meter of `M:99999/1`, hundreds of numbered repeat endings), so length
 alone is no bound; real tunes take well under a second."""
 
+MAX_METER = 64
+"""Beats (and beat units) a meter may have: real tunes stay under 16; music21 spends seconds and hundreds of MB
+laying out one bar of `M:99999/1`, so such a tune is refused before it is parsed."""
+_METER_FIELD = re.compile(r"^M:\s*(\d+)\s*/\s*(\d+)|\[M:\s*(\d+)\s*/\s*(\d+)", re.MULTILINE)
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 _DEFAULT_LENGTH = re.compile(r"^[LM]:", re.MULTILINE)
 _HEADER_FIELD = re.compile(r"^[A-Za-z]:", re.MULTILINE)
@@ -128,6 +132,11 @@ def _parse_abc(text: str) -> Score:
 
     if len(text) > MAX_TUNE_CHARS:
         raise InputError(f"ABC tune of {len(text):,} characters is longer than {MAX_TUNE_CHARS:,}; not rendered")
+    for match in _METER_FIELD.finditer(text):
+        beats, unit = (n.lstrip("0") for n in filter(None, match.groups()))
+        if not all(n and len(n) <= 9 and int(n) <= MAX_METER for n in (beats, unit)):
+            raise InputError(f"the meter {beats[:9] or 0}/{unit[:9] or 0} of this ABC tune is beyond "
+                             f"{MAX_METER}/{MAX_METER}; not rendered")
     try:
         with _quiet():
             parsed = converter.parseData(complete_abc(text), format="abc")

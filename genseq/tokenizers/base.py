@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genseq.files import write_atomic
+
 PAD = "<pad>"
 END_OF_DOCUMENT = "<eod>"
 UNKNOWN = "<unk>"
@@ -82,8 +84,7 @@ class Tokenizer(ABC):
 
     def write(self, document: Any, path: str) -> None:
         """Save a decoded document to `path` (text here; MIDI tokenizers write a .mid file)."""
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(document)
+        write_atomic(path, document)
 
     def read_primer(self, path: str) -> Any:
         """A primer document from a file of this tokenizer's format."""

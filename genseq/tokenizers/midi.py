@@ -21,6 +21,7 @@ import numpy as np
 import pretty_midi
 
 from genseq.errors import ConfigError, InputError
+from genseq.files import atomic_file
 from genseq.music import Note, Score, Track, read_score, score_from_pretty_midi, to_pretty_midi
 from genseq.tokenizers.base import SPECIAL_TOKENS, Tokenizer
 
@@ -163,7 +164,8 @@ class MidiEncoding(Tokenizer):
     def write(self, document: Any, path: str) -> None:
         """Write a decoded document (PrettyMIDI or Score) as a standard MIDI file."""
         midi = to_pretty_midi(document) if isinstance(document, Score) else document
-        midi.write(path)
+        with atomic_file(path, "MIDI ") as handle:
+            midi.write(handle)
 
     def read_primer(self, path: str) -> Score:
         return read_score(path)

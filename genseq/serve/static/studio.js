@@ -86,7 +86,9 @@ async function uploadPrimer(file) {
   showError("");
   try {
     const query = new URLSearchParams({ model: state.model.id, name: file.name });
-    const data = await request(`/api/primer?${query}`, { method: "POST", body: file });
+    // raw bytes, as the studio's guard asks of an upload (a type no other site's page may send unasked)
+    const data = await request(`/api/primer?${query}`,
+      { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file });
     if (data.kind === "text") {
       $("#primer").value = data.text;
       clearUpload();
@@ -208,7 +210,8 @@ async function stop() {
   $("#stop").disabled = true;
   $("#live-status").textContent = "stopping: keeping what was written…";
   try {
-    await request(`/api/jobs/${state.job}/stop`, { method: "POST" });
+    await request(`/api/jobs/${state.job}/stop`,
+      { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
   } catch (err) {
     showError(err.message);
   }
