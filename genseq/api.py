@@ -57,6 +57,7 @@ from genseq.sampling import Rules, TokenRule, generate
 from genseq.tokenizers import TOKENIZERS, Tokenizer, new_tokenizer_settings, tokenizer_from_dict
 from genseq.tokenizers.midi import MIDI_SUFFIXES, MidiEncoding
 from genseq.training import RunResult, Trainer, read_metrics, resume_payload
+from genseq.valid_header import ValidHeader
 from genseq.voice_leading import VoiceLeading
 
 DEFAULT_RUNS = Path("checkpoints")
@@ -430,20 +431,25 @@ class TrainedModel:
 
     def sampling_rule(self, config: SampleConfig) -> TokenRule | None:
         """The rule `config` asks for (`voice_leading`, `full_bars`); a ConfigError where it is for another kind
-        of model (each rule refuses the others' kinds, so at most one is built)."""
+        of model (each rule refuses the others' kinds, so at most one is built). Every tune of an ABC model gets
+        a valid header (`ValidHeader`) as well."""
         rule = None
         if config.voice_leading:
             rule = VoiceLeading(self.tokenizer)
         if config.full_bars:
             rule = FullBars(self.tokenizer)
+        if self.tokenizer.kind == "abc":
+            return Rules(ValidHeader(self.tokenizer), rule)
         return rule
 
     def sample(self, primer: Any = None, include_primer: bool = True,
                on_step: Callable[[torch.Tensor], None] | None = None, **options: Any) -> list[Any]:
         """Decoded samples (text, or PrettyMIDI for MIDI models), each continuing `primer` (and starting
-        with it unless `include_primer` is False). Options are SampleConfig fields."""
+        with it unless `include_primer` is False), finished as its encoding says (`Tokenizer.finish_sample`: an
+        ABC tune's `L:`). Options are SampleConfig fields."""
         start = self.encode_primer(primer) if include_primer else []
-        return [self.tokenizer.decode(start + ids) for ids in self.sample_ids(primer, on_step, **options)]
+        return [self.tokenizer.finish_sample(self.tokenizer.decode(start + ids))
+                for ids in self.sample_ids(primer, on_step, **options)]
 
     def harmonize(self, melody: Any, on_step: Callable[[torch.Tensor], None] | None = None,
                   candidates: int = CANDIDATES, **options: Any) -> list[Any]:

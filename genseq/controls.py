@@ -58,6 +58,10 @@ def folk_primer(tokenizer: Tokenizer, meter: str | None = None, key: str | None 
         match = _KEY.fullmatch(value) if pattern is None else pattern.fullmatch(value)
         if not match or (pattern is None and (match.group("rest").strip() or _key_mode(match.group("mode")) is None)):
             raise InputError(f"{option} {value!r} is not an ABC {option[2:].replace('-', ' ')}; write e.g. {example}")
+        known = {"M": getattr(tokenizer, "meters", None), "L": getattr(tokenizer, "units", None)}.get(field)
+        if known is not None and value not in known:  # sampling keeps a tune's meter and unit to its corpus's
+            raise InputError(f"{option} {value!r}: no tune of this model's corpus is written in it; pick one of "
+                             f"{', '.join(known)}")
         unknown = tokenizer.unknown_symbols(f"{field}:{value}\n")
         if unknown:
             raise InputError(f"{option} {value!r}: this model's vocabulary cannot write "

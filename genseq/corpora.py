@@ -18,6 +18,7 @@ from pathlib import Path
 
 import tomllib
 
+from genseq.abc_header import REQUIRED_FIELDS, clean_tunes
 from genseq.errors import InputError
 from genseq.files import write_atomic
 from genseq.tokenizers import reads_midi
@@ -249,16 +250,31 @@ def builtin_documents(name: str) -> tuple[list[Document], dict]:
 
 
 def _music21_abc(recipe: dict) -> list[Document]:
-    """Every tune of the named ABC collections that ship inside music21, one document each."""
+    """Every tune of the named ABC collections that ship inside music21, one document each; with `fields` in the
+    recipe, each tune cut down to its music (`abc_header.clean_tune`), and those it cannot clean left out and
+    counted."""
     import music21
 
+    fields = recipe.get("fields")
+    if fields is not None and not set(REQUIRED_FIELDS) <= set(fields):
+        raise InputError(f"a music21-abc recipe's fields {fields} must name "
+                         f"{', '.join(REQUIRED_FIELDS)}, which every cleaned tune has")
     root = Path(music21.__file__).parent / "corpus"
-    documents = []
+    documents, skipped = [], {}
     for collection in recipe["collections"]:
         for path in sorted((root / collection).rglob("*.abc")):
-            text = path.read_text(encoding="utf-8", errors="replace")
+            tunes = split_abc_tunes(path.read_text(encoding="utf-8", errors="replace"))
+            if fields is not None:
+                tunes, left_out = clean_tunes(tunes, fields)
+                skipped.update({reason: skipped.get(reason, 0) + n for reason, n in left_out.items()})
             relative = path.relative_to(root)
-            documents.extend(Document(name=f"{relative}#{i}", text=t) for i, t in enumerate(split_abc_tunes(text)))
+            documents.extend(Document(name=f"{relative}#{i}", text=t) for i, t in enumerate(tunes))
+    if skipped:
+        from genseq.console import say
+
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items(), key=lambda item: -item[1]))
+        say(f"left out {sum(skipped.values())} tunes whose header cannot be made valid ({reasons}); "
+            f"kept {len(documents):,}")
     return documents
 
 

@@ -93,14 +93,16 @@ def planned_paths(stems: Sequence[str], tokenizer: Tokenizer, output_dir: Path, 
 def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Path, outputs: Outputs,
                    settings: dict[str, Any], force: bool = False, stems: Sequence[str] | None = None) -> Exported:
     """Write sample-01<suffix>, ... (or `stems` with the suffix) and their MIDI, WAV, piano roll, score and
-    report as asked."""
+    report as asked. A sampled tune's score is titled "genseq tune N", whatever title the model wrote; files
+    named by `stems` (round trips of a user's files) keep their own."""
+    titles = [None] * len(samples) if stems is not None else [f"genseq tune {i}" for i in range(1, len(samples) + 1)]
     stems = list(stems) if stems is not None else [f"sample-{i:02d}" for i in range(1, len(samples) + 1)]
     existing = [p for p in planned_paths(stems, tokenizer, output_dir, outputs) if p.exists()]
     if existing and not force:
         raise InputError(f"{existing[0]} already exists; pass --force to overwrite or pick another folder")
     output_dir.mkdir(parents=True, exist_ok=True)
     result = Exported()
-    for sample, name in zip(samples, stems, strict=True):
+    for sample, name, title in zip(samples, stems, titles, strict=True):
         stem = output_dir / name
         path = _named(stem, tokenizer.output_suffix)
         tokenizer.write(sample, str(path))
@@ -108,7 +110,7 @@ def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Pat
         if isinstance(sample, str):
             entry["text"] = sample
         if tokenizer.kind != "char":
-            _music_files(sample, tokenizer, stem, outputs, entry, result)
+            _music_files(sample, tokenizer, stem, outputs, entry, result, title)
         result.files.append(entry)
     if outputs.report:
         sections = [_judge_section(result.files, outputs.judge_reference)] if outputs.judge_reference else []
@@ -128,7 +130,7 @@ def _judge_section(files: list[dict[str, Any]], reference: str) -> str:
 
 
 def _music_files(
-    sample: Any, tokenizer: Tokenizer, stem: Path, outputs: Outputs, entry: dict, result: Exported
+    sample: Any, tokenizer: Tokenizer, stem: Path, outputs: Outputs, entry: dict, result: Exported, title: str | None
 ) -> None:
     midi = sample
     if tokenizer.kind == "abc":
@@ -142,10 +144,11 @@ def _music_files(
             midi.write(handle)
         entry["midi"] = _named(stem, ".mid")
     source = sample if tokenizer.kind == "abc" else midi
+    title = title if tokenizer.kind == "abc" else None  # a MIDI model writes no title: its scores keep the stem
     wanted = [("wav", outputs.wav, lambda: render.midi_to_wav(midi, _named(stem, ".wav"), outputs.soundfont)),
               ("piano_roll", outputs.png, lambda: render.piano_roll_png(midi, _named(stem, ".png"))),
-              ("score", outputs.score, lambda: render.score_svg(source, _named(stem, ".svg"))),
-              ("musicxml", outputs.score, lambda: render.musicxml(source, _named(stem, ".musicxml")))]
+              ("score", outputs.score, lambda: render.score_svg(source, _named(stem, ".svg"), title)),
+              ("musicxml", outputs.score, lambda: render.musicxml(source, _named(stem, ".musicxml"), title))]
     for key, asked, make in wanted:
         if asked:
             try:

@@ -263,9 +263,10 @@ def _is_file(source: Any) -> bool:
                                                and Path(source).is_file())
 
 
-def _music21_score(source: Any, title: str) -> Any:
-    """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file; music without a title of its
-    own (MIDI, a tune without `T:`) gets `title` (music21 would call it "Music21 Fragment")."""
+def _music21_score(source: Any, title: str, own_title: bool = True) -> Any:
+    """A music21 score of ABC text, an .abc file, a MIDI object or a .mid file, titled `title`; with `own_title`,
+    only where the music has no title of its own (MIDI, a tune without `T:`; music21 would call it "Music21
+    Fragment")."""
     from music21 import metadata, midi
 
     if _is_file(source):
@@ -281,7 +282,7 @@ def _music21_score(source: Any, title: str) -> Any:
         score = _engraved_in_key(midi.translate.midiFileToStream(midi_file))
     if score.metadata is None:
         score.insert(0, metadata.Metadata())
-    if not score.metadata.title:
+    if not (own_title and score.metadata.title):
         score.metadata.title = title
     return score
 
@@ -316,32 +317,35 @@ def _engraved_in_key(score: Any) -> Any:
     return score
 
 
-def _musicxml_bytes(source: Any, title: str) -> bytes:
-    """MusicXML of a score source; a MusicXML file is passed through as it is."""
+def _musicxml_bytes(source: Any, path: Path, title: str | None) -> bytes:
+    """MusicXML of a score source, titled `title` or else its own title or the stem of `path`; a MusicXML file is
+    passed through as it is."""
     if _is_file(source) and Path(source).suffix.lower() in {".xml", ".musicxml"}:
         return Path(source).read_bytes()
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     try:
-        return GeneralObjectExporter(_music21_score(source, title)).parse()
+        return GeneralObjectExporter(_music21_score(source, title or path.stem, own_title=title is None)).parse()
     except GenseqError:
         raise
     except Exception as err:  # durations MusicXML cannot express, and other music21 export failures
         raise InputError(f"music21 cannot write this music as MusicXML: {one_line(err)}") from None
 
 
-def musicxml(source: str | MidiSource, path: PathLike) -> Path:
-    """Write ABC text (or an .abc file) or MIDI as MusicXML, the format MuseScore and others open."""
+def musicxml(source: str | MidiSource, path: PathLike, title: str | None = None) -> Path:
+    """Write ABC text (or an .abc file) or MIDI as MusicXML, the format MuseScore and others open; `title`
+    replaces the music's own (default: its own, else the file's stem)."""
     path = Path(path)
-    write_atomic(path, _musicxml_bytes(source, path.stem), "score ")
+    write_atomic(path, _musicxml_bytes(source, path, title), "score ")
     return path
 
 
-def score_svg(source: str | MidiSource, svg_path: PathLike) -> Path:
+def score_svg(source: str | MidiSource, svg_path: PathLike, title: str | None = None) -> Path:
     """Engrave the first page of ABC text, an .abc file, MIDI or a MusicXML file as SVG with verovio.
 
     ABC goes to verovio as MusicXML written by music21: verovio's own ABC reader crashes the
-    process on some malformed tunes, and music21 has checked the tune first.
+    process on some malformed tunes, and music21 has checked the tune first. `title` replaces the music's own
+    (default: its own, else the file's stem).
     """
     try:
         import verovio
@@ -352,7 +356,7 @@ def score_svg(source: str | MidiSource, svg_path: PathLike) -> Path:
     toolkit = verovio.toolkit()
     toolkit.setOptions({"adjustPageHeight": True, "footer": "none", "scale": 50})
     path = Path(svg_path)
-    if not toolkit.loadData(_musicxml_bytes(source, path.stem).decode("utf-8")) or toolkit.getPageCount() < 1:
+    if not toolkit.loadData(_musicxml_bytes(source, path, title).decode("utf-8")) or toolkit.getPageCount() < 1:
         raise InputError(f"verovio cannot engrave this music: {one_line(toolkit.getLog())}")
     write_atomic(path, toolkit.renderToSVG(1), "score ")
     return path

@@ -228,6 +228,19 @@ def test_music_without_a_title_is_named_after_its_file(band, tmp_path):
         assert (">Test jig<" if name == "jig" else f">{name}<") in xml  # a tune's own T: wins
 
 
+def test_a_sampled_tune_is_titled_by_its_number_not_by_what_the_model_wrote(tmp_path):
+    from genseq import export
+    from genseq.tokenizers.abc import AbcTokenizer
+
+    written = TUNE.replace("Test jig", "Ab Scag?, ES DAR")  # a title as a model writes one
+    result = export.export_samples([TUNE, written], AbcTokenizer(written + TUNE), tmp_path, export.Outputs(score=True),
+                                   {})
+    for number, entry in enumerate(result.files, 1):
+        xml = entry["musicxml"].read_text(encoding="utf-8")
+        assert f">genseq tune {number}<" in xml and "Test jig" not in xml and "Scag" not in xml
+        assert f"genseq tune {number}" in entry["score"].read_text(encoding="utf-8")
+
+
 def test_a_midi_file_given_by_its_path_as_text_engraves_as_midi(band, tmp_path):
     band.instruments.pop()
     band.write(str(tmp_path / "band.mid"))

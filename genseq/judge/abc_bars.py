@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from genseq.abc_header import default_unit_length, meter_length, unit_length
+
 FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _TOKEN = re.compile(r"""
     (?P<skip>"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+|\{[^}\n]*\}|%.*)
@@ -64,22 +66,6 @@ class Tune:
     meter_known: bool
 
 
-def meter_length(value: str) -> Fraction | None:
-    """Bar length in whole notes of an `M:` value: `3/4`, `C` (4/4), `C|` (2/2), `2+3/8`; None for `none`."""
-    value = value.split("%")[0].strip()
-    if value in ("C", "C|"):
-        return Fraction(1)
-    match = re.fullmatch(r"\(?([\d+]+)\)?\s*/\s*(\d+)", value)
-    if not match or int(match.group(2)) == 0:
-        return None
-    return Fraction(sum(int(n) for n in match.group(1).split("+") if n), int(match.group(2)))
-
-
-def unit_length(value: str) -> Fraction | None:
-    match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", value.split("%")[0].strip())
-    return Fraction(int(match.group(1)), int(match.group(2))) if match and int(match.group(2)) else None
-
-
 def _multiplier(text: str) -> Fraction:
     """The length written after a note in units of L: `2`, `/2`, `/`, `//`, `3/2` (a divisor of 0, which is not
     ABC, divides by nothing)."""
@@ -99,8 +85,7 @@ class BarReader:
     """State while reading one tune's body: meter, unit, tuplet and broken-rhythm state, the bars so far."""
 
     def __init__(self, meter: Fraction | None, unit: Fraction | None):
-        self.meter, self.unit = meter, unit or (Fraction(1, 16) if meter is not None and meter < Fraction(3, 4)
-                                                 else Fraction(1, 8))
+        self.meter, self.unit = meter, unit or default_unit_length(meter)
         self.bars = [Bar(meter=meter)]
         self.bar_lines: list[str] = []
         self.tuplet_factor, self.tuplet_left = Fraction(1), 0

@@ -82,6 +82,11 @@ class Tokenizer(ABC):
         """Symbols of `piece` outside the vocabulary (named in primer errors)."""
         return []
 
+    def finish_sample(self, document: Any) -> Any:
+        """A sampled document as it is handed out: itself here; an encoding adds what its format says the
+        document means where the model left it out (ABC: a header's `L:`)."""
+        return document
+
     def write(self, document: Any, path: str) -> None:
         """Save a decoded document to `path` (text here; MIDI tokenizers write a .mid file)."""
         write_atomic(path, document)
