@@ -289,6 +289,9 @@ def train(
             raise ConfigError(f"--resume continues a run with its own data and settings; only a new budget "
                               f"(--steps, --epochs or --minutes) may be given, not {named}")
         payload = resume_payload(Path(resume))
+        if not isinstance(payload.get("data"), dict) or not isinstance(payload.get("tokenizer"), dict):
+            raise CheckpointError(f"{resume}/last.pt names no data source or tokenizer (a Trainer's own checkpoint?); "
+                                  "resume it with Trainer.resume, or start a new run")
         data = payload["data"]
         prepared = here.first_then_others(lambda: prepare_data(
             data["source"], corpus=data["corpus"], tokenizer=tokenizer_from_dict(payload["tokenizer"]),
@@ -381,6 +384,9 @@ class TrainedModel:
     def __init__(self, payload: dict[str, Any], path: Path):
         self.path = path
         self.payload = payload
+        if "tokenizer" not in payload:
+            raise CheckpointError(f"{path} holds no tokenizer (its Trainer was given none): it can resume training "
+                                  "but not be sampled or evaluated; train with `genseq train` or genseq.train")
         try:
             self.tokenizer = tokenizer_from_dict(payload["tokenizer"])
             self.config = from_dict(ModelConfig, payload["model_config"])

@@ -26,8 +26,11 @@ FORMAT = "genseq-checkpoint"
 VERSION = 1
 DIGEST = "tensors_sha256"
 """The payload key of the digest (`tensor_digest`) of every tensor in the checkpoint."""
-REQUIRED = {"model_config": dict, "tokenizer": dict, "model": dict}
-"""What every checkpoint holds, by type: enough to rebuild the model and its tokenizer."""
+REQUIRED = {"model_config": dict, "model": dict}
+"""What every checkpoint holds, by type: enough to rebuild the model (and resume its run)."""
+TYPED = {**REQUIRED, "tokenizer": dict}
+"""The types of the fields a checkpoint may hold; `tokenizer` is absent where a `Trainer` was given none (a
+user's own loop): such a file resumes training, and `TrainedModel` refuses to sample from it."""
 
 
 def tensor_digest(payload: Any) -> str:
@@ -133,8 +136,8 @@ def _read(path: Path) -> dict[str, Any]:
             f"{path} has checkpoint format version {payload.get('version')!r}, this genseq reads version {VERSION}; "
             "use the genseq release that wrote it"
         )
-    for key, kind in REQUIRED.items():
-        if not isinstance(payload.get(key), kind):
+    for key, kind in TYPED.items():
+        if (key in REQUIRED or key in payload) and not isinstance(payload.get(key), kind):
             problem = "lacks" if key not in payload else f"has a {type(payload[key]).__name__} for"
             raise CheckpointError(f"{path} is a damaged genseq checkpoint: it {problem} its {key!r}; "
                                   "give a file written by `genseq train`")

@@ -438,6 +438,6 @@ def resume_payload(run_dir: Path) -> dict[str, Any]:
     return payload
 
 
-RESUMED = {"optimizer": dict, "progress": dict, "train_config": dict, "data": dict, "hidden": (list, tuple),
-           "rng": dict}
-"""What a checkpoint must hold, beyond `checkpoint.REQUIRED`, for a run to resume from it."""
+RESUMED = {"optimizer": dict, "progress": dict, "train_config": dict, "hidden": (list, tuple), "rng": dict}
+"""What a checkpoint must hold, beyond `checkpoint.REQUIRED`, for a Trainer to resume from it (`genseq train
+--resume` also needs the data and tokenizer its run was given: `api.train` checks those)."""
