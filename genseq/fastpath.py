@@ -59,9 +59,14 @@ def _weight_only_int8_runs() -> bool:
     return bool((product == INT8_BLOCK).all())
 
 
+def _int8_row_scales(weight: torch.Tensor) -> torch.Tensor:
+    """The scale [out] that maps each output row of `weight` [out, in] onto -127..127."""
+    return weight.abs().amax(1).clamp(min=1e-12) / 127
+
+
 def _fbgemm_pack(weight: torch.Tensor) -> torch.Tensor:
     """`weight` [out, in] rounded per output row to int8 and packed for fbgemm's dynamic linear."""
-    scale = weight.abs().amax(1).clamp(min=1e-12).double() / 127
+    scale = _int8_row_scales(weight).double()
     zero = torch.zeros(weight.shape[0], dtype=torch.long)
     with warnings.catch_warnings():  # quantized tensors are deprecated for torchao, which has no eager AVX2 kernel
         warnings.simplefilter("ignore", UserWarning)
@@ -132,9 +137,9 @@ class _Product:
             kernel = None
         self.kind = kernel or ("onednn" if _onednn_linear_available(dtype) else "mm")
         if self.kind == "weight-only":
-            scale = weight.abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
-            self.weight = torch.round(weight / scale).to(torch.int8)
-            self.scale = scale[:, 0].to(dtype)
+            scale = _int8_row_scales(weight)
+            self.weight = torch.round(weight / scale[:, None]).to(torch.int8)
+            self.scale = scale.to(dtype)
         elif self.kind == "fbgemm":
             self.weight = _fbgemm_pack(weight)
         elif self.kind == "onednn":
