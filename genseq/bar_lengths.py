@@ -25,13 +25,13 @@ as ABC says, so a sample always has something to write.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from fractions import Fraction
 
 import torch
 
 from genseq.errors import ConfigError
 from genseq.judge.abc_bars import BOUNDARY, FIELD_LINE, Bar, TuneReader, read_line
+from genseq.sampling import TuneRule
 from genseq.tokenizers import Tokenizer
 
 CLOSING = "|:[]\\"
@@ -90,8 +90,10 @@ def _inside_something(line: str) -> bool:
     return opened > line.rfind("]") and (not after or (after != "|" and not after.isdigit()))
 
 
-class FullBars:
+class FullBars(TuneRule):
     """The rules above for a batch of samples of an ABC model: `start`, then `mask` and `advance` each step."""
+
+    new_tune = _Tune
 
     def __init__(self, tokenizer: Tokenizer):
         if tokenizer.kind != "abc":
@@ -104,28 +106,7 @@ class FullBars:
         self.space, self.newline = known.get(" "), known.get("\n")
         self.note_starts = [known[c] for c in NOTE_STARTS if c in known]
         self.lengthening = [(c, known[c]) for c in LENGTHENING if c in known]
-        self.tunes = [_Tune()]
-
-    def start(self, context: Sequence[int], batch: int) -> None:
-        self.tunes = [_Tune()]
-        for token in context:
-            self._take(0, token)
-        self.select(torch.zeros(batch, dtype=torch.long))
-
-    def select(self, rows: torch.Tensor) -> None:
-        self.tunes = [copy.deepcopy(self.tunes[row]) for row in rows.tolist()]
-
-    def advance(self, tokens: torch.Tensor) -> None:
-        """Take each sample's new token [batch]."""
-        for row, token in enumerate(tokens.tolist()):
-            self._take(row, token)
-
-    def _take(self, row: int, token: int) -> None:
-        if token == self.end:
-            self.tunes[row] = _Tune()
-        else:
-            for char in self.char_of[token]:
-                self.tunes[row].add(char)
+        self.tunes = [self.new_tune()]
 
     def mask(self, logits: torch.Tensor) -> None:
         """Set the logits [batch, vocab] of the characters the rules forbid to -inf, in place."""

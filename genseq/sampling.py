@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -52,6 +53,37 @@ class TokenRule(Protocol):
 
     def mask(self, logits: torch.Tensor) -> None:
         """Set the next-token logits [batch, vocab] of forbidden tokens to -inf, in place."""
+
+
+class TuneRule:
+    """The reading half of a character rule for ABC models: follows each sample's tune, one character at a time,
+    in a `new_tune()` object with `add(char)`, from the context's start and from each end-of-document token.
+    Subclasses set `end` (the end-of-document token), `char_of` (token -> text) and `new_tune`, and `mask`."""
+
+    end: int
+    char_of: dict[int, str]
+    new_tune: Callable[[], Any]
+
+    def start(self, context: Sequence[int], batch: int) -> None:
+        self.tunes = [self.new_tune()]
+        for token in context:
+            self._take(0, token)
+        self.select(torch.zeros(batch, dtype=torch.long))
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.tunes = [copy.deepcopy(self.tunes[row]) for row in rows.tolist()]
+
+    def advance(self, tokens: torch.Tensor) -> None:
+        """Take each sample's new token [batch]."""
+        for row, token in enumerate(tokens.tolist()):
+            self._take(row, token)
+
+    def _take(self, row: int, token: int) -> None:
+        if token == self.end:
+            self.tunes[row] = self.new_tune()
+        else:
+            for char in self.char_of[token]:
+                self.tunes[row].add(char)
 
 
 class Rules:

@@ -20,15 +20,15 @@ lines and never `K:` (one trained for a few steps, at a high temperature) may st
 
 from __future__ import annotations
 
-import copy
 import itertools
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 
 from genseq.abc_header import FIELD_LINE
 from genseq.errors import ConfigError
+from genseq.sampling import TuneRule
 from genseq.tokenizers import Tokenizer
 
 COMMON_METERS = ("C", "C|", "none", *(f"{beats}/{unit}" for unit in (1, 2, 4, 8, 16) for beats in range(1, 13)))
@@ -60,8 +60,10 @@ class _Tune:
         self.line = ""
 
 
-class ValidHeader:
+class ValidHeader(TuneRule):
     """The rules above for a batch of samples of an ABC model: `start`, then `mask` and `advance` each step."""
+
+    new_tune = _Tune
 
     def __init__(self, tokenizer: Tokenizer):
         if tokenizer.kind != "abc":
@@ -81,7 +83,7 @@ class ValidHeader:
         self.after_letter = self._all_but({":"})
         self.end_only = torch.tensor([self.end])  # a tune does not end before its `K:` line
         self.values = {name: self._continuations(allowed) for name, allowed in values.items()}
-        self.tunes = [_Tune()]
+        self.tunes = [self.new_tune()]
 
     def _continuations(self, values: Iterable[str]) -> dict[str, torch.Tensor | None]:
         """For each start of a field's value: the mask of what does not continue it into one of `values` (or end
@@ -101,27 +103,6 @@ class ValidHeader:
         if not any(allowed):
             return None
         return torch.tensor([token for token, ok in enumerate(allowed) if not ok])
-
-    def start(self, context: Sequence[int], batch: int) -> None:
-        self.tunes = [_Tune()]
-        for token in context:
-            self._take(0, token)
-        self.tunes = [copy.copy(self.tunes[0]) for _ in range(batch)]
-
-    def select(self, rows: torch.Tensor) -> None:
-        self.tunes = [copy.copy(self.tunes[row]) for row in rows.tolist()]
-
-    def advance(self, tokens: torch.Tensor) -> None:
-        """Take each sample's new token [batch]."""
-        for row, token in enumerate(tokens.tolist()):
-            self._take(row, token)
-
-    def _take(self, row: int, token: int) -> None:
-        if token == self.end:
-            self.tunes[row] = _Tune()
-        else:
-            for char in self.char_of[token]:
-                self.tunes[row].add(char)
 
     def mask(self, logits: torch.Tensor) -> None:
         """Set the logits [batch, vocab] of the characters the rules forbid to -inf, in place."""
