@@ -24,6 +24,7 @@ import torch
 
 from genseq.errors import ConfigError
 from genseq.files import write_atomic
+from genseq.limits import lstm_parameters
 from genseq.runtime import NO_BF16_VARIABLE, available_cores, choose_precision, cpu_info, native_precisions
 
 
@@ -46,9 +47,7 @@ class Shape:
 
     def parameters(self, vocab_size: int) -> int:
         """Weights of the LSTM language model of this shape (embedding as wide as the hidden state)."""
-        h = self.hidden_size
-        lstm = self.num_layers * (4 * h * (2 * h) + 8 * h)
-        return vocab_size * h + lstm + h * vocab_size + vocab_size
+        return lstm_parameters(vocab_size, self.hidden_size, self.num_layers, None)
 
 
 SIZES: dict[str, tuple[int, int]] = {"tiny": (1, 128), "small": (2, 256), "medium": (2, 512), "large": (3, 768)}
