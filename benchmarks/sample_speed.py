@@ -91,9 +91,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short samples: a smoke test, not a figure")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each figure is the best round")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="PyTorch threads (default: PyTorch's own choice, which follows OMP_NUM_THREADS)")
     parser.add_argument("--plain-only", type=int, metavar="LENGTH", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     plain = PlainLSTM(VOCAB).eval()
     if args.plain_only:
@@ -128,7 +130,7 @@ def main() -> None:
             rows[name] = max(rows[name], run())
     print(json.dumps(rows), flush=True)
     why = "native bf16 here" if cpu_supports_bf16() else f"no native bf16 here; int8 kernel: {int8_kernel()}"
-    print(f"{machine_name()}; auto precision: {step_precision('auto', 1)} for 1 sample, "
+    print(f"{machine_name()}, {args.threads} thread(s); auto precision: {step_precision('auto', 1)} for 1 sample, "
           f"{step_precision('auto', 64)} for 64 ({why})")
     print(f"{'':40} {'chars/s':>10} {'x plain carried':>16}")
     for name, rate in rows.items():

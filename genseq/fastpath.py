@@ -59,31 +59,44 @@ def _weight_only_int8_runs() -> bool:
     return bool((product == INT8_BLOCK).all())
 
 
-def _int8_row_scales(weight: torch.Tensor) -> torch.Tensor:
-    """The scale [out] that maps each output row of `weight` [out, in] onto -127..127."""
-    return weight.abs().amax(1).clamp(min=1e-12) / 127
+def _int8_row_scales(weight: torch.Tensor, levels: int = 127) -> torch.Tensor:
+    """The scale [out] that maps each output row of `weight` [out, in] onto -levels..levels."""
+    return weight.abs().amax(1).clamp(min=1e-12) / levels
 
 
-def _fbgemm_pack(weight: torch.Tensor) -> torch.Tensor:
-    """`weight` [out, in] rounded per output row to int8 and packed for fbgemm's dynamic linear."""
-    scale = _int8_row_scales(weight).double()
-    zero = torch.zeros(weight.shape[0], dtype=torch.long)
-    with warnings.catch_warnings():  # quantized tensors are deprecated for torchao, which has no eager AVX2 kernel
-        warnings.simplefilter("ignore", UserWarning)
-        quantized = torch.quantize_per_channel(weight.float(), scale, zero, 0, torch.qint8)
-        return torch.ops.quantized.linear_prepack(quantized, None)
+FBGEMM_WEIGHT_LEVELS = 63
+"""fbgemm's int8 weights are rounded per output row to -63..63, not -127..127: on CPUs without VNNI it sums
+pairs of u8 activation x s8 weight products in int16, which saturates past 32,767 (255 x 127 x 2 does; 255 x
+63 x 2 = 32,130 does not). At 127 levels a 2048x512 product was off by up to 0.18 on outputs of ~2."""
 
 
-def _fbgemm_product(inputs: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
-    # reduce_range: 7-bit activations, as fbgemm needs on CPUs without VNNI (int16 sums of u8 x s8 pairs saturate)
-    return torch.ops.quantized.linear_dynamic(inputs, packed, True)
+class _FbgemmWeight:
+    """`weight` [out, in] rounded per output row to int8 and packed for fbgemm's int8 x int8 product."""
+
+    def __init__(self, weight: torch.Tensor):
+        self.scale = _int8_row_scales(weight, FBGEMM_WEIGHT_LEVELS)
+        self.rounded = torch.round(weight / self.scale[:, None]).to(torch.int8)
+        self.row_sums = self.rounded.sum(1, dtype=torch.int32)
+        self.zero_bias = torch.zeros(weight.shape[0])
+        with warnings.catch_warnings():  # deprecated by PyTorch like all its fbgemm calls: see int8_kernel
+            warnings.simplefilter("ignore", UserWarning)
+            self.packed = torch.fbgemm_pack_quantized_matrix(self.rounded)
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs [batch, in] (fp32, rounded to 8 bits per call by fbgemm) @ weight.T, scaled back per row."""
+        product = torch.fbgemm_linear_int8_weight_fp32_activation(
+            inputs, self.rounded, self.packed, self.row_sums, 1.0, 0, self.zero_bias)
+        return product.mul_(self.scale)
 
 
 @functools.cache
 def _fbgemm_runs() -> bool:
-    """Whether fbgemm's dynamic int8 linear (int8 x int8, fp32 in and out) runs here. Tried once on a 2x2 product."""
+    """Whether fbgemm's int8 linear runs here. Tried once on a 2x2 product, which also spends PyTorch's
+    one-time deprecation warnings while they are silenced."""
     try:
-        product = _fbgemm_product(torch.ones(1, 2), _fbgemm_pack(torch.ones(2, 2)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            product = _FbgemmWeight(torch.ones(2, 2))(torch.ones(1, 2))
     except (AttributeError, RuntimeError):
         return False
     return bool(torch.allclose(product, torch.full((1, 2), 2.0), rtol=0.02))
@@ -94,11 +107,12 @@ def int8_kernel() -> str | None:
 
     'weight-only' on CPUs with native bf16: int8 weights scaled into bf16 activations (fastest at small
     batches there). 'fbgemm' elsewhere, as on AVX2-only CPUs, where bf16 is emulated: weights and each
-    step's activations rounded to int8 and multiplied as integers by fbgemm, 3-6x faster than fp32 at
-    batch 1 where the fp32 weights do not fit the cache. fbgemm comes through PyTorch's quantized
-    tensors, deprecated in favour of torchao; torchao runs int8 on the CPU only through torch.compile
-    (a C++ compiler at run time) or AVX-512 kernels, so this stays the native AVX2 path while PyTorch
-    keeps it, and the step falls back to fp32 the day it is gone.
+    step's activations rounded to 8 bits and multiplied as integers by fbgemm. The call is PyTorch's
+    plain function (`torch.fbgemm_linear_int8_weight_fp32_activation`), not the quantized-tensor op
+    (`quantized::linear_dynamic`): same kernel, but the op's call from Python costs ~25 us more, as much as
+    the product at batch 1. Every fbgemm entry point is deprecated in favour of torchao, which runs int8
+    on the CPU only through torch.compile (a C++ compiler at run time) or AVX-512 kernels; so this stays
+    the native AVX2 path while PyTorch ships it, and the step falls back to fp32 the day it is gone.
     """
     if cpu_supports_bf16() and _weight_only_int8_runs():
         return "weight-only"
@@ -125,8 +139,8 @@ class _Product:
     fp32 it avoids MKL's AVX2 path on AMD, 2.6x faster); elsewhere torch.mm into a reused buffer.
     int8 (`int8_kernel`): weights rounded per output row to int8. Weight-only: a bf16 scale, bf16
     inputs, PyTorch's weight-only kernel (a quarter of the fp32 bytes and a cheaper call); a layer
-    whose input length is not a multiple of `INT8_BLOCK` runs in bf16 instead. fbgemm: fp32 inputs,
-    quantized per call. The result has the inputs' dtype.
+    whose input length is not a multiple of `INT8_BLOCK` runs in bf16 instead. fbgemm: `_FbgemmWeight`,
+    fp32 inputs rounded per call. The result has the inputs' dtype.
     """
 
     def __init__(self, weight: torch.Tensor, batch_size: int, precision: str):
@@ -141,7 +155,7 @@ class _Product:
             self.weight = torch.round(weight / scale[:, None]).to(torch.int8)
             self.scale = scale.to(dtype)
         elif self.kind == "fbgemm":
-            self.weight = _fbgemm_pack(weight)
+            self.weight = _FbgemmWeight(weight)
         elif self.kind == "onednn":
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.to(dtype).contiguous(), batch_size)
         else:
@@ -152,7 +166,7 @@ class _Product:
         if self.kind == "weight-only":
             return torch.ops.aten._weight_int8pack_mm(inputs, self.weight, self.scale)
         if self.kind == "fbgemm":
-            return _fbgemm_product(inputs, self.weight)
+            return self.weight(inputs)
         if self.kind == "onednn":
             return torch.ops.mkldnn._linear_pointwise(inputs, self.weight, None, "none", [], "")
         return torch.mm(inputs, self.weight, out=self.out)
