@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from genseq import api
-from genseq.sampling import log_probability
+from genseq.lm.sampling import log_probability
 
 WINDOW = 8
 

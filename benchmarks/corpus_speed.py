@@ -23,8 +23,8 @@ from pathlib import Path
 import mido
 
 from genseq import api
-from genseq.corpora import find_documents
-from genseq.data import build_token_cache
+from genseq.corpora.sources import find_documents
+from genseq.lm.data import build_token_cache
 
 
 def cpu_seconds() -> float:

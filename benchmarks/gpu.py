@@ -16,7 +16,7 @@ a part that no longer fits is skipped, and quality's minutes shrink to what is l
                clip 5, fp32; and in bf16 autocast for reference) against genseq's Trainer.train_step in fp32,
                bf16 and fp16 autocast: chars/s, ratio to the plain fp32 loop, share of the matmul peak
   sampling     1 and 64 streams of a 2x512 model: the plain carried-state loop (nn.LSTM, multinomial, all on the
-               GPU) against genseq's generate, and generate's per-token work over genseq.cudagraph.GraphedStep
+               GPU) against genseq's generate, and generate's per-token work over benchmarks.cudagraph.GraphedStep
   torchrun     torchrun --nproc-per-node 1: `genseq train`, then `--resume`; and a one-process NCCL group that
                drives the Trainer's own collectives and DDP (one process alone never joins a group)
   quality      the data file's last 10% held out: genseq's defaults (`api.train`, auto shape) and the plain loop
@@ -427,9 +427,9 @@ def plain_speed(check: Check, data: tuple, layers: int, hidden: int, batch: int,
 def genseq_speed(check: Check, data: tuple, layers: int, hidden: int, batch: int, seq_len: int,
                  precision: str) -> dict[str, Any]:
     """Seconds per `Trainer.train_step` (what `genseq train` runs each step) in `precision`, inside heap_kept."""
-    from genseq.config import ModelConfig, TrainConfig
-    from genseq.runtime import heap_kept
-    from genseq.training import Trainer
+    from genseq.lm.config import ModelConfig, TrainConfig
+    from genseq.lm.runtime import heap_kept
+    from genseq.lm.training import Trainer
 
     train_ids, val_ids, vocab = data
     model_config = ModelConfig(vocab_size=vocab, hidden_size=hidden, num_layers=layers, dropout=PLAIN_DROPOUT)
@@ -450,7 +450,7 @@ def genseq_speed(check: Check, data: tuple, layers: int, hidden: int, batch: int
 def part_train_speed(check: Check) -> dict[str, Any]:
     from benchmarks.plain_loop import load_text
     from genseq.errors import ConfigError
-    from genseq.runtime import native_precisions
+    from genseq.lm.runtime import native_precisions
 
     data = load_text(check.data)
     vocab = data[2]
@@ -525,8 +525,8 @@ def plain_carried(model: nn.Module, batch: int, length: int, device: torch.devic
 
 def genseq_generate(model: nn.Module, batch: int, length: int) -> float:
     """chars/s of genseq's `generate` (on a GPU: model.step and next_token_probs there, the draw on the host)."""
-    from genseq.config import SampleConfig
-    from genseq.sampling import generate
+    from genseq.lm.config import SampleConfig
+    from genseq.lm.sampling import generate
 
     config = SampleConfig(length=length, num_samples=batch, seed=0, stop_at_end=False, precision="fp32")
     started = time.perf_counter()
@@ -537,8 +537,8 @@ def genseq_generate(model: nn.Module, batch: int, length: int) -> float:
 def graphed_generate(model: nn.Module, batch: int, length: int, graph: bool) -> float:
     """chars/s of generate's per-token work (next_token_probs on the device, the draw on the host, the token
     back) over `GraphedStep`; the set-up (and the graph's capture) counted in."""
-    from genseq.cudagraph import GraphedStep
-    from genseq.sampling import draw, next_token_probs
+    from benchmarks.cudagraph import GraphedStep
+    from genseq.lm.sampling import draw, next_token_probs
 
     started = time.perf_counter()
     step = GraphedStep(model, batch, graph=graph)
@@ -553,8 +553,8 @@ def graphed_generate(model: nn.Module, batch: int, length: int, graph: bool) -> 
 
 def part_sampling(check: Check) -> dict[str, Any]:
     from benchmarks.plain_loop import PlainLSTM
-    from genseq.config import ModelConfig
-    from genseq.model import LSTMLanguageModel
+    from genseq.lm.config import ModelConfig
+    from genseq.lm.model import LSTMLanguageModel
 
     device, (layers, hidden), length = check.device, check.sizes.sample_shape, check.sizes.sample_length
     vocab = 65
@@ -665,9 +665,9 @@ def nccl_worker(args: argparse.Namespace) -> None:
     then a resume from that checkpoint. Prints one JSON line."""
     import torch.distributed as dist
 
-    from genseq import training
-    from genseq.config import ModelConfig, TrainConfig
-    from genseq.distributed import World
+    from genseq.lm import training
+    from genseq.lm.config import ModelConfig, TrainConfig
+    from genseq.lm.distributed import World
 
     class OneProcessGroup(World):
         @property

@@ -18,9 +18,9 @@ import torch
 from torch.nn.functional import cross_entropy
 
 from genseq import api
-from genseq.config import STEP_PRECISIONS
-from genseq.fastpath import LSTMStep, int8_kernel, native_step_precisions
-from genseq.planning import machine_name
+from genseq.lm.config import STEP_PRECISIONS
+from genseq.lm.fastpath import LSTMStep, int8_kernel, native_step_precisions
+from genseq.lm.probe import machine_name
 
 
 @torch.inference_mode()

@@ -28,9 +28,10 @@ import torch
 
 from benchmarks.plain_loop import add_data_argument, data_file, evaluate
 from benchmarks.plain_loop import train as train_plain
-from genseq import api, planning
-from genseq.config import ModelConfig
-from genseq.runtime import cpu_supports_bf16
+from genseq import api
+from genseq.lm import planning, probe
+from genseq.lm.config import ModelConfig
+from genseq.lm.runtime import cpu_supports_bf16
 
 SHORT_RUN = {"num_layers": 2, "hidden_size": 128, "seq_len": 64, "batch_size": 32}
 """The issue's short run: 300 steps of this shape."""
@@ -168,7 +169,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    print(f"CPU: {planning.machine_name()}; torch {torch.__version__}; training precision auto = "
+    print(f"CPU: {probe.machine_name()}; torch {torch.__version__}; training precision auto = "
           f"{'bf16 (native bf16 here)' if cpu_supports_bf16() else 'fp32 (no native bf16 here)'}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         bench = Bench(args.data, args.corpus, folder)

@@ -28,12 +28,12 @@ import time
 import torch
 
 from benchmarks.plain_loop import PlainLSTM
-from genseq.config import STEP_PRECISIONS, ModelConfig, SampleConfig
-from genseq.fastpath import LSTMStep, TokenSelector, int8_kernel, native_step_precisions
-from genseq.model import LSTMLanguageModel
-from genseq.planning import machine_name
-from genseq.runtime import cpu_supports_bf16
-from genseq.sampling import generate, step_precision
+from genseq.lm.config import STEP_PRECISIONS, ModelConfig, SampleConfig
+from genseq.lm.fastpath import LSTMStep, TokenSelector, int8_kernel, native_step_precisions
+from genseq.lm.model import LSTMLanguageModel
+from genseq.lm.probe import machine_name
+from genseq.lm.runtime import cpu_supports_bf16
+from genseq.lm.sampling import generate, step_precision
 
 VOCAB, HIDDEN, LAYERS = 65, 512, 2
 

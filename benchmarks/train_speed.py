@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from benchmarks.plain_loop import PlainLSTM, add_data_argument, load_text, streams
-from genseq.config import ModelConfig, TrainConfig
-from genseq.planning import machine_name
-from genseq.runtime import cpu_supports_bf16, heap_kept
-from genseq.training import Trainer
+from genseq.lm.config import ModelConfig, TrainConfig
+from genseq.lm.probe import machine_name
+from genseq.lm.runtime import cpu_supports_bf16, heap_kept
+from genseq.lm.training import Trainer
 
 BATCH, SEQ_LEN, HIDDEN, LAYERS = 64, 100, 512, 2
 

@@ -11,16 +11,19 @@ from typing import Any
 import tomllib
 import typer
 
-from genseq import api, controls, export, render
-from genseq.config import TrainConfig
+from genseq import api
+from genseq.api import export
 from genseq.console import counting_bar
-from genseq.distributed import exit_process
 from genseq.errors import GenseqError
 from genseq.files import write_atomic
-from genseq.harmonize import CANDIDATES
 from genseq.judge.core import MAX_REFERENCE, judge
 from genseq.judge.report import histogram_pngs, table
-from genseq.planning import SIZES
+from genseq.lm.config import TrainConfig
+from genseq.lm.distributed import exit_process
+from genseq.lm.planning import SIZES
+from genseq.music import controls
+from genseq.output import audio, engraving, plots
+from genseq.rules.harmonize import CANDIDATES
 
 app = typer.Typer(
     help="Learn to write music and text one symbol at a time.",
@@ -45,7 +48,7 @@ def _load_toml(ctx: typer.Context, param: typer.CallbackParam, value: Path | Non
 
 
 def _given(**options: Any) -> dict[str, Any]:
-    """The options a user set: the rest keep the defaults of genseq.config (one place for every default)."""
+    """The options a user set: the rest keep the defaults of genseq.lm.config (one place for every default)."""
     return {key: value for key, value in options.items() if value is not None}
 
 
@@ -411,12 +414,12 @@ def render_command(
         raise GenseqError(f"{midi_file}: no such MIDI file")
     written = []
     if wav:
-        written.append(render.midi_to_wav(midi_file, midi_file.with_suffix(".wav"), soundfont))
+        written.append(audio.midi_to_wav(midi_file, midi_file.with_suffix(".wav"), soundfont))
     if png:
-        written.append(render.piano_roll_png(midi_file, midi_file.with_suffix(".png")))
+        written.append(plots.piano_roll_png(midi_file, midi_file.with_suffix(".png")))
     if score:
-        written.append(render.score_svg(midi_file, midi_file.with_suffix(".svg")))
-        written.append(render.musicxml(midi_file, midi_file.with_suffix(".musicxml")))
+        written.append(engraving.score_svg(midi_file, midi_file.with_suffix(".svg")))
+        written.append(engraving.musicxml(midi_file, midi_file.with_suffix(".musicxml")))
     typer.echo("\n".join(str(p) for p in written))
 
 

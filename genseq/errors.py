@@ -15,3 +15,8 @@ class InputError(GenseqError):
 
 class CheckpointError(GenseqError):
     """A checkpoint file is missing, corrupt, unsafe or of an unknown format version."""
+
+
+def one_line(message: object) -> str:
+    """A message (or an exception's) on one short line, for errors that wrap third-party ones."""
+    return " ".join(str(message).split())[:160] or type(message).__name__

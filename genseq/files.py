@@ -62,3 +62,8 @@ def write_atomic(path: str | Path, data: bytes | str, what: str = "") -> None:
     """Write `data` (text as UTF-8) to `path` through `atomic_file`."""
     with atomic_file(path, what) as handle:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def cache_dir() -> Path:
+    """Where built corpora, token caches and step probes live: `$GENSEQ_CACHE` or `~/.cache/genseq`."""
+    return Path(os.environ.get("GENSEQ_CACHE") or Path.home() / ".cache" / "genseq")

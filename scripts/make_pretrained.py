@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 from genseq import api
-from genseq.checkpoint import load_checkpoint, save_checkpoint
-from genseq.export import Exported, Outputs, export_samples
+from genseq.api.export import Exported, Outputs, export_samples
 from genseq.judge import judge
+from genseq.lm.checkpoint import load_checkpoint, save_checkpoint
 
 SAMPLE_SETTINGS = {"num_samples": 8, "temperature": 0.9, "seed": 1, "length": 2000}
 SAMPLE_DEFAULTS = {"folk-abc": {"full_bars": True},

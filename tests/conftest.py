@@ -16,7 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 def cpu_view(request, monkeypatch) -> str:
     """Runs a test as this CPU is, then as a CPU without native bf16 (an AVX2-only one) would see it, with
     genseq's own switch GENSEQ_NO_BF16=1: a bf16 machine catches what an AVX2 machine would hit."""
-    from genseq.runtime import NO_BF16_VARIABLE, cpu_supports_bf16
+    from genseq.lm.runtime import NO_BF16_VARIABLE, cpu_supports_bf16
 
     if request.param == "no-bf16":
         if not cpu_supports_bf16():

@@ -80,7 +80,7 @@ def kept_share(original: pretty_midi.PrettyMIDI, tokenizer: MidiTokenizer) -> tu
 
 def assert_writable(decoded: pretty_midi.PrettyMIDI) -> None:
     """A decoded file holds only valid notes, writes, and reads back with its notes."""
-    from genseq.music import read_score
+    from genseq.music.score import read_score
 
     for instrument in decoded.instruments:
         assert all(0 <= n.pitch <= 127 and n.end > n.start and 1 <= n.velocity <= 127 for n in instrument.notes)

@@ -2,8 +2,8 @@
 
 import torch
 
-from genseq.config import ModelConfig
-from genseq.model import LSTMLanguageModel
+from genseq.lm.config import ModelConfig
+from genseq.lm.model import LSTMLanguageModel
 
 
 def trained_looking_model(seed: int = 0, **options) -> LSTMLanguageModel:

@@ -8,17 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genseq.corpora import builtin_documents
+from genseq.corpora.sources import builtin_documents
 from genseq.errors import InputError
+from genseq.music.abc import MAX_TUNE_CHARS, _time_limit, abc_to_midi, complete_abc, parse_abc
 from genseq.tokenizers import AbcTokenizer, tokenizer_from_dict
-from genseq.tokenizers.abc import (
-    MAX_TUNE_CHARS,
-    _time_limit,
-    abc_to_midi,
-    complete_abc,
-    parse_abc,
-    render_tunes,
-)
 
 ABC_ALPHABET = "XTMLKQ:0123456789/ ABCDEFGabcdefgz,'^_=|:[]()<>{}-.~!+\"%\n"
 
@@ -81,11 +74,12 @@ def test_complete_abc_leaves_full_headers_alone(real_tunes):
     assert all(complete_abc(tune) == tune for tune in real_tunes)
 
 
-def test_batch_rendering_counts_tunes_it_cannot_parse(real_tunes):
-    result = render_tunes([real_tunes[0], "X:1\nL:1/0\nK:C\nabc|\n", real_tunes[1]])
-    assert result.summary == "2 of 3 tunes rendered; 1 could not be parsed"
-    assert result.midis[1] is None and result.errors[1]
-    assert result.midis[0] is not None and result.errors[0] is None
+def test_a_tune_music21_cannot_read_is_one_input_error_and_the_next_tune_renders(real_tunes):
+    assert abc_to_midi(real_tunes[0]).get_end_time() > 0
+    with pytest.raises(InputError) as caught:
+        abc_to_midi("X:1\nL:1/0\nK:C\nabc|\n")
+    assert "\n" not in str(caught.value)
+    assert abc_to_midi(real_tunes[1]).get_end_time() > 0
 
 
 def test_primer_file_is_read_from_its_first_tune(tmp_path):

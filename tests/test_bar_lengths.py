@@ -9,9 +9,9 @@ import torch
 from conftest import assert_one_line_error, run_cli
 
 from genseq import api
-from genseq.bar_lengths import FullBars
 from genseq.errors import ConfigError
-from genseq.judge.abc_bars import all_bars_full, read_tune
+from genseq.music.bars import all_bars_full, read_tune
+from genseq.rules.full_bars import FullBars
 from genseq.tokenizers.abc import AbcTokenizer
 from genseq.tokenizers.text import CharTokenizer
 

@@ -8,9 +8,9 @@ from conftest import assert_one_line_error, run_cli
 from sampling_checks import trained_looking_model
 
 from genseq import api
-from genseq.config import SampleConfig
 from genseq.errors import ConfigError
-from genseq.sampling import generate, log_probability
+from genseq.lm.config import SampleConfig
+from genseq.lm.sampling import generate, log_probability
 
 
 def score(model: api.TrainedModel, primer: str, ids: list[int]) -> float:

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from midi_files import assert_writable, band_with_tempo_changes, chorale_bytes, midi_bytes, read, silent_file
 
 from genseq import api
-from genseq.corpora import find_documents
+from genseq.corpora.sources import find_documents
 from genseq.errors import ConfigError, InputError
-from genseq.music import Score, read_score, stretch, transpose
+from genseq.music.score import Score, read_score, stretch, transpose
 from genseq.tokenizers import BeatTokenizer, MidiTokenizer, reads_midi, tokenizer_from_dict
 
 OLD_CONFIG = {"kind": "beat", "steps_per_beat": 4, "max_bar_beats": 8, "max_duration_beats": 16, "velocity_bins": 32}

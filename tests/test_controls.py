@@ -7,10 +7,11 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 from genseq import api
-from genseq.controls import folk_primer, transpose_abc, transpose_midi, transpose_samples
 from genseq.errors import InputError
-from genseq.judge.abc_bars import all_bars_full, read_tune
-from genseq.tokenizers.abc import AbcTokenizer, abc_to_midi
+from genseq.music.abc import abc_to_midi
+from genseq.music.bars import all_bars_full, read_tune
+from genseq.music.controls import folk_primer, transpose_abc, transpose_midi, transpose_samples
+from genseq.tokenizers.abc import AbcTokenizer
 from genseq.tokenizers.text import CharTokenizer
 
 TUNE = 'X:1\nT:Glen\nM:4/4\nL:1/8\nK:G\n"G"GABc ^cedB|"D7"d2 f2 "Allegro"g2 G,2|]\n'

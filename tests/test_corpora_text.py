@@ -1,6 +1,6 @@
 import pytest
 
-from genseq.corpora import Document, builtin_documents, find_documents, split_abc_tunes, split_documents
+from genseq.corpora.sources import Document, builtin_documents, find_documents, split_abc_tunes, split_documents
 from genseq.errors import InputError
 
 

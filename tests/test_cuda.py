@@ -19,11 +19,11 @@ from conftest import assert_one_line_error, run_cli
 from devices import DEVICES, NO_GPU, needs_cuda
 from sampling_checks import assert_step_follows_model, trained_looking_model
 
+from benchmarks.cudagraph import GraphedStep
 from genseq import api
-from genseq.config import ModelConfig, TrainConfig
-from genseq.cudagraph import GraphedStep
-from genseq.fastpath import LSTMStep
-from genseq.training import Trainer, resume_payload
+from genseq.lm.config import ModelConfig, TrainConfig
+from genseq.lm.fastpath import LSTMStep
+from genseq.lm.training import Trainer, resume_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_STEP_TOLERANCE = 1e-5

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from midi_files import band_with_tempo_changes
 
-from genseq.corpora import find_documents
-from genseq.data import build_token_cache, cache_key, first_document, load_token_cache
+from genseq.corpora.sources import find_documents
+from genseq.lm.data import build_token_cache, cache_key, first_document, load_token_cache
 from genseq.tokenizers import CharTokenizer, MidiTokenizer
 
 
@@ -54,6 +54,7 @@ def test_first_document_is_the_first_whole_document_with_its_end_token():
 
 def test_a_second_prepare_of_unchanged_files_reads_no_document(tmp_path, monkeypatch):
     from genseq import api
+    from genseq.api import data
 
     folder = tmp_path / "texts"
     folder.mkdir()
@@ -65,7 +66,7 @@ def test_a_second_prepare_of_unchanged_files_reads_no_document(tmp_path, monkeyp
         raise AssertionError("documents were read again")
 
     with monkeypatch.context() as patched:
-        patched.setattr(api, "_documents", no_reading)
+        patched.setattr(data, "_documents", no_reading)
         again = api.prepare_data(str(folder), progress=False)
         assert np.array_equal(again.train.tokens, first.train.tokens) and again.tokenizer == first.tokenizer
         assert again.description == first.description

@@ -2,10 +2,10 @@ import pytest
 import torch
 from sampling_checks import assert_draws_follow, assert_step_follows_model, trained_looking_model
 
-from genseq import fastpath
-from genseq.config import SampleConfig
-from genseq.fastpath import LSTMStep, TokenSelector
-from genseq.sampling import draw, generate, next_token_probs
+from genseq.lm import fastpath
+from genseq.lm.config import SampleConfig
+from genseq.lm.fastpath import LSTMStep, TokenSelector
+from genseq.lm.sampling import draw, generate, next_token_probs
 
 
 @pytest.mark.parametrize("options", [{}, {"num_layers": 1}, {"num_layers": 3, "embedding_size": 20},

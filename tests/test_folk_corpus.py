@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from genseq import api
-from genseq.abc_header import clean_tunes, default_unit_length, is_meter, with_unit_length
-from genseq.controls import folk_primer
-from genseq.corpora import Document, builtin_documents
+from genseq.corpora.sources import Document, builtin_documents
 from genseq.errors import InputError
+from genseq.music.abc_header import clean_tunes, default_unit_length, is_meter, with_unit_length
+from genseq.music.controls import folk_primer
+from genseq.rules.valid_header import COMMON_METERS, COMMON_UNITS, ValidHeader
 from genseq.tokenizers import AbcTokenizer, tokenizer_from_dict
-from genseq.valid_header import COMMON_METERS, COMMON_UNITS, ValidHeader
 
 FIELD = re.compile(r"^([A-Za-z+]):", re.MULTILINE)
 FIELDS = ["M", "L", "K", "P"]

@@ -18,12 +18,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genseq.checkpoint import FORMAT, VERSION, load_checkpoint
-from genseq.corpora import find_documents
+from genseq.corpora.sources import find_documents
 from genseq.errors import GenseqError, InputError
+from genseq.lm.checkpoint import FORMAT, VERSION, load_checkpoint
+from genseq.music import abc as abc_module
+from genseq.music.abc import MAX_TUNE_CHARS, abc_to_midi
 from genseq.tokenizers import CharTokenizer
-from genseq.tokenizers import abc as abc_module
-from genseq.tokenizers.abc import MAX_TUNE_CHARS, abc_to_midi
 
 ABC_ALPHABET = "XTMLKQV:0123456789/ ABCDEFGabcdefgz,'^_=|:[]()<>{}-.~!+\"%\n"
 FUZZ_RENDER_SECONDS = 3.0
@@ -212,8 +212,8 @@ def test_a_huge_single_line_file_reads_in_bounded_memory(tmp_path):
 @pytest.fixture(scope="module")
 def checkpoint_bytes() -> bytes:
     """A real, small checkpoint as `genseq train` writes it (weights, optimizer, tokenizer, progress)."""
-    from genseq.config import ModelConfig, TrainConfig, to_dict
-    from genseq.model import LSTMLanguageModel
+    from genseq.lm.config import ModelConfig, TrainConfig, to_dict
+    from genseq.lm.model import LSTMLanguageModel
 
     model = LSTMLanguageModel(ModelConfig(vocab_size=12, hidden_size=16))
     optimizer = torch.optim.AdamW(model.parameters())

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from midi_files import band_with_tempo_changes, silent_file
 
 from genseq.errors import GenseqError
-from genseq.music import MAX_FILE_BYTES, MAX_NOTES, MAX_SECONDS, MAX_TICKS
+from genseq.music.score import MAX_FILE_BYTES, MAX_NOTES, MAX_SECONDS, MAX_TICKS
 from genseq.tokenizers import MidiTokenizer
 
 SECONDS_PER_INPUT = 2.0

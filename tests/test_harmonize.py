@@ -12,11 +12,11 @@ from conftest import assert_one_line_error, run_cli
 
 from genseq import api
 from genseq.errors import ConfigError, InputError
-from genseq.harmonize import GivenVoice, melody_log_likelihood, melody_template
 from genseq.judge.chorale import chorale_counts
 from genseq.judge.features import Notes
-from genseq.music import score_from_pretty_midi
-from genseq.sampling import Rules
+from genseq.lm.sampling import Rules
+from genseq.music.score import score_from_pretty_midi
+from genseq.rules.harmonize import GivenVoice, melody_log_likelihood, melody_template
 from genseq.tokenizers import VoicesTokenizer
 from genseq.tokenizers.text import CharTokenizer
 

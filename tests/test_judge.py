@@ -8,10 +8,9 @@ import pretty_midi
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from genseq.corpora import Document
-from genseq.export import Outputs, export_samples
+from genseq.api.export import Outputs, export_samples
+from genseq.corpora.sources import Document
 from genseq.judge import judge, table
-from genseq.judge.abc_bars import all_bars_full, bar_line_pattern, is_aabb_8_8, read_tune, sections
 from genseq.judge.chorale import chorale_counts
 from genseq.judge.core import measure
 from genseq.judge.features import (
@@ -29,7 +28,8 @@ from genseq.judge.features import (
     scale_consistency,
 )
 from genseq.judge.report import report_section
-from genseq.music import score_from_pretty_midi
+from genseq.music.bars import all_bars_full, bar_line_pattern, is_aabb_8_8, read_tune, sections
+from genseq.music.score import score_from_pretty_midi
 from genseq.tokenizers.abc import AbcTokenizer
 
 HEADER = "X:1\nT:test\nM:4/4\nL:1/8\nK:G\n"

@@ -21,7 +21,7 @@ from midi_files import (
 
 from genseq import api
 from genseq.errors import InputError
-from genseq.music import Score
+from genseq.music.score import Score
 from genseq.tokenizers import MidiTokenizer, tokenizer_from_dict
 
 CHORALES = ("bwv66.6", "bwv7.7", "bwv26.6")

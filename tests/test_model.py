@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-import genseq.model
-from genseq.config import ModelConfig
-from genseq.model import LSTMLanguageModel, dropout
+import genseq.lm.model
+from genseq.lm.config import ModelConfig
+from genseq.lm.model import LSTMLanguageModel, dropout
 
 
 @pytest.mark.parametrize("p", [0.05, 0.2, 0.5, 0.9])
@@ -44,7 +44,7 @@ def test_locked_dropout_keeps_one_mask_per_sequence_for_every_time_step(p):
 
 
 def test_a_run_saved_before_locked_dropout_resumes_with_per_token_masks():
-    from genseq.config import from_dict
+    from genseq.lm.config import from_dict
 
     saved = {"vocab_size": 30, "hidden_size": 32, "num_layers": 2, "dropout": 0.3}  # a model config written before
     assert from_dict(ModelConfig, saved).locked_dropout is False
@@ -70,7 +70,7 @@ def test_training_layer_by_layer_gives_nn_lstms_outputs_and_state(monkeypatch):
     inputs = model.embedding(torch.randint(0, 30, (4, 12)))
     state = (torch.randn(3, 4, 32), torch.randn(3, 4, 32))
     model.lstm.dropout = 0.0  # nn.LSTM's own masks off, and genseq's below: the two paths must then agree
-    monkeypatch.setattr(genseq.model, "dropout", lambda x, p, training, locked=False: x)
+    monkeypatch.setattr(genseq.lm.model, "dropout", lambda x, p, training, locked=False: x)
     expected, (h, c) = model.lstm(inputs, state)
     got, (got_h, got_c) = model._lstm(inputs, state)
     torch.testing.assert_close(got, expected, rtol=0, atol=0)

@@ -9,11 +9,11 @@ import mido
 import pytest
 from midi_files import band_with_tempo_changes, midi_bytes
 
-from genseq.augment import augment_documents
-from genseq.corpora import Document
-from genseq.data import build_token_cache
+from genseq.corpora.augment import augment_documents
+from genseq.corpora.sources import Document
 from genseq.errors import ConfigError, InputError
-from genseq.music import MAX_FILE_BYTES, MAX_SECONDS, MAX_TICKS, read_score, stretch, transpose
+from genseq.lm.data import build_token_cache
+from genseq.music.score import MAX_FILE_BYTES, MAX_SECONDS, MAX_TICKS, read_score, stretch, transpose
 from genseq.tokenizers import MidiTokenizer
 
 

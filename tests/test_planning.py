@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
-from genseq import api, planning
-from genseq.config import TrainConfig
+from genseq import api
 from genseq.errors import ConfigError
-from genseq.training import Progress, learning_rate
+from genseq.lm import planning, probe
+from genseq.lm.config import TrainConfig
+from genseq.lm.training import Progress, learning_rate
 from tests.conftest import assert_one_line_error, run_cli
 
 CPU = torch.device("cpu")
@@ -171,7 +172,7 @@ def test_evaluations_are_spread_evenly_over_the_budget(text_file, tmp_path):
 
 def test_the_probe_is_measured_once_per_machine_and_torch_version(tmp_path, monkeypatch):
     tiny = planning.Shape(1, 16, 8, 4)
-    first = planning.StepProbe(CPU, 1, tmp_path)
+    first = probe.StepProbe(CPU, 1, tmp_path)
     seconds = first(tiny, "fp32")
     assert 0 < seconds < 5
     (cached,) = (tmp_path / "probe").glob("*.json")
@@ -180,13 +181,13 @@ def test_the_probe_is_measured_once_per_machine_and_torch_version(tmp_path, monk
     def no_timing(*args, **kwargs):
         raise AssertionError("timed again")
 
-    monkeypatch.setattr(planning, "time_training_step", no_timing)
-    assert planning.StepProbe(CPU, 1, tmp_path)(tiny, "fp32") == seconds
-    assert planning.machine_key(CPU, 1) != planning.machine_key(CPU, 2)
+    monkeypatch.setattr(probe, "time_training_step", no_timing)
+    assert probe.StepProbe(CPU, 1, tmp_path)(tiny, "fp32") == seconds
+    assert probe.machine_key(CPU, 1) != probe.machine_key(CPU, 2)
 
 
 def test_the_probe_keeps_the_median_of_at_least_three_timed_steps_after_an_untimed_one(monkeypatch):
-    from genseq.training import Trainer
+    from genseq.lm.training import Trainer
 
     calls = []
     real_step = Trainer.train_step
@@ -196,7 +197,7 @@ def test_the_probe_keeps_the_median_of_at_least_three_timed_steps_after_an_untim
         return real_step(self)
 
     monkeypatch.setattr(Trainer, "train_step", counted)
-    planning.time_training_step(planning.Shape(1, 16, 8, 4), "fp32", CPU, seconds=0.0)
+    probe.time_training_step(planning.Shape(1, 16, 8, 4), "fp32", CPU, seconds=0.0)
     assert len(calls) == 4  # one untimed, then three timed even with no time left: one slow step cannot decide
 
 

@@ -22,10 +22,10 @@ import torch
 from conftest import assert_one_line_error, generated_text, run_cli
 
 from genseq import api
-from genseq.checkpoint import load_checkpoint, save_checkpoint
-from genseq.config import ModelConfig, TrainConfig
 from genseq.errors import CheckpointError, GenseqError
-from genseq.training import MAX_BAD_STEPS, Trainer, read_metrics
+from genseq.lm.checkpoint import load_checkpoint, save_checkpoint
+from genseq.lm.config import ModelConfig, TrainConfig
+from genseq.lm.training import MAX_BAD_STEPS, Trainer, read_metrics
 
 EVAL_EVERY = 4
 SMALL = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--quiet"]

@@ -20,12 +20,13 @@ import torch
 from conftest import generated_text
 
 import genseq
-from genseq import api, controls
-from genseq.checkpoint import DIGEST, FORMAT, VERSION, load_checkpoint, shipped_models
+from genseq import api
 from genseq.cli import main
 from genseq.errors import CheckpointError, GenseqError
 from genseq.files import atomic_file
-from genseq.training import _truncate_metrics, read_metrics
+from genseq.lm.checkpoint import DIGEST, FORMAT, VERSION, load_checkpoint, shipped_models
+from genseq.lm.training import _truncate_metrics, read_metrics
+from genseq.music import controls
 
 FOLK = "folk-abc-small"
 

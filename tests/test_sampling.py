@@ -5,11 +5,11 @@ from devices import DEVICES
 from sampling_checks import assert_draws_follow, trained_looking_model
 
 from genseq import api
-from genseq.config import SampleConfig
 from genseq.errors import ConfigError
-from genseq.fastpath import int8_kernel
-from genseq.runtime import _cpu_runs_bf16, cpu_supports_bf16
-from genseq.sampling import generate, next_token_probs, step_precision
+from genseq.lm.config import SampleConfig
+from genseq.lm.fastpath import int8_kernel
+from genseq.lm.runtime import _cpu_runs_bf16, cpu_supports_bf16
+from genseq.lm.sampling import generate, next_token_probs, step_precision
 
 
 def test_same_seed_gives_identical_samples(trained_run):

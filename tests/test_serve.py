@@ -16,9 +16,9 @@ import pytest
 from starlette.testclient import TestClient
 
 import genseq
-from genseq import controls
-from genseq.checkpoint import shipped_models
-from genseq.sampling import StopSampling
+from genseq.lm.checkpoint import shipped_models
+from genseq.lm.sampling import StopSampling
+from genseq.music import controls
 from genseq.serve import app, create_app, studio
 
 FOLK = "folk-abc-small"

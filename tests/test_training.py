@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from genseq import api
-from genseq.checkpoint import load_checkpoint
-from genseq.config import ModelConfig, TrainConfig
-from genseq.data import StreamBatches
-from genseq.training import Trainer, read_metrics
+from genseq.lm.checkpoint import load_checkpoint
+from genseq.lm.config import ModelConfig, TrainConfig
+from genseq.lm.data import StreamBatches
+from genseq.lm.training import Trainer, read_metrics
 
 
 def test_training_lowers_validation_loss_well_below_the_uniform_baseline(trained_run):
@@ -102,7 +102,8 @@ def test_resume_through_the_api_continues_the_run(trained_run, tmp_path):
 
 HEAP_KEPT_PROBE = """
 import resource, threading, torch
-from genseq.runtime import heap_kept
+import genseq.api  # what `genseq train` has loaded: the main heap's room to grow depends on the libraries mapped
+from genseq.lm.runtime import heap_kept
 
 def faults_of_a_second_100mb_tensor():
     torch.ones(25_000_000)  # allocated and freed at once

@@ -11,11 +11,11 @@ from genseq import api
 from genseq.errors import ConfigError
 from genseq.judge.chorale import ChoraleCounts, chorale_counts
 from genseq.judge.features import Notes
-from genseq.music import score_from_pretty_midi
-from genseq.sampling import generate
+from genseq.lm.sampling import generate
+from genseq.music.score import score_from_pretty_midi
+from genseq.rules.voice_leading import VoiceLeading
 from genseq.tokenizers import VoicesTokenizer
 from genseq.tokenizers.text import CharTokenizer
-from genseq.voice_leading import VoiceLeading
 
 VOICES = VoicesTokenizer()
 PITCH = VOICES.token_ids("PITCH").start

@@ -9,16 +9,22 @@ from pathlib import Path
 
 import numpy as np
 
-from genseq.config import TrainConfig
 from genseq.console import counting_bar
-from genseq.corpora import Document, _expand, builtin_corpora, builtin_documents, split_abc_tunes, split_documents
+from genseq.corpora.sources import (
+    Document,
+    builtin_corpora,
+    builtin_documents,
+    expand_source,
+    split_abc_tunes,
+    split_documents,
+)
 from genseq.errors import InputError
-from genseq.judge import abc_bars
 from genseq.judge.chorale import ChoraleCounts, chorale_counts
 from genseq.judge.features import FEATURES, Notes, cross_distances, intra_distances, overlap_area, piece_features
-from genseq.music import read_score, score_from_pretty_midi
-from genseq.tokenizers.abc import abc_to_midi
-from genseq.tokenizers.midi import MIDI_SUFFIXES
+from genseq.lm.config import TrainConfig
+from genseq.music import bars
+from genseq.music.abc import abc_to_midi
+from genseq.music.score import MIDI_SUFFIXES, read_score, score_from_pretty_midi
 
 COPY_BARS = 4
 """ABC: a sample copies when it has this many consecutive bars exactly as a training tune has them."""
@@ -37,7 +43,7 @@ class PieceStats:
     valid: bool
     features: dict[str, np.ndarray] | None = None
     chorale: ChoraleCounts | None = None
-    tune: abc_bars.Tune | None = None
+    tune: bars.Tune | None = None
     copy_keys: set = field(default_factory=set)
 
 
@@ -82,7 +88,7 @@ def read_pieces(source: Source) -> tuple[str, list[tuple[str, str | Path]]]:
         if binary:
             return "midi", [(doc.name, Path(doc.path)) for doc in binary]
         return "abc", [(doc.name, doc.read()) for doc in source]
-    paths = [Path(p) for p in _expand(str(source))]
+    paths = [Path(p) for p in expand_source(str(source))]
     if not paths:
         raise InputError(f"{source}: no such file, folder or glob match; check the path")
     abc = [p for p in paths if p.suffix.lower() == ".abc"]
@@ -111,17 +117,17 @@ def reference_sets(reference: Source, training: Source | None) -> tuple[Source, 
 
 def measure(kind: str, name: str, content: str | Path) -> PieceStats:
     """One piece's validity, features, chorale counts, bars (ABC) and copy keys."""
-    tune = abc_bars.read_tune(content) if kind == "abc" else None
+    tune = bars.read_tune(content) if kind == "abc" else None
     try:
         score = score_from_pretty_midi(abc_to_midi(content), name) if kind == "abc" else read_score(content, name)
     except InputError:
-        return PieceStats(False, tune=tune, copy_keys=abc_bars.bar_ngrams(tune, COPY_BARS) if tune else set())
+        return PieceStats(False, tune=tune, copy_keys=bars.bar_ngrams(tune, COPY_BARS) if tune else set())
     notes = Notes(score)
     if not len(notes):
         return PieceStats(kind == "midi", tune=tune)
     return PieceStats(
         True, piece_features(notes, with_polyphony=kind == "midi"), chorale_counts(notes) if kind == "midi" else None,
-        tune, abc_bars.bar_ngrams(tune, COPY_BARS) if tune else note_runs(notes, COPY_NOTES))
+        tune, bars.bar_ngrams(tune, COPY_BARS) if tune else note_runs(notes, COPY_NOTES))
 
 
 def note_runs(notes: Notes, length: int) -> set[int]:
@@ -147,7 +153,7 @@ def _copy_keys(kind: str, pieces: list[tuple[str, str | Path]]) -> set:
     keys: set = set()
     for name, content in pieces:
         if kind == "abc":
-            keys |= abc_bars.bar_ngrams(abc_bars.read_tune(content), COPY_BARS)
+            keys |= bars.bar_ngrams(bars.read_tune(content), COPY_BARS)
         else:
             try:
                 keys |= note_runs(Notes(read_score(content, name)), COPY_NOTES)
@@ -160,14 +166,14 @@ def _share(values: list[bool]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _patterns_per_1000(tunes: list[abc_bars.Tune], size: int, rng: random.Random) -> float | None:
+def _patterns_per_1000(tunes: list[bars.Tune], size: int, rng: random.Random) -> float | None:
     """Distinct bar-line patterns per 1,000 tunes, over subsets of `size` tunes: the rate falls as a set grows,
     so sets are compared at one size (the samples')."""
     if not tunes or size < 1:
         return None
     size = min(size, len(tunes))
     draws = [rng.sample(tunes, size) for _ in range(1 if size == len(tunes) else 10)]
-    return float(np.mean([len({abc_bars.bar_line_pattern(t) for t in draw}) / size * 1000 for draw in draws]))
+    return float(np.mean([len({bars.bar_line_pattern(t) for t in draw}) / size * 1000 for draw in draws]))
 
 
 def set_figures(kind: str, stats: list[PieceStats], training_keys: set | None, pattern_size: int,
@@ -176,8 +182,8 @@ def set_figures(kind: str, stats: list[PieceStats], training_keys: set | None, p
     figures: dict[str, float | None] = {"pieces": float(len(stats)), "validity": _share([s.valid for s in stats])}
     if kind == "abc":
         tunes = [s.tune for s in stats if s.tune is not None]
-        figures["full_bars"] = _share([abc_bars.all_bars_full(t) for t in tunes])
-        figures["aabb"] = _share([abc_bars.is_aabb_8_8(t) for t in tunes])
+        figures["full_bars"] = _share([bars.all_bars_full(t) for t in tunes])
+        figures["aabb"] = _share([bars.is_aabb_8_8(t) for t in tunes])
         figures["bar_line_patterns"] = _patterns_per_1000(tunes, pattern_size, rng)
     else:
         counts = ChoraleCounts()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genseq.music import Score
+from genseq.music.score import Score
 
 STEPS_PER_BEAT = 12
 """Grid for groove and polyphony: sixteenths and eighth-note triplets both fall on it."""

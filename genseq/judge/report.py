@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genseq.corpora import Document
+from genseq.corpora.sources import Document
 from genseq.errors import GenseqError
 from genseq.judge.core import Figure, Judgement, judge
 
@@ -60,11 +60,11 @@ def report_section(samples: Sequence[Document], reference: str) -> str:
 
 def histogram_pngs(judgement: Judgement, folder: str | Path) -> list[Path]:
     """One PNG per OA feature: intra-reference distances and reference-to-sample distances, overlaid."""
-    from genseq.render import _figure, _save
+    from genseq.output.plots import new_figure, save_figure
 
     written = []
     for name, sets in judgement.distances.items():
-        figure = _figure(7, 4)
+        figure = new_figure(7, 4)
         axes = figure.add_subplot()
         values = [v for v in sets.values() if v is not None and len(v)]
         if not values:
@@ -77,5 +77,5 @@ def histogram_pngs(judgement: Judgement, folder: str | Path) -> list[Path]:
         axes.set_xlabel("distance between pieces")
         axes.set_ylabel("density")
         axes.legend()
-        written.append(_save(figure, Path(folder) / f"{name}.png"))
+        written.append(save_figure(figure, Path(folder) / f"{name}.png"))
     return written

@@ -29,10 +29,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from genseq import render
-from genseq.config import STEP_PRECISIONS
 from genseq.errors import GenseqError
 from genseq.limits import MAX_JSON_DEPTH, json_depth
+from genseq.lm.config import STEP_PRECISIONS
+from genseq.output import audio
 from genseq.serve.studio import MAX_LENGTH, MAX_SAMPLES, MAX_UPLOAD_BYTES, Job, Studio
 
 MAX_JSON_BYTES = 256 * 1024
@@ -185,7 +185,7 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
 
     async def models(request: Request) -> Response:
         rows, skipped = await to_thread.run_sync(studio.models)
-        return JSONResponse({"models": rows, "skipped": skipped, "audio": render.audio_renderer(),
+        return JSONResponse({"models": rows, "skipped": skipped, "audio": audio.audio_renderer(),
                              "busy": studio.running is not None, "waiting": len(studio.waiting),
                              "precisions": ["auto", *STEP_PRECISIONS],
                              "limits": {"length": MAX_LENGTH, "num_samples": MAX_SAMPLES}})

@@ -19,16 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genseq import api, controls, export
-from genseq.checkpoint import shipped_models
-from genseq.config import SampleConfig
+from genseq import api
+from genseq.api import export
 from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
-from genseq.harmonize import melody_template, pitched_tracks, read_melody
 from genseq.limits import read_json_number
-from genseq.music import MAX_FILE_BYTES
-from genseq.sampling import StopSampling
-from genseq.tokenizers.midi import MIDI_SUFFIXES
+from genseq.lm.checkpoint import shipped_models
+from genseq.lm.config import SampleConfig
+from genseq.lm.sampling import StopSampling
+from genseq.music import controls
+from genseq.music.score import MAX_FILE_BYTES, MIDI_SUFFIXES
+from genseq.rules.harmonize import melody_template, pitched_tracks, read_melody
 
 MAX_LENGTH = 20_000
 """Tokens per sample a request may ask for (the sampler allocates length x samples up front)."""

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import pretty_midi
 
 from genseq.errors import ConfigError
-from genseq.music import DEFAULT_TEMPO_BPM, Note, Score
+from genseq.music.score import DEFAULT_TEMPO_BPM, Note, Score
 from genseq.tokenizers.grid import GridEncoding
 from genseq.tokenizers.midi import DEFAULT_VELOCITY, Instrument, instrument_of
 

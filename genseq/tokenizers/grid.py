@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from genseq.errors import InputError
-from genseq.music import Score
+from genseq.music.score import Score
 from genseq.tokenizers.midi import MidiEncoding
 
 MAX_BARS = 20_000

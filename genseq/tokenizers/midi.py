@@ -22,10 +22,9 @@ import pretty_midi
 
 from genseq.errors import ConfigError, InputError
 from genseq.files import atomic_file
-from genseq.music import Note, Score, Track, read_score, score_from_pretty_midi, to_pretty_midi
+from genseq.music.score import MIDI_SUFFIXES, Note, Score, Track, read_score, score_from_pretty_midi, to_pretty_midi
 from genseq.tokenizers.base import SPECIAL_TOKENS, Tokenizer
 
-MIDI_SUFFIXES = (".mid", ".midi")
 DEFAULT_VELOCITY = 64
 """Velocity of notes a model emits before its first VELOCITY token."""
 

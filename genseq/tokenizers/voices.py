@@ -32,7 +32,7 @@ import numpy as np
 import pretty_midi
 
 from genseq.errors import ConfigError, InputError
-from genseq.music import DEFAULT_TEMPO_BPM, Note, Score, Track, to_pretty_midi
+from genseq.music.score import DEFAULT_TEMPO_BPM, Note, Score, Track, to_pretty_midi
 from genseq.tokenizers.grid import GridEncoding
 from genseq.tokenizers.midi import DEFAULT_VELOCITY
 

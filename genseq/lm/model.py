@@ -8,7 +8,7 @@ import sys
 import torch
 from torch import nn
 
-from genseq.config import ModelConfig
+from genseq.lm.config import ModelConfig
 
 State = tuple[torch.Tensor, torch.Tensor]
 """(h, c), each [num_layers, batch, hidden_size]."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from genseq.model import LSTMLanguageModel, State
+from genseq.lm.model import LSTMLanguageModel, State
 
 
 class GraphedStep:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from genseq import __version__
-from genseq.checkpoint import load_checkpoint, save_checkpoint
-from genseq.config import ModelConfig, TrainConfig, from_dict, to_dict
-from genseq.data import StreamBatches, evaluation_windows
-from genseq.distributed import world
 from genseq.errors import CheckpointError, GenseqError
 from genseq.files import write_atomic
 from genseq.limits import check_memory, training_bytes
-from genseq.model import LSTMLanguageModel
-from genseq.planning import EVAL_SHARE, EVALUATIONS, WARMUP_MAX_STEPS, WARMUP_SHARE
-from genseq.runtime import (
+from genseq.lm.checkpoint import load_checkpoint, save_checkpoint
+from genseq.lm.config import ModelConfig, TrainConfig, from_dict, to_dict
+from genseq.lm.data import StreamBatches, evaluation_windows
+from genseq.lm.distributed import world
+from genseq.lm.model import LSTMLanguageModel
+from genseq.lm.planning import EVAL_SHARE, EVALUATIONS, WARMUP_MAX_STEPS, WARMUP_SHARE
+from genseq.lm.runtime import (
     autocast,
     choose_device,
     choose_precision,
@@ -67,7 +67,8 @@ class RunResult:
 
 
 def versions() -> dict[str, str]:
-    return {"genseq": __version__, "torch": str(torch.__version__), "python": platform.python_version()}
+    """What wrote a checkpoint (genseq's version from its installed metadata: the lm layer imports nothing above)."""
+    return {"genseq": version("genseq"), "torch": str(torch.__version__), "python": platform.python_version()}
 
 
 def learning_rate(config: TrainConfig, progress: Progress, fraction_done: float) -> float:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from genseq.abc_header import default_unit_length, meter_length, unit_length
+from genseq.music.abc_header import default_unit_length, meter_length, unit_length
 
 FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _TOKEN = re.compile(r"""

@@ -7,13 +7,13 @@ accidentals and chord symbols together; `transpose_midi` moves a PrettyMIDI's pi
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from genseq.errors import InputError
 from genseq.limits import check_transpose
+from genseq.music.score import score_from_pretty_midi, to_pretty_midi, transpose
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -81,15 +81,10 @@ def transpose_samples(tokenizer: Tokenizer, samples: Sequence[Any], semitones: i
 
 
 def transpose_midi(midi: pretty_midi.PrettyMIDI, semitones: int) -> pretty_midi.PrettyMIDI:
-    """A copy with every pitched note moved; drums stay, notes pushed outside 0..127 are dropped."""
+    """A copy with every pitched note moved by `score.transpose` (drums stay, notes pushed outside 0..127 are
+    dropped); what a genseq sample holds (notes, programs, tempo map, meters) is kept."""
     check_transpose(semitones)
-    moved = copy.deepcopy(midi)
-    for instrument in moved.instruments:
-        if not instrument.is_drum:
-            for note in instrument.notes:
-                note.pitch += semitones
-            instrument.notes = [n for n in instrument.notes if 0 <= n.pitch <= 127]
-    return moved
+    return to_pretty_midi(transpose(score_from_pretty_midi(midi), semitones))
 
 
 class _Key:

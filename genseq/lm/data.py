@@ -75,11 +75,9 @@ def _encode_whole(tokenizer: Encoder, doc: Source) -> np.ndarray | str:
 _worker_tokenizer: Any = None
 
 
-def _init_worker(tokenizer_data: dict[str, Any]) -> None:
+def _init_worker(tokenizer: Encoder) -> None:
     global _worker_tokenizer
-    from genseq.tokenizers import tokenizer_from_dict
-
-    _worker_tokenizer = tokenizer_from_dict(tokenizer_data)
+    _worker_tokenizer = tokenizer
 
 
 def _encode_in_worker(doc: Source) -> np.ndarray | str:
@@ -98,7 +96,7 @@ def encoded_documents(
         # fork on Linux (as torch's DataLoader does): workers start in milliseconds with every module already
         # imported; spawn elsewhere (fork is unsafe on macOS), which re-imports genseq and torch in each worker
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with context.Pool(workers, _init_worker, (tokenizer.to_dict(),)) as pool:
+        with context.Pool(workers, _init_worker, (tokenizer,)) as pool:
             for doc, ids in zip(documents, pool.imap(_encode_in_worker, documents, chunksize=8)):
                 yield doc, ids if isinstance(ids, str) else [ids]
     else:

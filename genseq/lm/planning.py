@@ -8,24 +8,16 @@ the budget, and takes the lowest. The rule and the measurements behind it are in
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from genseq.errors import ConfigError
-from genseq.files import write_atomic
 from genseq.limits import lstm_parameters
-from genseq.runtime import NO_BF16_VARIABLE, available_cores, choose_precision, cpu_info, native_precisions
+from genseq.lm.runtime import choose_precision, native_precisions
 
 
 @dataclass(frozen=True)
@@ -142,79 +134,8 @@ EVAL_SHARE = 0.1
 (262k held-out tokens in fp32 on an AVX2-only CPU: ~6 s each, a third of a 3-minute run at ten)."""
 
 
-# -- measuring this machine -------------------------------------------------------------------------
-
-
-def machine_name() -> str:
-    """This CPU in words, with the vector units that decide genseq's speed (for benchmark headers)."""
-    name, flags = cpu_info()
-    units = [unit for flag, unit in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"),
-                                     ("avx2", "AVX2")) if flag in flags.split()]
-    return f"{name} ({', '.join(units) or 'no AVX2'}), {available_cores()} cores"
-
-
-def machine_key(device: torch.device, threads: int) -> str:
-    """Names this CPU (model and flags), torch version, thread count and the kernel limits set in the environment
-    (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY, GENSEQ_NO_BF16): a probe is valid for exactly these."""
-    cpu = "|".join(cpu_info())
-    if device.type == "cuda":
-        cpu = torch.cuda.get_device_name(device)
-    limits = [os.environ.get(name, "") for name in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", NO_BF16_VARIABLE)]
-    identity = json.dumps([cpu, str(torch.__version__), threads, device.type, *limits])
-    return hashlib.sha256(identity.encode()).hexdigest()[:16]
-
-
 StepTimer = Callable[[Shape, str], float]
 """Seconds per training step of a shape at a precision on this machine."""
-
-
-def time_training_step(shape: Shape, precision: str, device: torch.device, vocab_size: int = 128,
-                       seconds: float = 0.6) -> float:
-    """The median time of 3-5 real `Trainer` steps of `shape` on random tokens (after one untimed step),
-    with the heap kept as `Trainer.run` keeps it (without, a step here can take 10x longer).
-
-    Three at least: with two, one slow step decided (2x512 on a Zen 4 probed 617 ms, against 355-415 ms a
-    step in runs), and the plan took a smaller shape than the machine's speed called for (README: the probe)."""
-    from genseq.config import ModelConfig, TrainConfig
-    from genseq.runtime import heap_kept
-    from genseq.training import Trainer
-
-    tokens = np.random.default_rng(0).integers(0, vocab_size, shape.tokens_per_step * 4 + 1, dtype=np.int32)
-    config = TrainConfig(seq_len=shape.seq_len, batch_size=shape.batch_size, steps=10**9, precision=precision,
-                         device=device.type, warmup_steps=1)
-    model = ModelConfig(vocab_size, shape.hidden_size, shape.num_layers, dropout=0.1)
-    with tempfile.TemporaryDirectory() as folder, heap_kept():
-        trainer = Trainer(model, config, tokens, tokens[: shape.tokens_per_step + 1], Path(folder), {})
-        trainer.train_step()
-        times: list[float] = []
-        started = time.perf_counter()
-        while len(times) < 3 or (len(times) < 5 and time.perf_counter() - started < seconds):
-            t = time.perf_counter()
-            trainer.train_step()
-            times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
-class StepProbe:
-    """Step times of candidate shapes here, measured once and cached per machine and torch version."""
-
-    def __init__(self, device: torch.device, threads: int, cache: Path | None):
-        self.device = device
-        self.path = cache / "probe" / f"{machine_key(device, threads)}.json" if cache else None
-        self.times: dict[str, float] = {}
-        if self.path is not None and self.path.exists():
-            try:
-                self.times = json.loads(self.path.read_text(encoding="utf-8"))
-            except ValueError:
-                self.times = {}
-
-    def __call__(self, shape: Shape, precision: str) -> float:
-        key = f"{shape.key}/{precision}"
-        if key not in self.times:
-            self.times[key] = time_training_step(shape, precision, self.device)
-            if self.path is not None:
-                write_atomic(self.path, json.dumps(self.times, indent=1, sort_keys=True))
-        return self.times[key]
 
 
 # -- the plan ------------------------------------------------------------------------------------------
@@ -348,7 +269,7 @@ def make_plan(
     bach-chorales, twelve transpositions, a 2x256 model overfit within one pass over the copies). The
     shape is chosen on all of `train_tokens`: the loss fit, made on text, says nothing about copies.
     """
-    from genseq.config import TrainConfig
+    from genseq.lm.config import TrainConfig
 
     given = _shape_given(size, model_options, train_options)
     minutes = train_options.get("minutes")
@@ -394,5 +315,5 @@ def make_plan(
                 round(epochs_seen, 3), seconds, chosen_by, reason)
 
 
-__all__ = ["CANDIDATES", "SIZES", "Plan", "Shape", "StepProbe", "dropout_for", "effective_tokens", "make_plan",
-           "learning_rate_for", "predicted_excess_loss", "time_training_step", "weight_decay_for"]
+__all__ = ["CANDIDATES", "SIZES", "Plan", "Shape", "dropout_for", "effective_tokens", "make_plan",
+           "learning_rate_for", "predicted_excess_loss", "weight_decay_for"]

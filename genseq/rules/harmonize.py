@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from genseq.errors import ConfigError, InputError
-from genseq.judge.chorale import VOICE_RANGES
-from genseq.music import Score, score_from_pretty_midi, transpose
+from genseq.music.score import Score, score_from_pretty_midi, transpose
+from genseq.music.theory import VOICE_RANGES
 from genseq.tokenizers import Tokenizer
 
 Template = list[int | None]
@@ -43,7 +43,7 @@ def _voice_tokens(tokenizer: Tokenizer) -> list[int]:
 
 def read_melody(tokenizer: Tokenizer, source: Any) -> Score:
     """The notes of a melody (see `melody_template`); an ABC tune is rendered through music21, as ABC samples are."""
-    from genseq.tokenizers.abc import abc_to_midi
+    from genseq.music.abc import abc_to_midi
 
     if isinstance(source, str) and "\n" in source:
         return score_from_pretty_midi(abc_to_midi(source), "the ABC melody")

@@ -14,9 +14,9 @@ import warnings
 
 import torch
 
-from genseq.config import STEP_PRECISIONS
-from genseq.model import LSTMLanguageModel, State
-from genseq.runtime import cpu_supports_bf16
+from genseq.lm.config import STEP_PRECISIONS
+from genseq.lm.model import LSTMLanguageModel, State
+from genseq.lm.runtime import cpu_supports_bf16
 
 SIGMOID_TANH_MIN_BATCH = 8
 

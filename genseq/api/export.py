@@ -11,14 +11,14 @@ from typing import Any
 
 from rich.markup import escape
 
-from genseq import render
 from genseq.console import say
-from genseq.corpora import Document
+from genseq.corpora.sources import Document
 from genseq.errors import InputError
 from genseq.files import atomic_file
 from genseq.judge.report import report_section
+from genseq.music.abc import abc_to_midi
+from genseq.output import audio, base, engraving, plots, report
 from genseq.tokenizers import Tokenizer
-from genseq.tokenizers.abc import abc_to_midi
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Outputs:
 @dataclass
 class Exported:
     files: list[dict[str, Any]] = field(default_factory=list)
-    """Per sample: {"name", "text"?, kind: path, ...} (the shape `render.html_report` reads)."""
+    """Per sample: {"name", "text"?, kind: path, ...} (the shape `report.html_report` reads)."""
     unrendered: int = 0
     """ABC samples music21 could not parse (their text is still written)."""
     report: Path | None = None
@@ -114,7 +114,7 @@ def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Pat
         result.files.append(entry)
     if outputs.report:
         sections = [_judge_section(result.files, outputs.judge_reference)] if outputs.judge_reference else []
-        result.report = render.html_report(result.files, output_dir, settings, sections=sections)
+        result.report = report.html_report(result.files, output_dir, settings, sections=sections)
     return result
 
 
@@ -145,17 +145,17 @@ def _music_files(
         entry["midi"] = _named(stem, ".mid")
     source = sample if tokenizer.kind == "abc" else midi
     title = title if tokenizer.kind == "abc" else None  # a MIDI model writes no title: its scores keep the stem
-    wanted = [("wav", outputs.wav, lambda: render.midi_to_wav(midi, _named(stem, ".wav"), outputs.soundfont)),
-              ("piano_roll", outputs.png, lambda: render.piano_roll_png(midi, _named(stem, ".png"))),
-              ("score", outputs.score, lambda: render.score_svg(source, _named(stem, ".svg"), title)),
-              ("musicxml", outputs.score, lambda: render.musicxml(source, _named(stem, ".musicxml"), title))]
+    wanted = [("wav", outputs.wav, lambda: audio.midi_to_wav(midi, _named(stem, ".wav"), outputs.soundfont)),
+              ("piano_roll", outputs.png, lambda: plots.piano_roll_png(midi, _named(stem, ".png"))),
+              ("score", outputs.score, lambda: engraving.score_svg(source, _named(stem, ".svg"), title)),
+              ("musicxml", outputs.score, lambda: engraving.musicxml(source, _named(stem, ".musicxml"), title))]
     for key, asked, make in wanted:
         if asked:
             try:
                 entry[key] = make()
             except InputError as err:  # music a sample holds may be beyond one renderer; keep the others
                 entry["note"] = f"no {key.replace('_', ' ')}: {err}"
-            except render.MissingPackage as err:
+            except base.MissingPackage as err:
                 if not outputs.report:  # asked for by name: an error; implied by the report: the page does without
                     raise
                 entry["note"] = f"no {key.replace('_', ' ')}: {err}"

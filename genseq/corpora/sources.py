@@ -18,20 +18,15 @@ from pathlib import Path
 
 import tomllib
 
-from genseq.abc_header import REQUIRED_FIELDS, clean_tunes
 from genseq.errors import InputError
-from genseq.files import write_atomic
+from genseq.files import cache_dir, write_atomic
+from genseq.music.abc_header import REQUIRED_FIELDS, clean_tunes
+from genseq.music.score import MIDI_SUFFIXES
 from genseq.tokenizers import reads_midi
-from genseq.tokenizers.midi import MIDI_SUFFIXES
 
 PIECE_BYTES = 1 << 22
 TEXT_SUFFIXES = {"char": None, "abc": {".abc"}, "midi": set(MIDI_SUFFIXES)}
 """File suffixes read from a folder or glob for each tokenizer kind (None: every file but MIDI)."""
-
-
-def cache_dir() -> Path:
-    """Where built corpora and token caches live: `$GENSEQ_CACHE` or `~/.cache/genseq`."""
-    return Path(os.environ.get("GENSEQ_CACHE") or Path.home() / ".cache" / "genseq")
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ class Split:
 
 def guess_tokenizer(source: str) -> str:
     """The tokenizer kind suggested by the files a user named (MIDI, ABC, else characters)."""
-    suffixes = {Path(p).suffix.lower() for p in _expand(source)}
+    suffixes = {Path(p).suffix.lower() for p in expand_source(source)}
     if suffixes and suffixes <= TEXT_SUFFIXES["midi"]:
         return "midi"
     if suffixes and suffixes <= TEXT_SUFFIXES["abc"]:
@@ -109,7 +104,8 @@ def guess_tokenizer(source: str) -> str:
     return "char"
 
 
-def _expand(source: str) -> list[str]:
+def expand_source(source: str) -> list[str]:
+    """The files a source names: the file itself, every file under a folder (hidden ones left out), or a glob's."""
     path = Path(source).expanduser()
     if path.is_file():
         return [str(path)]
@@ -122,7 +118,7 @@ def source_identity(source: str | None, corpus: str | None) -> list | dict:
     """What decides the documents of a source and is much cheaper to read than them: the path, size and
     mtime of every file it names, or for a built-in corpus its recipe and the installed music21 it reads
     (the mtime of its `__init__.py` changes with every install; asking for its version takes 10 ms)."""
-    paths = _expand(source) if corpus is None else [importlib.util.find_spec("music21").origin]
+    paths = expand_source(source) if corpus is None else [importlib.util.find_spec("music21").origin]
     files = [(path, (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in paths]
     return files if corpus is None else {"recipe": builtin_corpora().get(corpus), "music21": files}
 
@@ -135,7 +131,7 @@ def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8"
         raise InputError(f"unknown --encoding {encoding!r}; give a Python codec name such as utf-8 or latin-1") \
             from None
     named_file = Path(source).expanduser().is_file()
-    paths = _expand(source)
+    paths = expand_source(source)
     if not paths and Path(source).expanduser().is_dir():
         raise InputError(f"{source} is an empty folder (hidden files aside); put the files to read in it")
     if not paths:

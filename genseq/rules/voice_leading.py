@@ -10,7 +10,7 @@ to be written, every pitch that would
   interval class;
 - cross above the nearest sounding voice above it (by a new note, or by holding one that a voice above has
   moved below);
-- leave the voice's usual range (`judge.chorale.VOICE_RANGES`, four voices only);
+- leave the voice's usual range (`music.theory.VOICE_RANGES`, four voices only);
 
 and, inside a frame, the bar, meter and end tokens (which belong between frames). REST is never masked,
 so some token is always left to draw. The model's probabilities over what remains are
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 
 from genseq.errors import ConfigError
-from genseq.judge.chorale import PARALLEL_INTERVALS, VOICE_RANGES
+from genseq.music.theory import PARALLEL_INTERVALS, VOICE_RANGES
 from genseq.tokenizers import Tokenizer
 
 SILENT = -1

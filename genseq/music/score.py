@@ -17,6 +17,8 @@ import pretty_midi
 
 from genseq.errors import InputError
 
+MIDI_SUFFIXES = (".mid", ".midi")
+"""File names genseq reads as MIDI."""
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Bigger files are refused unread: mido parses about 1 MB a second, so this bounds one read to seconds."""
 MAX_TICKS = 10_000_000

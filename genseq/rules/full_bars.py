@@ -2,7 +2,7 @@
 
 A character-level folk model writes a bar line when its bar feels done, and at temperature 1.0 half
 of the shipped model's tunes have a bar that is not (README: the shipped models, judged). `FullBars`
-reads each sample's tune as it grows, with the judge's own bar reader (`judge.abc_bars`), and before
+reads each sample's tune as it grows, with the judge's own bar reader (`music.bars`), and before
 each character it removes
 
 - in a bar shorter than the meter: what closes a bar (`|`, and `:`, `[`, `]`, `\\`, which the model
@@ -30,8 +30,8 @@ from fractions import Fraction
 import torch
 
 from genseq.errors import ConfigError
-from genseq.judge.abc_bars import BOUNDARY, FIELD_LINE, Bar, TuneReader, read_line
-from genseq.sampling import TuneRule
+from genseq.lm.sampling import TuneRule
+from genseq.music.bars import BOUNDARY, FIELD_LINE, Bar, TuneReader, read_line
 from genseq.tokenizers import Tokenizer
 
 CLOSING = "|:[]\\"

@@ -26,9 +26,9 @@ from collections.abc import Iterable
 
 import torch
 
-from genseq.abc_header import FIELD_LINE
 from genseq.errors import ConfigError
-from genseq.sampling import TuneRule
+from genseq.lm.sampling import TuneRule
+from genseq.music.abc_header import FIELD_LINE
 from genseq.tokenizers import Tokenizer
 
 COMMON_METERS = ("C", "C|", "none", *(f"{beats}/{unit}" for unit in (1, 2, 4, 8, 16) for beats in range(1, 13)))

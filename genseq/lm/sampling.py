@@ -8,11 +8,11 @@ from typing import Any, Protocol
 
 import torch
 
-from genseq.config import SampleConfig
 from genseq.errors import ConfigError
-from genseq.fastpath import LSTMStep, TokenSelector, int8_available
-from genseq.model import LSTMLanguageModel, State
-from genseq.runtime import cpu_supports_bf16, make_generator
+from genseq.lm.config import SampleConfig
+from genseq.lm.fastpath import LSTMStep, TokenSelector, int8_available
+from genseq.lm.model import LSTMLanguageModel, State
+from genseq.lm.runtime import cpu_supports_bf16, make_generator
 
 INT8_STEP_MAX_BATCH = 2
 """Up to this many samples at once, `auto` on a CPU with native bf16 runs the fast step with int8 weights: at

@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from genseq.corpora import Document
+from genseq.corpora.sources import Document
 from genseq.errors import ConfigError
-from genseq.music import Score, read_score, stretch, transpose
+from genseq.music.score import Score, read_score, stretch, transpose
 
 MAX_TRANSPOSE = 24
 STRETCH_RANGE = (0.25, 4.0)
@@ -65,7 +65,7 @@ def copies_per_document(spec: str | None) -> int:
 
 @dataclass(frozen=True)
 class AugmentedDocument:
-    """One transformed copy of a MIDI document; satisfies `genseq.data.Source`."""
+    """One transformed copy of a MIDI document; satisfies `genseq.lm.data.Source`."""
 
     document: Document
     semitones: int

@@ -1,0 +1,1 @@
+"""What a person keeps: audio, plots, engraved scores and the report page."""
