@@ -2,7 +2,7 @@
 
     python -m scripts.gpu_prepare            # fills .gpu/wheels and .gpu/data, prints the device call
 
-The GPU machine (see the README, "On a GPU") has no package registry and its own Python 3.12 with a
+The GPU machine (see CONTRIBUTING.md) has no package registry and its own Python 3.12 with a
 newer torch. genseq runs there from the copied work tree; its other dependencies travel as wheels
 for CPython 3.12 on x86-64 Linux. Packages that machine's image already holds (DEVICE_HAS) are left
 out: carried copies would shadow them (PYTHONPATH comes first) and two versions of one stop the install.

@@ -33,7 +33,7 @@ half of its tunes' bars short or long at temperature 1.0; under `full_bars` 96% 
 (its training tunes: 88.4%), with rhythms nearer the real ones than at the lower temperature (0.8, top-p 0.9)
 that was its default before. The chorale model writes parallel fifths and octaves at ten times Bach's rate on
 its own, and none under `voice_leading`; at 0.8 its key, pitch-class entropy, note lengths and onsets come nearer
-Bach's than at 1.0 (README: "The shipped models, judged")."""
+Bach's than at 1.0 (docs/guide/judging.md: "The shipped models, judged")."""
 
 
 def stamp_defaults(path: Path, corpus: str) -> None:
@@ -60,7 +60,7 @@ windows of 64, peak lr 8e-3, dropout 0.22 locked, weight decay 0.24): a lower he
 under the earlier rule on an AMX machine (0.768 against 0.779 nats/char) in a quarter of the weights, and under the
 full-bars rule as many tunes that parse and fill their bars. The chorales are written one token per voice and sixteenth
 (`voices`), in twelve transpositions (410 chorales are 430k tokens, which a 2x512 model overfits within
-minutes). README: "The shipped models, judged"."""
+minutes). docs/guide/judging.md: "The shipped models, judged"."""
 
 
 def make(corpus: str, minutes: float) -> dict:
