@@ -69,7 +69,8 @@ def _planned(source: str | None, corpus: str | None, tokenizer: str | None, enco
                          locked_dropout=run_plan.locked_dropout)
     config = dataclasses.replace(config, seq_len=run_plan.seq_len, batch_size=run_plan.batch_size,
                                  precision=run_plan.precision, learning_rate=run_plan.learning_rate,
-                                 weight_decay=run_plan.weight_decay)
+                                 weight_decay=run_plan.weight_decay, warmup_steps=run_plan.warmup_steps,
+                                 eval_every=run_plan.eval_every)  # the schedule printed is the one run
     return run_plan, prepared, ModelConfig(**model_options), config
 
 
