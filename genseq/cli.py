@@ -18,10 +18,9 @@ from genseq.errors import GenseqError
 from genseq.files import write_atomic
 from genseq.judge.core import MAX_REFERENCE, judge
 from genseq.judge.report import histogram_pngs, table
-from genseq.lm.config import TrainConfig
+from genseq.lm.config import SampleConfig, SampleOptions, TrainConfig
 from genseq.lm.distributed import exit_process
 from genseq.lm.planning import SIZES
-from genseq.music import controls
 from genseq.output import audio, engraving, plots
 from genseq.rules.harmonize import CANDIDATES
 
@@ -148,7 +147,8 @@ def train(
 @app.command()
 def sample(
     checkpoint: Path = typer.Argument(..., help="Checkpoint file or run folder (its best.pt)."),
-    length: int = typer.Option(1000, help="Tokens to generate per sample (at most)."),
+    length: int | None = typer.Option(None, help=f"Tokens to generate per sample (at most) (default "
+                                      f"{SampleConfig.length}).", show_default=False),
     temperature: float | None = typer.Option(None, help="Sampling temperature; 0 is greedy (default: the model's own "
                                              "where its checkpoint names one, else 1.0).", show_default=False),
     top_k: int | None = typer.Option(None, help="Keep only the k most likely tokens."),
@@ -167,12 +167,16 @@ def sample(
     key: str | None = typer.Option(None, help="ABC models: the tunes' key, e.g. D, Dmix, Em."),
     unit_length: str | None = typer.Option(None, help="ABC models: the tunes' default note length, e.g. 1/8."),
     transpose: int = typer.Option(0, help="Move the written samples by N semitones (ABC, MIDI, MusicXML)."),
-    num_samples: int = typer.Option(1, help="Samples drawn in one batch."),
+    num_samples: int | None = typer.Option(None, help=f"Samples drawn in one batch (default "
+                                           f"{SampleConfig.num_samples}).", show_default=False),
     seed: int | None = typer.Option(None, help="Seed: the same seed gives the same samples."),
-    stop_at_end: bool = typer.Option(True, help="End a sample at the end-of-document token."),
-    precision: str = typer.Option("auto", help="CPU sampling precision: auto, fp32 (reproducible), bf16 or int8."),
-    beam_size: int = typer.Option(1, help="1 samples at random; N > 1 keeps the N most likely continuations "
-                                  "(deterministic; not with --temperature, --top-k, --top-p)."),
+    stop_at_end: bool | None = typer.Option(None, "--stop-at-end/--no-stop-at-end", show_default=False,
+                                            help="End a sample at the end-of-document token (default: yes)."),
+    precision: str | None = typer.Option(None, help="CPU sampling precision: auto, fp32 (reproducible), bf16 or int8 "
+                                         f"(default {SampleConfig.precision}).", show_default=False),
+    beam_size: int | None = typer.Option(None, help="1 samples at random; N > 1 keeps the N most likely continuations "
+                                         "(deterministic; not with --temperature, --top-k, --top-p) (default "
+                                         f"{SampleConfig.beam_size}).", show_default=False),
     voice_leading: bool | None = typer.Option(
         None, "--voice-leading/--free-voices", show_default=False,
         help="Voices models: never draw parallel fifths or octaves, crossed voices or notes out of range "
@@ -207,58 +211,35 @@ def sample(
       genseq sample checkpoints/bach-chorales-small.pt --melody tune.abc --num-samples 4 --output-dir harmony/
     """
     model = api.load(checkpoint)
-    if primer is not None and primer_file is not None:
-        raise GenseqError("give --primer or --primer-file, not both")
-    if melody is not None and (primer, primer_file, meter, key, unit_length) != (None,) * 5:
-        raise GenseqError("--melody is the piece's top voice from its start: give it without a primer, --meter, "
-                          "--key or --unit-length")
-    if melody is not None and output_dir is None:
-        raise GenseqError("a harmonised melody is written as .mid files: give --output-dir DIR")
-    is_music = model.tokenizer.kind != "char"
-    if (wav or png or score or report) and not (is_music and output_dir is not None):
-        raise GenseqError("--wav, --png, --score and --report need a music model and --output-dir")
-    if output is not None and output_dir is None and output.exists() and not force:
-        raise GenseqError(f"{output} already exists; pass --force to overwrite or pick another --output")
-    if model.tokenizer.reads_midi and output_dir is None:
-        raise GenseqError("a MIDI model writes .mid files: give --output-dir DIR")
-    primer_doc = model.read_primer(primer_file) if primer_file is not None else primer
-    if meter is not None or key is not None or unit_length is not None:
-        if primer_doc is not None:
-            raise GenseqError("--meter, --key and --unit-length make the primer; give them or a primer, not both")
-        primer_doc = controls.folk_primer(model.tokenizer, meter=meter, key=key, unit_length=unit_length)
-    controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses --transpose before drawing
-    options: dict[str, Any] = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                   num_samples=num_samples, seed=seed, stop_at_end=stop_at_end, precision=precision,
-                                   beam_size=beam_size, voice_leading=voice_leading, full_bars=full_bars)
+    options = SampleOptions(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
+                            seed=seed, stop_at_end=stop_at_end, precision=precision, beam_size=beam_size,
+                            voice_leading=voice_leading, full_bars=full_bars)
+    outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
+                             soundfont=str(soundfont) if soundfont else None,
+                             judge_reference=(model.info()["data"] or {}).get("corpus"))
+    prepared = api.SampleRequest(
+        options, primer=primer, primer_file=primer_file, melody=melody, candidates=candidates, meter=meter, key=key,
+        unit_length=unit_length, transpose=transpose, output=output, output_dir=output_dir, outputs=outputs,
+        force=force).prepare(model)
+    config = prepared.config
     if output_dir is not None:
-        outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
-                                 soundfont=str(soundfont) if soundfont else None,
-                                 judge_reference=(model.info()["data"] or {}).get("corpus"))
         settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""),
-                    **_given(melody=str(melody) if melody else None), **options,
-                    **{k: v for k, v in vars(model.sample_config(**options)).items() if k in api.DISTRIBUTION_OPTIONS},
-                    **_given(meter=meter, key=key, unit_length=unit_length, transpose=transpose or None)}
-        model.encode_primer(primer_doc)  # a bad primer fails before anything is drawn
-        with counting_bar("sampling", None if melody else length, enabled=not (json_output or quiet)) as advance:
-            if melody is not None:
-                samples = model.harmonize(melody, on_step=lambda ids: advance(1), candidates=candidates, **options)
-            else:
-                samples = model.sample(primer_doc, on_step=lambda ids: advance(1), **options)
-        samples = controls.transpose_samples(model.tokenizer, samples, transpose)
+                    **_given(melody=str(melody) if melody else None), **prepared.settings()}
+        with counting_bar("sampling", None if melody else config.length,
+                          enabled=not (json_output or quiet)) as advance:
+            samples = prepared.draw(on_step=lambda ids: advance(1))
         files = export.export_samples(samples, model.tokenizer, output_dir, outputs, settings, force=force)
         _print_exported(files, json_output)
         return
-    streams = num_samples == 1 and beam_size == 1  # a beam's tokens are not final until the search ends
+    streams = config.num_samples == 1 and config.beam_size == 1  # a beam's tokens are not final until it ends
     if sys.stdout.isatty() and streams and output is None and not json_output and not transpose:
-        model.encode_primer(primer_doc)  # a bad primer fails before anything is printed
-        sys.stdout.write(primer_doc or "")
-        model.sample_ids(primer_doc, on_step=lambda ids: _write_now(model.tokenizer.decode(ids[:1].tolist())),
+        sys.stdout.write(prepared.primer or "")
+        model.sample_ids(prepared.primer, on_step=lambda ids: _write_now(model.tokenizer.decode(ids[:1].tolist())),
                          **options)
         sys.stdout.write("\n")
         return
-    with counting_bar("sampling", length, enabled=output is not None and not quiet) as advance:
-        texts = controls.transpose_samples(
-            model.tokenizer, model.sample(primer_doc, on_step=lambda ids: advance(1), **options), transpose)
+    with counting_bar("sampling", config.length, enabled=output is not None and not quiet) as advance:
+        texts = prepared.draw(on_step=lambda ids: advance(1))
     if json_output:
         typer.echo(json.dumps(texts, ensure_ascii=False))
     elif output is not None:

@@ -86,7 +86,8 @@ def test_beam_search_takes_none_of_a_checkpoints_sampling_distribution_but_keeps
     model = api.load("checkpoints/bach-chorales-small.pt")
     assert (model.sample_config().temperature, model.sample_config().voice_leading) == (0.8, True)
     config = model.sample_config(beam_size=4)
-    assert (config.temperature, config.top_k, config.top_p, config.voice_leading) == (1.0, None, None, True)
+    assert (config.temperature, config.top_k, config.top_p, config.voice_leading) == (None, None, None, True)
+    assert config.effective_temperature == 1.0
 
 
 @pytest.mark.parametrize("options, message", [
@@ -94,6 +95,7 @@ def test_beam_search_takes_none_of_a_checkpoints_sampling_distribution_but_keeps
     ({"beam_size": -2}, "--beam-size must be positive"),
     ({"beam_size": 4, "temperature": 0.8}, "--beam-size 4 with --temperature 0.8"),
     ({"beam_size": 4, "temperature": 0.0}, "--beam-size 4 with --temperature 0.0"),
+    ({"beam_size": 4, "temperature": 1.0}, "--beam-size 4 with --temperature 1.0"),
     ({"beam_size": 4, "top_k": 5}, "--beam-size 4 with --top-k 5"),
     ({"beam_size": 4, "top_p": 0.9}, "--beam-size 4 with --top-p 0.9"),
     ({"beam_size": 2, "num_samples": 3}, "--beam-size 2 with --num-samples 3"),
@@ -104,6 +106,15 @@ def test_bad_beam_settings_are_refused(options, message):
         SampleConfig(**options)
 
 
+def test_any_temperature_given_with_beam_search_is_refused_by_the_python_api_one_included():
+    model = api.load("folk-abc-small")
+    for temperature in (1, 1.0, 0.7):
+        with pytest.raises(ConfigError) as refused:
+            model.sample(length=20, beam_size=4, temperature=temperature)
+        assert str(refused.value) == (f"--beam-size 4 with --temperature {temperature}: beam search ranks by the "
+                                      "model's own probabilities; drop --temperature or use --beam-size 1 to sample")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("args, fragments", [
     (["--beam-size", "0"], ["--beam-size must be positive"]),
@@ -111,6 +122,14 @@ def test_bad_beam_settings_are_refused(options, message):
 ])
 def test_bad_beam_settings_are_one_line_errors_on_the_cli(trained_run, args, fragments):
     assert_one_line_error(run_cli("sample", str(trained_run), *args), *fragments)
+
+
+@pytest.mark.parametrize("temperature", ["1", "0.8"])
+def test_the_cli_refuses_temperature_1_with_beam_search_as_it_refuses_any_other(trained_run, temperature):
+    result = run_cli("sample", str(trained_run), "--temperature", temperature, "--beam-size", "4")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"error: --beam-size 4 with --temperature {float(temperature)}: beam search ranks by "
+                             "the model's own probabilities; drop --temperature or use --beam-size 1 to sample\n")
 
 
 @pytest.mark.slow

@@ -112,4 +112,4 @@ def test_a_checkpoint_sampling_default_is_used_unless_a_call_names_its_own_distr
     plain = model.sample_config(temperature=1.0)  # naming one of temperature/top-k/top-p drops all three defaults
     assert (plain.temperature, plain.top_p) == (1.0, None)
     model.payload.pop("sample_defaults")
-    assert model.sample_config().temperature == 1.0
+    assert model.sample_config().temperature is None and model.sample_config().effective_temperature == 1.0

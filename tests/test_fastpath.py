@@ -72,7 +72,8 @@ def test_selector_draws_follow_the_distribution():
 
 
 @pytest.mark.parametrize("options", [
-    {"temperature": 0}, {"temperature": 1.0, "seed": 4}, {"temperature": 0.8, "top_k": 5, "seed": 5},
+    {"temperature": 0}, {"temperature": 0, "num_samples": 3, "seed": 9}, {"seed": 4}, {"temperature": 1.0, "seed": 4},
+    {"temperature": 0.8, "top_k": 5, "seed": 5},
     {"temperature": 1.0, "top_p": 0.9, "seed": 6}, {"temperature": 1.0, "num_samples": 4, "seed": 7},
     {"temperature": 1.0, "num_samples": 3, "seed": 8, "prelude": [6, 7, 8, 0]},
 ])

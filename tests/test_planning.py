@@ -1,6 +1,7 @@
 """The training plan: shape chosen for the budget, schedule that scales with the run, precision per CPU."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -145,7 +146,9 @@ def test_the_run_records_its_plan(text_file, tmp_path):
                        model={"num_layers": 1, "hidden_size": 32}, seq_len=16, batch_size=8)
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["plan"]["hidden_size"] == 32 and config["plan"]["steps"] == 12
-    assert config["train"]["warmup_steps"] is None and config["model"]["dropout"] == config["plan"]["dropout"]
+    assert config["train"]["warmup_steps"] == config["plan"]["warmup_steps"] == 1  # 5% of 12 steps, at least one
+    assert config["train"]["eval_every"] == config["plan"]["eval_every"] == 2
+    assert config["model"]["dropout"] == config["plan"]["dropout"]
     assert config["train"]["weight_decay"] == config["plan"]["weight_decay"]
     assert config["model"]["locked_dropout"] is config["plan"]["locked_dropout"] is True
 
@@ -168,6 +171,39 @@ def test_evaluations_are_spread_evenly_over_the_budget(text_file, tmp_path):
     result = api.train(str(text_file), name=str(tmp_path / "run"), progress=False, steps=40,
                        model={"num_layers": 1, "hidden_size": 16}, seq_len=8, batch_size=4, eval_tokens=500)
     assert [r["step"] for r in result.metrics] == list(range(4, 41, 4))
+
+
+def test_the_run_evaluates_on_the_plans_schedule(text_file, tmp_path):
+    """65 steps: the plan evaluates every 7 (7, 14, ..., 63, then the last), not at each tenth of the budget."""
+    result = api.train(str(text_file), name=str(tmp_path / "run"), progress=False, steps=65,
+                       model={"num_layers": 1, "hidden_size": 16}, seq_len=8, batch_size=4, eval_tokens=500)
+    plan = json.loads((result.run_dir / "config.json").read_text())["plan"]
+    assert plan["eval_every"] == 7
+    assert [r["step"] for r in result.metrics] == [*range(7, 64, 7), 65]
+
+
+def test_the_run_warms_up_over_the_plans_warm_up_steps(text_file, tmp_path):
+    """The warm-up the plan prints is the one the learning rate follows: step k of 60 (k from 1) runs at
+    peak x min(1, k / warm-up) x the cosine at (k - 1) / 60, down to 5% of the peak."""
+    result = api.train(str(text_file), name=str(tmp_path / "run"), progress=False, steps=60, eval_every=1,
+                       model={"num_layers": 1, "hidden_size": 16}, seq_len=8, batch_size=4, eval_tokens=100)
+    plan = json.loads((result.run_dir / "config.json").read_text())["plan"]
+    assert plan["warmup_steps"] == 3 and f"warm-up {plan['warmup_steps']}," in api.plan(
+        str(text_file), steps=60, model={"num_layers": 1, "hidden_size": 16}, seq_len=8, batch_size=4,
+        progress=False).describe()
+    peak = plan["learning_rate"]
+    for record in result.metrics:
+        k = record["step"]
+        cosine = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (k - 1) / 60))
+        assert record["lr"] == pytest.approx(peak * min(1.0, k / 3) * cosine, rel=1e-9), k
+
+
+def test_a_mistyped_training_option_is_one_line_naming_the_one_meant(text_file, tmp_path):
+    with pytest.raises(ConfigError, match="^unknown training option 'minuts'; did you mean 'minutes'\\?$"):
+        api.train(str(text_file), name=str(tmp_path / "run"), progress=False, minuts=1)
+    with pytest.raises(ConfigError, match="^unknown model setting 'hiden_size'; did you mean 'hidden_size'\\?$"):
+        api.plan(str(text_file), steps=5, model={"hiden_size": 16}, progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_the_probe_is_measured_once_per_machine_and_torch_version(tmp_path, monkeypatch):

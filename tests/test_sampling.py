@@ -124,3 +124,30 @@ def test_the_cpus_bf16_probe_gives_the_same_answer_inside_the_sampler():
         inside = _cpu_runs_bf16()
     _cpu_runs_bf16.cache_clear()
     assert inside == _cpu_runs_bf16()
+
+
+def test_greedy_tokens_are_the_models_most_likely_ones_on_both_paths():
+    """Temperature 0 is one rule (`sampling.greedy`) on the fast and the plain path: each token is the argmax of
+    the model's logits after the tokens before it, whatever the seed."""
+    model = trained_looking_model(seed=5, vocab_size=12, hidden_size=16)
+    config = SampleConfig(length=30, temperature=0, num_samples=2, stop_at_end=False, precision="fp32")
+    for fast in (True, False):
+        rows = generate(model, [3, 4], config, end_token=0, fast=fast)
+        assert rows[0] == rows[1]
+        with torch.no_grad():
+            logits, _ = model(torch.tensor([[0, 3, 4, *rows[0][:-1]]]))
+        assert logits[0, 2:].argmax(-1).tolist() == rows[0]
+
+
+def test_a_mistyped_sampling_option_is_one_line_naming_the_one_meant(trained_run):
+    model = api.load(trained_run)
+    with pytest.raises(ConfigError, match="^unknown sampling option 'temprature'; did you mean 'temperature'\\?$"):
+        model.sample("the ", temprature=0.5)
+    with pytest.raises(ConfigError, match="^unknown sampling option 'colour'; use one of length, temperature, "):
+        api.load("bach-chorales-small").harmonize("X:1\nM:4/4\nL:1/4\nK:C\nc d e f|", colour=1)
+
+
+def test_a_trained_model_says_what_it_is():
+    model = api.load("folk-abc-small")
+    assert repr(model) == (f"TrainedModel(kind='abc', shape='2x384', vocab_size=92, "
+                           f"path={str(model.path)!r})")

@@ -94,11 +94,24 @@ def test_models_lists_shipped_models_and_runs_with_corpus_size_and_best_loss(cli
     models = {m["id"]: m for m in listing["models"]}
     assert models[FOLK] | {"best_val_loss": None} == {
         "id": FOLK, "name": FOLK, "source": "shipped", "kind": "abc", "corpus": "folk-abc", "size": "2x384",
-        "best_val_loss": None}
+        "best_val_loss": None, "temperature": 1.0}
     assert 0.5 < models[FOLK]["best_val_loss"] < 1.5
-    assert models["bach-chorales-small"]["kind"] == "voices"
+    assert (models["bach-chorales-small"]["kind"], models["bach-chorales-small"]["temperature"]) == ("voices", 0.8)
     run = models["run:my-folk-run"]
     assert (run["source"], run["corpus"], run["size"], run["best_val_loss"]) == ("run", "folk-abc", "2x256", 0.95)
+
+
+def test_a_request_without_a_temperature_samples_at_the_models_own(runs):
+    """bach-chorales-small ships temperature 0.8: the studio samples at it unless the request names one."""
+    chosen = studio.Studio(runs)
+    own = chosen.prepare({"model": "bach-chorales-small", "length": 40, "seed": 3})
+    assert own.prepared.config.temperature == own.settings["temperature"] == 0.8
+    named = chosen.prepare({"model": "bach-chorales-small", "length": 40, "seed": 3, "temperature": 1.0})
+    assert named.prepared.config.temperature == named.settings["temperature"] == 1.0
+    drawn = own.prepared.model.sample_ids(own.primer, **own.prepared.request.options)
+    model = genseq.load("bach-chorales-small")
+    at_own = model.sample_ids(length=40, seed=3, temperature=0.8)
+    assert drawn == at_own != model.sample_ids(length=40, seed=3, temperature=1.0)
 
 
 def test_generation_streams_tokens_then_a_result_with_audio_score_and_downloads(client):

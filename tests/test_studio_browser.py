@@ -225,3 +225,29 @@ def test_the_page_works_when_opened_as_localhost(browser, studio_url, tmp_path):
         page.wait_for_selector("#result:not([hidden]) .sample audio", timeout=90_000)
         assert "stopped early" in page.inner_text("#result-meta") and page.is_hidden("#error")
         assert page.evaluate("fetch('/api/history').then(r => r.status)") == 200
+
+
+def test_the_studio_samples_each_model_at_its_own_temperature_until_the_slider_moves(page):
+    """bach-chorales-small ships temperature 0.8: the slider shows it and the page sends none, so the studio
+    samples at 0.8 as the CLI does; once the user moves the slider, its value is sent and used."""
+    page.click("#models li[data-model=bach-chorales-small]")
+    assert page.input_value("#temperature") == "0.8" and page.input_value("#temperature-range") == "0.8"
+    page.fill("input[name=length]", "30")
+    with page.expect_request("**/api/generate") as sent:
+        page.click("#generate")
+    assert "temperature" not in sent.value.post_data_json
+    page.wait_for_selector("#result:not([hidden]) .sample")
+    assert "temperature 0.8 ·" in page.inner_text("#result-meta")
+
+    page.click("#models li[data-model=folk-abc-small]")  # each model's own, while the user has chosen none
+    assert page.input_value("#temperature") == "1"
+    page.click("#models li[data-model=bach-chorales-small]")
+    page.fill("#temperature-range", "1.2")  # the slider moved
+    assert page.input_value("#temperature") == "1.2"
+    with page.expect_request("**/api/generate") as sent:
+        page.click("#generate")
+    assert sent.value.post_data_json["temperature"] == "1.2"
+    page.wait_for_function("document.querySelector('#result-meta').textContent.includes('temperature 1.2 ·')",
+                           timeout=90_000)
+    page.click("#models li[data-model=folk-abc-small]")  # a temperature chosen stays chosen
+    assert page.input_value("#temperature") == "1.2"

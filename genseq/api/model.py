@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from genseq.console import say
 from genseq.corpora.sources import find_documents
 from genseq.errors import CheckpointError, ConfigError, InputError
 from genseq.lm.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-from genseq.lm.config import ModelConfig, SampleConfig, from_dict, to_dict
+from genseq.lm.config import ModelConfig, SampleConfig, SampleOptions, check_names, from_dict, to_dict
 from genseq.lm.data import evaluation_windows
 from genseq.lm.model import LSTMLanguageModel
 from genseq.lm.sampling import Rules, TokenRule, generate
@@ -68,6 +68,11 @@ class TrainedModel:
                                   "`genseq train`") from None
         self.network.eval()
 
+    def __repr__(self) -> str:
+        shape = f"{self.config.num_layers}x{self.config.hidden_size}"
+        return (f"TrainedModel(kind={self.tokenizer.kind!r}, shape={shape!r}, vocab_size={self.tokenizer.vocab_size}, "
+                f"path={str(self.path)!r})")
+
     def encode_primer(self, primer: Any) -> list[int]:
         """Token ids of a primer; symbols the model never saw are an error that names them."""
         if primer is None or primer == "":
@@ -83,20 +88,21 @@ class TrainedModel:
         """Sampling settings the checkpoint recommends (such as a temperature the judge found better), if any."""
         return dict(self.payload.get("sample_defaults") or {})
 
-    def sample_config(self, **options: Any) -> SampleConfig:
-        """The settings a sample is drawn with: `options` (SampleConfig fields; None means not given), then the
+    def sample_config(self, **options: Unpack[SampleOptions]) -> SampleConfig:
+        """The settings a sample is drawn with: `options` (SampleConfig fields; None means not chosen), then the
         checkpoint's `sample_defaults`, then the rules of its kind (`RULES_BY_KIND`), then SampleConfig's
         defaults. Options that set any of temperature, top_k and top_p replace the defaults of all three: a call
         draws from exactly the distribution it names. Beam search (beam_size > 1) ranks by the model's own
-        distribution, so it takes none of those defaults (the rules stay)."""
+        distribution, so it takes none of those defaults (the rules stay). An unknown option is a ConfigError."""
+        check_names(options, SampleConfig, "sampling option")
         given = {k: v for k, v in options.items() if v is not None}
         defaults = {**RULES_BY_KIND.get(self.tokenizer.kind, {}), **self.sample_defaults}
-        if given.keys() & DISTRIBUTION_OPTIONS or {**defaults, **given}.get("beam_size", 1) > 1:
+        if given.keys() & DISTRIBUTION_OPTIONS or {**defaults, **given}.get("beam_size", SampleConfig.beam_size) > 1:
             defaults = {k: v for k, v in defaults.items() if k not in DISTRIBUTION_OPTIONS}
         return SampleConfig(**{**defaults, **given})
 
     def sample_ids(self, primer: Any = None, on_step: Callable[[torch.Tensor], None] | None = None,
-                   **options: Any) -> list[list[int]]:
+                   **options: Unpack[SampleOptions]) -> list[list[int]]:
         """Token ids of new samples (without the primer); options are SampleConfig fields (see `sample_config`)."""
         config = self.sample_config(**options)
         return generate(self.network, self.encode_primer(primer), config, self.tokenizer.end_of_document, on_step,
@@ -116,7 +122,7 @@ class TrainedModel:
         return rule
 
     def sample(self, primer: Any = None, include_primer: bool = True,
-               on_step: Callable[[torch.Tensor], None] | None = None, **options: Any) -> list[Any]:
+               on_step: Callable[[torch.Tensor], None] | None = None, **options: Unpack[SampleOptions]) -> list[Any]:
         """Decoded samples (text, or PrettyMIDI for MIDI models), each continuing `primer` (and starting
         with it unless `include_primer` is False), finished as its encoding says (`Tokenizer.finish_sample`: an
         ABC tune's `L:`). Options are SampleConfig fields."""
@@ -125,7 +131,7 @@ class TrainedModel:
                 for ids in self.sample_ids(primer, on_step, **options)]
 
     def harmonize(self, melody: Any, on_step: Callable[[torch.Tensor], None] | None = None,
-                  candidates: int = CANDIDATES, **options: Any) -> list[Any]:
+                  candidates: int = CANDIDATES, **options: Unpack[SampleOptions]) -> list[Any]:
         """Settings of `melody` (ABC text, a .abc or .mid file of one track, MIDI bytes, PrettyMIDI) by a voices
         model: the melody is every sample's top voice, as long as it is, and the model writes the voices below
         (under voice leading unless `voice_leading=False`). A melody far from the soprano's range is moved by

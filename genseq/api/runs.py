@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 from rich.markup import escape
@@ -20,7 +20,7 @@ from genseq.console import say, training_bar
 from genseq.corpora.augment import copies_per_document
 from genseq.errors import CheckpointError, ConfigError, GenseqError, InputError
 from genseq.files import cache_dir, write_atomic
-from genseq.lm.config import ModelConfig, TrainConfig, from_dict, to_dict
+from genseq.lm.config import ModelConfig, ModelOptions, TrainConfig, TrainOptions, check_names, from_dict, to_dict
 from genseq.lm.data import first_document
 from genseq.lm.distributed import world
 from genseq.lm.planning import Plan, make_plan
@@ -47,7 +47,7 @@ def _new_run_dir(source: str | None, corpus: str | None, name: str | None) -> Pa
 
 
 def _planned(source: str | None, corpus: str | None, tokenizer: str | None, encoding: str, augment: str | None,
-             size: str | None, model: ModelConfig | dict[str, Any] | None, train_options: dict[str, Any],
+             size: str | None, model: ModelConfig | ModelOptions | None, train_options: TrainOptions,
              progress: bool) -> tuple[Plan, PreparedData, ModelConfig, TrainConfig]:
     """The data of a new run and the plan for it: explicit settings win, `size` auto chooses the rest."""
     here = world()
@@ -69,8 +69,16 @@ def _planned(source: str | None, corpus: str | None, tokenizer: str | None, enco
                          locked_dropout=run_plan.locked_dropout)
     config = dataclasses.replace(config, seq_len=run_plan.seq_len, batch_size=run_plan.batch_size,
                                  precision=run_plan.precision, learning_rate=run_plan.learning_rate,
-                                 weight_decay=run_plan.weight_decay)
+                                 weight_decay=run_plan.weight_decay, warmup_steps=run_plan.warmup_steps,
+                                 eval_every=run_plan.eval_every)  # the schedule printed is the one run
     return run_plan, prepared, ModelConfig(**model_options), config
+
+
+def _check_names(model: ModelConfig | ModelOptions | None, train_options: TrainOptions) -> None:
+    """A typo among the settings is a one-line ConfigError naming the setting meant, before anything is read."""
+    if isinstance(model, dict):
+        check_names(model, ModelConfig, "model setting")
+    check_names(train_options, TrainConfig, "training option")
 
 
 def plan(
@@ -81,12 +89,13 @@ def plan(
     encoding: str = "utf-8",
     augment: str | None = None,
     size: str | None = "auto",
-    model: ModelConfig | dict[str, Any] | None = None,
+    model: ModelConfig | ModelOptions | None = None,
     progress: bool = True,
-    **train_options: Any,
+    **train_options: Unpack[TrainOptions],
 ) -> Plan:
     """What `train` with the same arguments would train (shape, precision, regularisation, schedule), without
     training."""
+    _check_names(model, train_options)
     return _planned(source, corpus, tokenizer, encoding, augment, size, model, train_options, progress)[0]
 
 
@@ -102,8 +111,8 @@ def train(
     progress: bool = True,
     tensorboard: bool = False,
     size: str | None = "auto",
-    model: ModelConfig | dict[str, Any] | None = None,
-    **train_options: Any,
+    model: ModelConfig | ModelOptions | None = None,
+    **train_options: Unpack[TrainOptions],
 ) -> RunResult:
     """Train a model on a file, folder, glob or built-in corpus; or resume the run in folder `resume`.
 
@@ -117,6 +126,7 @@ def train(
     """
     if tensorboard and importlib.util.find_spec("tensorboard") is None:  # say so before anything is written
         raise ConfigError("--tensorboard needs the tensorboard package: pip install 'genseq[tensorboard]'")
+    _check_names(model, train_options)
     here = world()
     progress = progress and here.is_main
     if resume is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from genseq.errors import ConfigError
 from genseq.limits import check_memory, check_seed, lstm_parameters, sampling_bytes
@@ -107,8 +108,9 @@ class SampleConfig:
     """How to draw samples from a trained model."""
 
     length: int = 1000
-    temperature: float = 1.0
-    """0 picks the most likely token every step (greedy)."""
+    temperature: float | None = None
+    """Divides the logits before the draw; 0 picks the most likely token every step (greedy). None: not chosen,
+    the model's own distribution (`effective_temperature` 1), as top_k and top_p None leave it whole."""
     top_k: int | None = None
     top_p: float | None = None
     num_samples: int = 1
@@ -131,7 +133,7 @@ class SampleConfig:
     def __post_init__(self) -> None:
         _check(self.length > 0, f"--length must be positive, got {self.length}")
         _check(
-            math.isfinite(self.temperature) and self.temperature >= 0,
+            self.temperature is None or (math.isfinite(self.temperature) and self.temperature >= 0),
             f"--temperature must be a number >= 0 (0 is greedy), got {self.temperature}",
         )
         _check(self.top_k is None or self.top_k > 0, f"--top-k must be positive, got {self.top_k}")
@@ -149,12 +151,17 @@ class SampleConfig:
         if self.beam_size > 1:
             self._check_beam()
 
+    @property
+    def effective_temperature(self) -> float:
+        """The temperature the sampler applies: the one chosen, else 1 (the logits as the model gives them)."""
+        return 1.0 if self.temperature is None else self.temperature
+
     def _check_beam(self) -> None:
         """Beam search ranks continuations by the model's own probabilities: options that reshape or draw from
-        that distribution, or that ask for more results than beams, have no meaning beside it."""
+        that distribution (any temperature given, 1 included), or that ask for more results than beams, have no
+        meaning beside it."""
         beam = f"--beam-size {self.beam_size}"
-        reshaping = {"--temperature": self.temperature if self.temperature != 1.0 else None,
-                     "--top-k": self.top_k, "--top-p": self.top_p}
+        reshaping = {"--temperature": self.temperature, "--top-k": self.top_k, "--top-p": self.top_p}
         for option, value in reshaping.items():
             _check(value is None, f"{beam} with {option} {value}: beam search ranks by the model's own "
                                   f"probabilities; drop {option} or use --beam-size 1 to sample")
@@ -163,6 +170,68 @@ class SampleConfig:
                "best continuations; raise --beam-size or lower --num-samples")
         _check(self.precision in ("auto", "fp32"), f"{beam} with --precision {self.precision}: beam search runs "
                                                    "in the model's fp32; drop --precision or use --beam-size 1")
+
+
+class SampleOptions(TypedDict, total=False):
+    """`SampleConfig`'s fields as keyword arguments (`TrainedModel.sample(..., temperature=0.8)`), typed for IDEs
+    and checkers; None, or a key left out, is "not chosen": the model's own default, then SampleConfig's."""
+
+    length: int | None
+    temperature: float | None
+    top_k: int | None
+    top_p: float | None
+    num_samples: int | None
+    seed: int | None
+    stop_at_end: bool | None
+    precision: str | None
+    beam_size: int | None
+    voice_leading: bool | None
+    full_bars: bool | None
+
+
+class ModelOptions(TypedDict, total=False):
+    """`ModelConfig`'s fields a caller may choose (`genseq.train(model={...})`); the rest are planned."""
+
+    hidden_size: int
+    num_layers: int
+    embedding_size: int | None
+    dropout: float
+    locked_dropout: bool
+    tie_weights: bool
+
+
+class TrainOptions(TypedDict, total=False):
+    """`TrainConfig`'s fields as keyword arguments (`genseq.train(..., minutes=5)`); None: not chosen (planned or
+    TrainConfig's default)."""
+
+    seq_len: int | None
+    batch_size: int | None
+    learning_rate: float | None
+    min_lr_ratio: float | None
+    warmup_steps: int | None
+    weight_decay: float | None
+    grad_clip: float | None
+    steps: int | None
+    epochs: float | None
+    minutes: float | None
+    eval_every: int | None
+    eval_tokens: int | None
+    val_fraction: float | None
+    seed: int | None
+    device: str | None
+    precision: str | None
+    threads: int | None
+
+
+def check_names(options: Any, cls: type, what: str) -> None:
+    """A ConfigError naming the first key of `options` that is no field of the dataclass `cls`, and the field it
+    was probably meant to be: a typo fails at once, in one line, not as a TypeError deep inside."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    for name in options:
+        if name not in fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(fields)}"
+            raise ConfigError(f"unknown {what} {name!r}; {hint}")
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -175,4 +244,5 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["STEP_PRECISIONS", "ModelConfig", "SampleConfig", "TrainConfig", "from_dict", "to_dict"]
+__all__ = ["STEP_PRECISIONS", "ModelConfig", "ModelOptions", "SampleConfig", "SampleOptions", "TrainConfig",
+           "TrainOptions", "check_names", "from_dict", "to_dict"]

@@ -268,7 +268,8 @@ class LSTMStep:
 
 
 class TokenSelector:
-    """Draws one token per row from logits with temperature, top-k and top-p, into reused buffers.
+    """Draws one token per row from logits with temperature (> 0: greedy decoding is `sampling.greedy`, for
+    both paths), top-k and top-p, into reused buffers.
 
     The distribution is `sampling.next_token_probs`; the draw is inverse-CDF on one uniform per
     row from `generator`, exactly as `sampling.draw`, so both paths give the same tokens for the
@@ -300,9 +301,6 @@ class TokenSelector:
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         """Token ids [batch] (a view of a reused buffer)."""
-        if self.temperature == 0:
-            torch.argmax(logits, -1, keepdim=True, out=self.token)
-            return self.tokens
         self._fill_probs(logits)
         torch.cumsum(self.probs, -1, out=self.cdf)
         torch.rand(self.uniform.shape, generator=self.generator, out=self.uniform)

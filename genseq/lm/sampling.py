@@ -114,15 +114,11 @@ class StopSampling(Exception):
 
 
 def next_token_probs(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """Probabilities [batch, vocab] after temperature, top-k and top-p (nucleus) filtering.
-
-    Temperature 0 puts all mass on the argmax. Top-p keeps the smallest set of most likely tokens
-    whose mass reaches `top_p` (always at least one token).
+    """Probabilities [batch, vocab] after temperature (> 0: greedy decoding is `greedy`), top-k and top-p
+    (nucleus) filtering. Top-p keeps the smallest set of most likely tokens whose mass reaches `top_p` (always at
+    least one token).
     """
-    logits = logits.float()
-    if temperature == 0:
-        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
-    logits = logits / temperature
+    logits = logits.float() / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -134,6 +130,11 @@ def next_token_probs(logits: torch.Tensor, temperature: float, top_k: int | None
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
         probs = probs / probs.sum(-1, keepdim=True)
     return probs
+
+
+def greedy(logits: torch.Tensor) -> torch.Tensor:
+    """The most likely token of each row [batch], on the CPU: temperature 0, on either path, draws nothing."""
+    return logits.argmax(-1).cpu()
 
 
 def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -164,9 +165,9 @@ def generate(
     tensor is reused next step, so copy what must be kept); it may raise `StopSampling` to end here.
     `fast` (default: when the model is on the CPU) steps with `fastpath.LSTMStep` / `TokenSelector`
     instead of `model.step` / `next_token_probs`, in `config.precision`; both paths give the same
-    tokens for the same seed when that precision is fp32. `rule` masks each step's logits before the
-    draw, so temperature, top-k and top-p act on the tokens it allows. With `config.beam_size` > 1 this is
-    `beam_search` instead (which ignores `fast` and the seed).
+    tokens for the same seed when that precision is fp32 (temperature 0 is `greedy` on both). `rule`
+    masks each step's logits before the draw, so temperature, top-k and top-p act on the tokens it allows.
+    With `config.beam_size` > 1 this is `beam_search` instead (which ignores `fast` and the seed).
     """
     if config.beam_size > 1:
         return beam_search(model, primer, config, end_token, on_step, prelude, rule)
@@ -186,7 +187,7 @@ def generate(
     if fast:
         step = LSTMStep(model, batch, step_precision(config.precision, batch))
         step.load_state(state)
-        select = TokenSelector(batch, logits.shape[-1], config.temperature, config.top_k, config.top_p, generator)
+    select = _selector(config, fast, batch, logits.shape[-1], generator)
     samples = torch.empty(config.length, batch, dtype=torch.long)
     columns = samples.unbind(0)  # views made once: indexing a tensor each step costs as much as a small op
     finished, is_end = torch.zeros(batch, dtype=torch.bool), torch.empty(batch, dtype=torch.bool)
@@ -194,10 +195,7 @@ def generate(
     for steps in range(1, config.length + 1):
         if rule:
             rule.mask(logits)
-        if fast:
-            token = select(logits)
-        else:
-            token = draw(next_token_probs(logits, config.temperature, config.top_k, config.top_p).cpu(), generator)
+        token = select(logits)
         if config.stop_at_end and batch > 1:
             token.masked_fill_(finished, end_token)
         if rule:
@@ -217,6 +215,18 @@ def generate(
         else:
             logits, state = model.step(token.to(device), state)
     return [_until_end(row, end_token if config.stop_at_end else None) for row in samples[:steps].T.tolist()]
+
+
+def _selector(config: SampleConfig, fast: bool, batch: int, vocab_size: int,
+              generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """How each step's token [batch] is chosen from its logits: `greedy` at temperature 0 on both paths; else the
+    fast path's `TokenSelector`, or `next_token_probs` and `draw` (the same tokens for the same seed)."""
+    temperature = config.effective_temperature
+    if temperature == 0:
+        return greedy
+    if fast:
+        return TokenSelector(batch, vocab_size, temperature, config.top_k, config.top_p, generator)
+    return lambda logits: draw(next_token_probs(logits, temperature, config.top_k, config.top_p).cpu(), generator)
 
 
 def _context(primer: Sequence[int], end_token: int, prelude: Sequence[int]) -> list[int]:

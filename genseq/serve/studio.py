@@ -25,9 +25,8 @@ from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
 from genseq.limits import read_json_number
 from genseq.lm.checkpoint import shipped_models
-from genseq.lm.config import SampleConfig
+from genseq.lm.config import SampleConfig, SampleOptions
 from genseq.lm.sampling import StopSampling
-from genseq.music import controls
 from genseq.music.score import MAX_FILE_BYTES, MIDI_SUFFIXES
 from genseq.rules.harmonize import melody_template, pitched_tracks, read_melody
 
@@ -58,15 +57,18 @@ class Job:
 
     id: str
     model_id: str
+    prepared: api.PreparedSample
+    """The request, checked against its model (`SampleRequest.prepare`): what `run` draws."""
     settings: dict[str, Any]
-    """What the page asked for, with the seed drawn when it asked for a new one."""
-    primer: Any
-    transpose: int = 0
-    melody: bool = False
-    """The primer is a melody that the samples harmonise (`TrainedModel.harmonize`), not continue."""
+    """What it is drawn with, as the result records it (the seed drawn when the page asked for a new one)."""
     stop_reason: str | None = None
     """Set to end the sampling at the next token: "stop" (kept), "disconnected" or "shutdown" (dropped)."""
     finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def primer(self) -> Any:
+        """What the samples continue (the text, a MIDI primer's PrettyMIDI, or None)."""
+        return self.prepared.primer
 
 
 class Studio:
@@ -89,14 +91,16 @@ class Studio:
     # models ---------------------------------------------------------------------------------------------------
 
     def models(self) -> tuple[list[dict[str, Any]], int]:
-        """Shipped models, then every run under `runs` (newest first), with corpus, size and best loss; and how many
-        folders were skipped as not genseq's (`api.find_runs`)."""
+        """Shipped models, then every run under `runs` (newest first), with corpus, size, best loss and the
+        temperature each samples at unless told otherwise (the page's slider starts there); and how many folders
+        were skipped as not genseq's (`api.find_runs`)."""
         rows = [self._shipped_row(name) for name in sorted(shipped_models())]
         runs = api.find_runs(self.runs)
         for run in runs.rows:
             rows.append({"id": f"run:{Path(run['run']).name}", "name": Path(run["run"]).name, "source": "run",
                          "kind": run["tokenizer"], "corpus": run["data"], "size": run["size"],
-                         "best_val_loss": run["best_val_loss"]})
+                         "best_val_loss": run["best_val_loss"],
+                         "temperature": SampleConfig().effective_temperature})  # `genseq train` names no defaults
         return rows, len(runs.skipped)
 
     def _shipped_row(self, name: str) -> dict[str, Any]:
@@ -107,7 +111,8 @@ class Studio:
                 "id": name, "name": name, "source": "shipped", "kind": info["tokenizer"],
                 "corpus": data.get("corpus") or data.get("source"),
                 "size": f"{model['num_layers']}x{model['hidden_size']}",
-                "best_val_loss": (info["progress"] or {}).get("best_val_loss")}
+                "best_val_loss": (info["progress"] or {}).get("best_val_loss"),
+                "temperature": self.model(name).sample_config().effective_temperature}
         return self._shipped[name]
 
     def _checkpoint(self, model_id: str) -> Path | str:
@@ -171,41 +176,37 @@ class Studio:
     # jobs -----------------------------------------------------------------------------------------------------
 
     def prepare(self, request: dict[str, Any]) -> Job:
-        """A job from the page's settings, checked as the CLI checks them (GenseqError names the fix)."""
+        """A job from the page's settings, parsed into a `SampleRequest` and checked as the CLI checks it (a
+        GenseqError names the fix). What the page leaves out is not chosen: the model's own defaults fill it in."""
         model_id = request.get("model")
         if not isinstance(model_id, str):
             raise InputError(f"unknown model {model_id!r}; pick one from the list")
         model = self.model(model_id)
         number = _number_reader(request)
-        precision = request.get("precision") or "auto"
-        if not isinstance(precision, str):
+        precision = request.get("precision") or None
+        if not isinstance(precision, str | None):
             raise InputError(f"--precision must be auto, fp32, bf16 or int8, got {precision!r}")
-        settings = {
-            "length": number("length", int, 500), "temperature": number("temperature", float, 1.0),
-            "top_k": number("top_k", int, None), "top_p": number("top_p", float, None),
-            "num_samples": number("num_samples", int, 1), "seed": number("seed", int, None),
-            "precision": precision,
-            "stop_at_end": _flag(request.get("stop_at_end"), True),
-            "voice_leading": _flag(request.get("voice_leading"), None),  # None: the model's own default
-            "full_bars": _flag(request.get("full_bars"), None),
-        }
-        if not 0 < settings["length"] <= MAX_LENGTH:
-            raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {settings['length']}")
-        if not 0 < settings["num_samples"] <= MAX_SAMPLES:
-            raise InputError(f"number of samples must lie in 1..{MAX_SAMPLES}, got {settings['num_samples']}")
-        if settings["seed"] is None:
-            settings["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
-        # the sampler's own checks and messages; a rule asked of another kind of model refuses here, as in the CLI
-        model.sampling_rule(SampleConfig(**settings))
-        primer, transpose, melody = self._primer(model, model_id, request, settings)
-        if not melody:
-            model.encode_primer(primer)
-        return Job(secrets.token_hex(6), model_id, settings, primer, transpose, melody)
+        options = SampleOptions(
+            length=number("length", int, None), temperature=number("temperature", float, None),
+            top_k=number("top_k", int, None), top_p=number("top_p", float, None),
+            num_samples=number("num_samples", int, None),
+            seed=number("seed", int, None), precision=precision, stop_at_end=_flag(request.get("stop_at_end")),
+            voice_leading=_flag(request.get("voice_leading")), full_bars=_flag(request.get("full_bars")))
+        if options["length"] is not None and not 0 < options["length"] <= MAX_LENGTH:
+            raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {options['length']}")
+        if options["num_samples"] is not None and not 0 < options["num_samples"] <= MAX_SAMPLES:
+            raise InputError(f"number of samples must lie in 1..{MAX_SAMPLES}, got {options['num_samples']}")
+        if options["seed"] is None:
+            options["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
+        sample, shown = self._request(model_id, request, options)
+        prepared = sample.prepare(model)
+        settings = {**prepared.settings(), **shown}
+        return Job(secrets.token_hex(6), model_id, prepared, settings)
 
-    def _primer(self, model: api.TrainedModel, model_id: str, request: dict[str, Any],
-                settings: dict[str, Any]) -> tuple[Any, int, bool]:
-        """What the samples continue (or, for a melody upload, harmonise), the transposition, and whether it is
-        a melody."""
+    def _request(self, model_id: str, request: dict[str, Any],
+                 options: SampleOptions) -> tuple[api.SampleRequest, dict[str, Any]]:
+        """The page's request as a `SampleRequest` (a melody upload is harmonised, any other primer continued),
+        and how its primer is shown in the result."""
         text = request.get("primer") or ""
         if not isinstance(text, str) or len(text) > MAX_PRIMER_CHARS:
             raise InputError(f"the primer must be text of at most {MAX_PRIMER_CHARS:,} characters")
@@ -214,22 +215,17 @@ class Studio:
             if not isinstance(upload, str) or upload not in self._uploads or self._uploads[upload][0] != model_id:
                 raise InputError("the uploaded primer is gone or was for another model; upload it again")
             _, name, primer, melody_length = self._uploads[upload]
-            settings["melody" if melody_length else "primer"] = name
             if melody_length:  # as long as the melody, whatever the form said
-                settings["length"] = melody_length
-            return primer, 0, bool(melody_length)
-        settings["primer"] = text
+                options["length"] = melody_length
+                return api.SampleRequest(options, melody=primer, output_dir=self.folder), {"melody": name}
+            return api.SampleRequest(options, primer=primer, output_dir=self.folder), {"primer": name}
         header = {k: request[k] for k in ("meter", "key", "unit_length") if request.get(k)}
         if not all(isinstance(v, str) for v in header.values()):
             raise InputError("meter, key and unit length must be text, e.g. 6/8, G and 1/8")
         transpose = _number_reader(request)("transpose", int, 0)
-        if header:  # the CLI's --meter, --key and --unit-length: the tune header is the primer
-            if text:
-                raise InputError("meter, key and unit length make the primer; give them or a primer, not both")
-            text = controls.folk_primer(model.tokenizer, **header)
-        controls.transpose_samples(model.tokenizer, [], transpose)  # a text model refuses before anything is drawn
-        settings.update(header, transpose=transpose)
-        return text, transpose, False
+        return (api.SampleRequest(options, primer=text or None, transpose=transpose, output_dir=self.folder,
+                                  **header),
+                {"primer": text, "transpose": transpose})
 
     def enqueue(self, job: Job) -> None:
         self.waiting.append(job)
@@ -271,9 +267,10 @@ class Studio:
             shown = [tokenizer.decode([i]) if tokenizer.kind in ("char", "abc") else tokenizer.token_name(i) + " "
                      for i in range(tokenizer.vocab_size)]
             shown[tokenizer.end_of_document] = ""
-            written = [""] * job.settings["num_samples"]
-            ended = [False] * job.settings["num_samples"]
-            ends_at_piece = job.settings.get("stop_at_end", True)  # else the sample runs on past an end token
+            config = job.prepared.config
+            written = [""] * config.num_samples
+            ended = [False] * config.num_samples
+            ends_at_piece = config.stop_at_end  # else the sample runs on past an end token
             steps, last_flush, started = [0], [time.monotonic()], time.monotonic()
 
             def flush() -> None:
@@ -292,14 +289,11 @@ class Studio:
                 if job.stop_reason is not None:
                     raise StopSampling
 
-            options = {k: v for k, v in job.settings.items() if k in SampleConfig.__dataclass_fields__}
-            draw = model.harmonize if job.melody else model.sample
-            samples = draw(job.primer, on_step=on_step, **options)
+            samples = job.prepared.draw(on_step)
             flush()
             if job.stop_reason in ("disconnected", "shutdown"):
                 return None
             emit("rendering", {"samples": len(samples)})
-            samples = controls.transpose_samples(tokenizer, samples, job.transpose)
             return self._keep(job, model, samples, steps[0], time.monotonic() - started)
         finally:
             job.finished.set()
@@ -309,7 +303,7 @@ class Studio:
     def _keep(self, job: Job, model: api.TrainedModel, samples: list[Any], steps: int,
               seconds: float) -> dict[str, Any]:
         result_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        folder = self.folder / result_id
+        folder = job.prepared.request.output_dir / result_id
         try:
             return self._write_result(job, model, samples, steps, seconds, folder)
         except BaseException:  # a full disk, a failed render: no folder is left without its result.json
@@ -416,9 +410,9 @@ def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:
     return number
 
 
-def _flag(value: Any, default: bool | None) -> bool | None:
-    """A checkbox's value as the page or a script sends it (absent: `default`)."""
-    return default if value is None else value not in (False, "false", "off", "0", 0)
+def _flag(value: Any) -> bool | None:
+    """A checkbox's value as the page or a script sends it (absent: None, not chosen)."""
+    return None if value is None else value not in (False, "false", "off", "0", 0)
 
 
 def _notes(midi_path: Path) -> list[list[float]]:

@@ -2,7 +2,9 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { models: [], model: null, job: null, upload: null, busy: false };
+// temperatureChosen: the user moved the slider or typed a temperature; until then none is sent, so each model
+// samples at its own (which the slider shows)
+const state = { models: [], model: null, job: null, upload: null, busy: false, temperatureChosen: false };
 // the tokenizers of MIDI models (their primer is a .mid file)
 const MIDI_KINDS = ["midi", "beat", "voices"];
 // the tokenizers whose samples come with a score, as the studio's SCORED_KINDS
@@ -64,6 +66,7 @@ function chooseModel(id) {
   state.model = state.models.find((m) => m.id === id) || null;
   for (const item of document.querySelectorAll("#models li")) item.classList.toggle("chosen", item.dataset.model === id);
   const kind = state.model ? state.model.kind : null;
+  if (state.model && !state.temperatureChosen) showTemperature(state.model.temperature);
   $("#music").hidden = !kind || kind === "char";
   for (const label of document.querySelectorAll(".abc-only")) label.hidden = kind !== "abc";
   for (const label of document.querySelectorAll(".voices-only")) label.hidden = kind !== "voices";
@@ -72,6 +75,11 @@ function chooseModel(id) {
     : MIDI_KINDS.includes(kind) ? "load a .mid file to continue" : "text the samples continue";
   $("#primer").disabled = MIDI_KINDS.includes(kind);
   clearUpload();
+}
+
+function showTemperature(value) {
+  $("#temperature").value = value;
+  $("#temperature-range").value = value;
 }
 
 // primer files ------------------------------------------------------------------------------------------------
@@ -111,6 +119,7 @@ function settings() {
   for (const [key, value] of form.entries()) if (typeof value === "string" && value.trim() !== "") body[key] = value.trim();
   if (form.get("primer")) body.primer = form.get("primer");  // kept as typed: spaces and line breaks matter
   if ($("#new-seed").checked) delete body.seed;
+  if (!state.temperatureChosen) delete body.temperature;
   body.stop_at_end = $("#stop-at-end").checked;
   if (state.model && state.model.kind === "voices") body.voice_leading = $("#voice-leading").checked;
   if (state.model && state.model.kind === "abc") body.full_bars = $("#full-bars").checked;
@@ -352,7 +361,8 @@ function useSettings(result) {
     if (field && value != null && key !== "primer") field.value = value;
     if (key === "primer" && typeof value === "string" && !$("#primer").disabled) field.value = value;
   }
-  $("#temperature-range").value = result.settings.temperature;
+  showTemperature(result.settings.temperature);
+  state.temperatureChosen = true;
   $("#new-seed").checked = false;
   $("#stop-at-end").checked = result.settings.stop_at_end !== false;
   $("#voice-leading").checked = result.settings.voice_leading !== false;
@@ -362,8 +372,14 @@ function useSettings(result) {
 
 // wiring ------------------------------------------------------------------------------------------------------
 
-$("#temperature-range").addEventListener("input", (e) => { $("#temperature").value = e.target.value; });
-$("#temperature").addEventListener("input", (e) => { $("#temperature-range").value = e.target.value; });
+$("#temperature-range").addEventListener("input", (e) => {
+  $("#temperature").value = e.target.value;
+  state.temperatureChosen = true;
+});
+$("#temperature").addEventListener("input", (e) => {
+  $("#temperature-range").value = e.target.value;
+  state.temperatureChosen = true;
+});
 $("#new-seed").addEventListener("change", (e) => { $("#seed").disabled = e.target.checked; });
 $("#seed").disabled = true;
 $("#settings").addEventListener("submit", generate);
