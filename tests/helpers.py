@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
 import socket
@@ -263,6 +264,22 @@ def assert_one_line_4xx(response, *fragments: str, status: int = 400) -> None:
     assert "\n" not in message and "Traceback" not in message
     for fragment in fragments:
         assert fragment in message, message
+
+
+def stream(client, settings: dict, on_event=None) -> list[tuple[str, dict]]:
+    """Every (event, data) of one generation; `on_event` sees each as it arrives."""
+    events, name = [], None
+    with client.stream("POST", "/api/generate", json=settings) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+                if on_event:
+                    on_event(*events[-1])
+    return events
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from genseq.files import atomic_file
 from genseq.lm.checkpoint import DIGEST, FORMAT, VERSION, load_checkpoint, shipped_models
 from genseq.lm.training import _truncate_metrics, read_metrics
 from genseq.music import controls
-from tests.helpers import FOLK, assert_one_line_error, generated_text, run_cli
+from tests.helpers import FOLK, LOCAL, assert_one_line_error, generated_text, run_cli, stream
 
 
 @pytest.fixture
@@ -205,7 +205,6 @@ def test_sampling_wav_into_a_full_disk_is_one_line_and_leaves_no_truncated_wav(f
 
 def test_the_studio_on_a_full_disk_says_so_keeps_serving_and_keeps_no_half_result(full_disk):
     from starlette.testclient import TestClient
-    from test_serve import LOCAL, stream
 
     from genseq.serve import create_app
 

@@ -18,23 +18,7 @@ import genseq
 from genseq.lm.sampling import StopSampling
 from genseq.music import controls
 from genseq.serve import app, create_app, studio
-from tests.helpers import FOLK, LOCAL, RAW, TUNE, assert_one_line_4xx, free_port, run_cli, studio_process
-
-
-def stream(client, settings: dict, on_event=None) -> list[tuple[str, dict]]:
-    """Every (event, data) of one generation; `on_event` sees each as it arrives."""
-    events, name = [], None
-    with client.stream("POST", "/api/generate", json=settings) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[6:])))
-                if on_event:
-                    on_event(*events[-1])
-    return events
+from tests.helpers import FOLK, LOCAL, RAW, TUNE, assert_one_line_4xx, free_port, run_cli, stream, studio_process
 
 
 def post_file(client, url: str, content) -> httpx.Response:
