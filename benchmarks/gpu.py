@@ -1,7 +1,7 @@
 """The whole GPU check in one call: the cuda tests, training and sampling speed, torchrun, quality per GPU minute.
 
     python -m scripts.gpu_prepare                                  # here: wheels and data into .gpu/
-    bash scripts/gpu_device.sh                                     # there, with .gpu carried (README: On a GPU)
+    bash scripts/gpu_device.sh                                     # there, with .gpu carried (docs/guide/gpu.md)
     python -m benchmarks.gpu --out DIR --data FILE [--budget S] [--parts env,sampling]
     python -m benchmarks.gpu --smoke --out DIR --data FILE         # tiny sizes in seconds, on the CPU too
 
@@ -733,7 +733,7 @@ def part_worker(args: argparse.Namespace) -> int:
 
 
 def summary(check: Check) -> None:
-    """The figures for the README, one line each."""
+    """The figures for a results page, one line each."""
     parts = check.results["parts"]
     check.log("== summary")
     for name, record in parts.items():

@@ -31,7 +31,7 @@ DISTRIBUTION_OPTIONS = {"temperature", "top_k", "top_p"}
 """Sampling options that shape the next-token distribution; a checkpoint's defaults for them go as one."""
 RULES_BY_KIND = {"abc": {"full_bars": True}, "voices": {"voice_leading": True}}
 """The sampling rules every model of a kind samples under unless told otherwise (`--free-bars`, `--free-voices`):
-the judge found them better for both shipped models (README: "The shipped models, judged")."""
+the judge found them better for both shipped models (docs/guide/judging.md)."""
 
 @dataclass
 class EvalResult:

@@ -118,7 +118,7 @@ class SampleConfig:
     precision: str = "auto"
     """Of the CPU fast path's LSTM products: fp32, bf16, int8 (weights only), or auto (see
     `sampling.step_precision`). fp32 gives exactly the plain path's tokens for a seed; bf16 and int8
-    are faster and move the shipped models' validation loss by under 1e-3 nats/token (README: sampling precision)."""
+    are faster and move the shipped models' validation loss by under 1e-3 nats/token (docs/guide/sampling.md)."""
     beam_size: int = 1
     """1 draws at random; N > 1 searches deterministically for the N most likely continuations
     (`sampling.beam_search`), under the model's own distribution and in the model's own precision."""

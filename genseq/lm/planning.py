@@ -2,8 +2,9 @@
 
 `--size auto` (the default) times one training step of a few candidate shapes here (cached per
 machine and torch version), predicts each one's validation loss from the tokens it would see in
-the budget, and takes the lowest. The rule and the measurements behind it are in the README
-("How genseq plans a run"); `benchmarks/quality.py --budgets` checks it against a plain loop.
+the budget, and takes the lowest. The rule is explained in docs/guide/training.md ("How genseq plans a
+run"), the runs it was fitted on in docs/results/; `benchmarks/quality.py --budgets` checks it against a plain
+loop.
 """
 
 from __future__ import annotations
@@ -53,16 +54,16 @@ CANDIDATES: tuple[Shape, ...] = (
     Shape(2, 768, 64, 64),
     Shape(3, 1024, 64, 64),
 )
-"""Shapes `--size auto` chooses among, smallest first. Windows of 64 measured best at 10 minutes
-(README: how the defaults were chosen); batch 32 for the smallest, whose step is overhead-bound."""
+"""Shapes `--size auto` chooses among, smallest first. Windows of 64 measured best at 10 minutes; batch 32 for
+the smallest, whose step is overhead-bound."""
 
 STEP_BUDGET_MAX = Shape(2, 512, 64, 64)
 """With a budget in steps or epochs the time is unbounded, so auto stops at the default size."""
 
 # Predicted validation loss L(N, D) = E + A / N**ALPHA + B / D_eff**BETA (Hoffmann et al. 2022's form),
 # N parameters, D_eff the training tokens counted with repetition's diminishing worth (Muennighoff et al.
-# 2023, R* = 15.4). A and B were fitted to genseq runs on tinyshakespeare (`benchmarks.quality --sweep`;
-# README). Only differences between shapes matter for the choice, so E, which depends on the corpus,
+# 2023, R* = 15.4). A and B were fitted to genseq runs on tinyshakespeare (`benchmarks.quality --sweep`).
+# Only differences between shapes matter for the choice, so E, which depends on the corpus,
 # is left out.
 ALPHA, BETA = 0.34, 0.28
 FIT_A, FIT_B = 55.5, 34.3
@@ -85,10 +86,8 @@ def predicted_excess_loss(parameters: float, tokens: float, unique_tokens: float
 def dropout_for(epochs: float) -> float:
     """Dropout for a run that reads its training split `epochs` times: 0.075 x log2(epochs), in [0, 0.3].
 
-    Measured on tinyshakespeare, 10 minutes: under one epoch nothing is seen twice and dropout only
-    slows learning (300 steps on 400 KB: 2.306 nats/char at 0 against 2.350 at 0.3); at ~15 epochs
-    (2x512) 0.3 beat 0.2 (1.4070 against 1.4151); at ~8 epochs (2x768) 0.2 beat 0.3 and 0.5 (1.4022,
-    1.4095, 1.4465). The slope puts ~0.22 at 8 epochs and ~0.29 at 15, between those anchors.
+    Under one epoch nothing is seen twice and dropout only slows learning; the more passes, the more a model
+    overfits. The slope runs between the anchors measured on tinyshakespeare (docs/results/).
     """
     return round(min(0.3, max(0.0, 0.075 * math.log2(max(epochs, 1.0)))), 2)
 
@@ -98,12 +97,8 @@ WEIGHT_DECAY_MIN, WEIGHT_DECAY_MAX = 0.01, 0.3
 
 def weight_decay_for(epochs: float) -> float:
     """AdamW weight decay for a run that reads its training split `epochs` times: 0.01 up to two epochs,
-    then 0.01 x (epochs / 2) ** 2.45, at most 0.3 (reached at 8 epochs).
-
-    Measured on tinyshakespeare, 10 minutes, 2x768 (~8 epochs, dropout 0.22): 1.4051 nats/char at 0.01,
-    1.3937 at 0.1, 1.3843 at 0.3, 1.4024 at 1.0. At 1 minute (2x384, ~2.5 epochs) 0.05 gave 1.6016
-    against 1.5928 at 0.01, so a run that reads its data once or twice keeps the small value (README:
-    how genseq plans a run).
+    then 0.01 x (epochs / 2) ** 2.45, at most 0.3 (reached at 8 epochs): a run that reads its data once or
+    twice gains nothing from more; a run of many passes does (the anchors: docs/results/).
     """
     grown = WEIGHT_DECAY_MIN * max(epochs / 2, 1.0) ** 2.45
     return float(f"{min(WEIGHT_DECAY_MAX, grown):.2g}")
@@ -111,13 +106,8 @@ def weight_decay_for(epochs: float) -> float:
 
 def learning_rate_for(hidden_size: int, steps: int) -> float:
     """Peak AdamW rate: 8e-3 x sqrt(384 / hidden) x clip(sqrt(1000 / steps), 1, 4), at most 2e-2: higher for
-    narrower models and for runs under 1,000 steps.
-
-    Measured on tinyshakespeare (README: how genseq plans a run): 300 steps of 2x128 were best at 2e-2 (1.864
-    nats/char; 2.150 at 2e-3), 300 steps of 2x512 at 8e-3, 1,000 steps of 2x512 better at 5e-3 than at 2e-3
-    (1.501, 1.529); 10 minutes of 2x384 (~5,300 steps, weight decay 0.3) 1.3696 at 8e-3 against 1.3803 at
-    5.8e-3, and at 4,800 steps 1.3799 at 6e-3, 1.3897 at 4e-3, ~1.405 at 2.3e-3. A short run ends before a
-    small rate has moved the weights far; narrower models take larger rates (as muP scales Adam's rate by width).
+    narrower models and for runs under 1,000 steps. A short run ends before a small rate has moved the weights
+    far; narrower models take larger rates (as muP scales Adam's rate by width). Anchors: docs/results/.
     """
     width = (384 / hidden_size) ** 0.5
     shortness = min(4.0, max(1.0, (1000 / max(steps, 1)) ** 0.5))
@@ -131,7 +121,7 @@ EVALUATIONS = 10
 """Evaluations (and checkpoints) per run when --eval-every is not given, evenly over the budget."""
 EVAL_SHARE = 0.1
 """A time budget spends at most about this share on evaluations: fewer than EVALUATIONS where one takes long
-(262k held-out tokens in fp32 on an AVX2-only CPU: ~6 s each, a third of a 3-minute run at ten)."""
+(on a slow CPU ten evaluations would take a third of a 3-minute run)."""
 
 
 StepTimer = Callable[[Shape, str], float]

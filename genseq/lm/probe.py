@@ -49,8 +49,8 @@ def time_training_step(shape: Shape, precision: str, device: torch.device, vocab
     """The median time of 3-5 real `Trainer` steps of `shape` on random tokens (after one untimed step),
     with the heap kept as `Trainer.run` keeps it (without, a step here can take 10x longer).
 
-    Three at least: with two, one slow step decided (2x512 on a Zen 4 probed 617 ms, against 355-415 ms a
-    step in runs), and the plan took a smaller shape than the machine's speed called for (README: the probe)."""
+    Three at least: with two, one slow step could decide, and the plan took a smaller shape than the machine's
+    speed called for."""
     tokens = np.random.default_rng(0).integers(0, vocab_size, shape.tokens_per_step * 4 + 1, dtype=np.int32)
     config = TrainConfig(seq_len=shape.seq_len, batch_size=shape.batch_size, steps=10**9, precision=precision,
                          device=device.type, warmup_steps=1)

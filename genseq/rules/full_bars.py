@@ -1,7 +1,7 @@
 """Bars of the meter's length kept while an ABC model samples: the bars the judge counts as wrong are masked out.
 
 A character-level folk model writes a bar line when its bar feels done, and at temperature 1.0 half
-of the shipped model's tunes have a bar that is not (README: the shipped models, judged). `FullBars`
+of the shipped model's tunes have a bar that is not (docs/guide/judging.md). `FullBars`
 reads each sample's tune as it grows, with the judge's own bar reader (`music.bars`), and before
 each character it removes
 

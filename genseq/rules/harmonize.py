@@ -9,7 +9,7 @@ each chord is chosen knowing the melody up to its own note, not the notes after 
 that a little, `TrainedModel.harmonize` draws several candidates per setting and keeps the one under
 which the model finds the melody most likely (`melody_log_likelihood`): lower voices that fit the
 melody's key make its next notes predictable (on Bach's held-out sopranos, 8 candidates raised the
-judge's scale-consistency overlap from 0.71 to 0.85; README: harmonising a melody).
+judge's scale-consistency overlap from 0.71 to 0.85; docs/guide/harmonising.md).
 """
 
 from __future__ import annotations

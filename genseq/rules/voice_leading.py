@@ -1,9 +1,9 @@
 """Part-writing rules kept while a voices model samples: the faults the chorale judge counts are masked out.
 
 A model trained on Bach's chorales learns chords in a key, not the rule between two voices: left to
-itself it writes parallel fifths and octaves at ten times Bach's rate (README: the shipped models,
-judged). `VoiceLeading` sits between the model's logits and the draw and removes, for the voice about
-to be written, every pitch that would
+itself it writes parallel fifths and octaves at ten times Bach's rate (docs/guide/judging.md).
+`VoiceLeading` sits between the model's logits and the draw and removes, for the voice about to be
+written, every pitch that would
 
 - move in parallel fifths or octaves (unisons included) with a voice above it that moves on this step,
   as `judge.chorale` counts them: both voices move the same way, from such an interval to the same
