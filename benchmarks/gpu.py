@@ -11,7 +11,7 @@ next part runs; the exit status is 1 when any part failed. One budget (--budget 
 a part that no longer fits is skipped, and quality's minutes shrink to what is left (and say so).
 
   env          machine, driver, torch, CUDA, cuDNN, TF32 settings, package versions, matmul peaks
-  cuda_tests   pytest -m cuda on tests/test_cuda.py and tests/test_sampling.py
+  cuda_tests   pytest -m cuda on tests/test_cuda.py and tests/lm/test_sampling.py
   train_speed  2x512 (batch 64, windows of 100) and 3x1024 (batch 128): the plain loop (cuDNN nn.LSTM, Adam,
                clip 5, fp32; and in bf16 autocast for reference) against genseq's Trainer.train_step in fp32,
                bf16 and fp16 autocast: chars/s, ratio to the plain fp32 loop, share of the matmul peak
@@ -48,9 +48,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.common import (
+    PLAIN_DROPOUT,
+    PLAIN_LR,
+    PlainLSTM,
+    PlainRun,
+    flops_per_char,
+    genseq_generate,
+    load_text,
+    matmul_peak,
+    mean_seconds,
+    plain_carried,
+    synchronize,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("env", "cuda_tests", "train_speed", "sampling", "torchrun", "quality")
-PLAIN_LR, PLAIN_CLIP, PLAIN_DROPOUT = 2e-3, 5.0, 0.2  # benchmarks/plain_loop.py's loop
 T0_ENV = "GENSEQ_GPU_CHECK_T0"
 
 
@@ -72,6 +85,7 @@ class Sizes:
     quality_genseq: dict[str, Any] = field(default_factory=dict)  # api.train options beyond the defaults
     quality_plain: tuple[int, int, int, int] = (2, 512, 64, 100)  # layers, hidden, batch, window
     peak_size: int = 8192
+    peak_seconds: float = 1.0  # each matmul peak: the best product timed for this long
     needs_s: dict[str, float] = field(default_factory=dict)  # the least time each part is started with
     budget_s: float = 470.0
 
@@ -88,7 +102,7 @@ SMOKE = Sizes(
     sample_rounds=1, torchrun_args=("--layers", "1", "--hidden", "16", "--batch-size", "8", "--seq-len", "16"),
     torchrun_steps=(4, 8), quality_minutes=0.04, quality_min_minutes=0.01, quality_reserve_s=5,
     quality_genseq={"model": {"hidden_size": 16, "num_layers": 1}, "batch_size": 8, "seq_len": 16, "eval_every": 20},
-    quality_plain=(1, 16, 8, 16), peak_size=256,
+    quality_plain=(1, 16, 8, 16), peak_size=256, peak_seconds=0.05,
     needs_s={"env": 1, "cuda_tests": 5, "train_speed": 2, "sampling": 1, "torchrun": 8, "quality": 5},
     budget_s=300.0,
 )
@@ -115,11 +129,6 @@ def finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -233,19 +242,6 @@ class Check:
 # -- env ------------------------------------------------------------------------------------------
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, size: int) -> float:
-    """FLOP/s of a square product in `dtype`: the mean of 10 after 3 warm-ups (PyTorch's default TF32 settings)."""
-    a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in range(10):
-        a @ b
-    synchronize(device)
-    return 10 * 2 * size**3 / (time.perf_counter() - started)
-
-
 def package_versions() -> dict[str, Any]:
     """genseq's requirements (pyproject.toml) with the version found and whether it satisfies them."""
     import importlib.metadata
@@ -299,16 +295,18 @@ def part_env(check: Check) -> dict[str, Any]:
     if check.device.type == "cuda":
         dtypes["fp16"] = torch.float16
     for name, dtype in dtypes.items():
-        check.peaks[name] = matmul_peak(check.device, dtype, check.sizes.peak_size)
+        check.peaks[name] = matmul_peak(dtype, check.device, check.sizes.peak_size, check.sizes.peak_seconds)
     if check.device.type == "cuda":  # what fp32 products run at where TF32 is allowed, as in cuDNN's LSTM by default
         before = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = True
         try:
-            check.peaks["tf32"] = matmul_peak(check.device, torch.float32, check.sizes.peak_size)
+            check.peaks["tf32"] = matmul_peak(torch.float32, check.device, check.sizes.peak_size,
+                                             check.sizes.peak_seconds)
         finally:
             torch.backends.cuda.matmul.allow_tf32 = before
     info["matmul_peak_tflops"] = {name: peak / 1e12 for name, peak in check.peaks.items()}
-    info["matmul_peak_note"] = (f"{check.sizes.peak_size}^3 product, mean of 10; fp32 without TF32, tf32 with it. "
+    info["matmul_peak_note"] = (f"{check.sizes.peak_size}^3 product, the best of those timed for "
+                                f"{check.sizes.peak_seconds:g} s; fp32 without TF32, tf32 with it. "
                                 "fp32 training rows are set against tf32 where cuDNN may use it (allow_tf32)")
     check.log(json.dumps(finite(info)))
     return info
@@ -320,7 +318,8 @@ def part_env(check: Check) -> dict[str, Any]:
 def part_cuda_tests(check: Check) -> dict[str, Any]:
     junit = check.scratch / "cuda-tests.xml"
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-rs", "-p", "no:cacheprovider", "-o", "addopts=",
-               "--continue-on-collection-errors", f"--junitxml={junit}", "tests/test_cuda.py", "tests/test_sampling.py"]
+               "--continue-on-collection-errors", f"--junitxml={junit}",
+               "tests/test_cuda.py", "tests/lm/test_sampling.py"]
     if importlib.util.find_spec("pytest_timeout"):  # the image has it: a hung test fails alone
         command[3:3] = ["-p", "pytest_timeout", "--timeout", "120"]
     code, output = check.run(command, timeout=200, env={"GENSEQ_CACHE": str(check.scratch / "test-cache")})
@@ -344,73 +343,6 @@ def part_cuda_tests(check: Check) -> dict[str, Any]:
 # -- training speed -------------------------------------------------------------------------------
 
 
-def flops_per_char(vocab: int, hidden: int, layers: int) -> float:
-    """Matrix-multiply FLOPs per training character: 2 per weight forward, 4 backward (as benchmarks.train_speed)."""
-    return 6.0 * (layers * 4 * hidden * 2 * hidden + hidden * vocab)
-
-
-class PlainRun:
-    """benchmarks/plain_loop.py's loop on any device: nn.LSTM (cuDNN on a GPU), Adam, clip 5, the state carried
-    between windows, the data on the device; `amp` runs the forward pass in that autocast dtype."""
-
-    def __init__(self, train_ids: np.ndarray, vocab: int, device: torch.device, layers: int, hidden: int,
-                 batch: int, seq_len: int, amp: torch.dtype | None = None, seed: int = 0):
-        from benchmarks.plain_loop import PlainLSTM, streams
-
-        torch.manual_seed(seed)
-        self.device, self.seq_len, self.amp = device, seq_len, amp
-        self.model = PlainLSTM(vocab, hidden, layers, dropout=PLAIN_DROPOUT).to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=PLAIN_LR)
-        self.data = streams(train_ids, batch).to(device)
-        self.position, self.state = 0, None
-        self.chars_per_step = batch * seq_len
-
-    def step(self) -> torch.Tensor:
-        if self.position + self.seq_len + 1 > self.data.shape[1]:
-            self.position, self.state = 0, None
-        window = self.data[:, self.position : self.position + self.seq_len + 1]
-        self.model.train()
-        amp = torch.autocast(self.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext()
-        with amp:
-            logits, state = self.model(window[:, :-1], self.state)
-            loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten())
-        self.optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.model.parameters(), PLAIN_CLIP)
-        self.optimizer.step()
-        self.state = tuple(s.detach() for s in state)
-        self.position += self.seq_len
-        return loss.detach()
-
-    @torch.no_grad()
-    def evaluate(self, val_ids: np.ndarray, batch: int = 64, seq_len: int = 100) -> float:
-        """Mean nats/char over all of `val_ids`, state carried (benchmarks.plain_loop.evaluate, on the device)."""
-        from benchmarks.plain_loop import streams
-
-        self.model.eval()
-        data, state, total, count = streams(val_ids, batch).to(self.device), None, 0.0, 0
-        for i in range(0, data.shape[1] - 1, seq_len):
-            window = data[:, i : i + seq_len + 1]
-            logits, state = self.model(window[:, :-1], state)
-            total += nn.functional.cross_entropy(logits.float().flatten(0, 1), window[:, 1:].flatten(),
-                                                 reduction="sum").item()
-            count += window[:, 1:].numel()
-        return total / count
-
-
-def timed_steps(step: Callable[[], Any], warmup: int, steps: int, device: torch.device) -> tuple[float, float]:
-    """Mean seconds per step over `steps` after `warmup` (the device synchronized at both ends), and the last loss."""
-    for _ in range(warmup):
-        step()
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
-    loss = float(loss)  # a tensor from the plain loop, a float from genseq
-    synchronize(device)
-    return (time.perf_counter() - started) / steps, loss
-
-
 def memory_mib(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
@@ -419,7 +351,7 @@ def plain_speed(check: Check, data: tuple, layers: int, hidden: int, batch: int,
                 amp: torch.dtype | None) -> dict[str, Any]:
     train_ids, _, vocab = data
     run = PlainRun(train_ids, vocab, check.device, layers, hidden, batch, seq_len, amp)
-    seconds, loss = timed_steps(lambda: run.step().item(), check.sizes.speed_warmup, check.sizes.speed_steps,
+    seconds, loss = mean_seconds(lambda: run.step().item(), check.sizes.speed_warmup, check.sizes.speed_steps,
                                 check.device)
     return {"chars_per_s": run.chars_per_step / seconds, "ms_per_step": 1000 * seconds, "last_loss": loss}
 
@@ -438,7 +370,7 @@ def genseq_speed(check: Check, data: tuple, layers: int, hidden: int, batch: int
     with tempfile.TemporaryDirectory(dir=check.scratch) as folder:
         trainer = Trainer(model_config, config, train_ids.astype(np.int32), val_ids.astype(np.int32), Path(folder), {})
         with heap_kept():
-            seconds, loss = timed_steps(trainer.train_step, check.sizes.speed_warmup, check.sizes.speed_steps,
+            seconds, loss = mean_seconds(trainer.train_step, check.sizes.speed_warmup, check.sizes.speed_steps,
                                         check.device)
         scale = trainer.scaler.get_scale() if trainer.scaler.is_enabled() else None
     if not math.isfinite(loss):
@@ -448,7 +380,6 @@ def genseq_speed(check: Check, data: tuple, layers: int, hidden: int, batch: int
 
 
 def part_train_speed(check: Check) -> dict[str, Any]:
-    from benchmarks.plain_loop import load_text
     from genseq.errors import ConfigError
     from genseq.lm.runtime import native_precisions
 
@@ -507,33 +438,6 @@ def part_train_speed(check: Check) -> dict[str, Any]:
 # -- sampling -------------------------------------------------------------------------------------
 
 
-@torch.inference_mode()
-def plain_carried(model: nn.Module, batch: int, length: int, device: torch.device) -> float:
-    """chars/s of the textbook loop on the device: step nn.LSTM with the state carried, softmax, multinomial;
-    nothing comes back to the host until the end."""
-    generator = torch.Generator(device=device).manual_seed(0)
-    token, state, drawn = torch.zeros(batch, 1, dtype=torch.long, device=device), None, []
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in range(length):
-        logits, state = model(token, state)
-        token = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=generator)
-        drawn.append(token)
-    torch.cat(drawn, 1).cpu()
-    return batch * length / (time.perf_counter() - started)
-
-
-def genseq_generate(model: nn.Module, batch: int, length: int) -> float:
-    """chars/s of genseq's `generate` (on a GPU: model.step and next_token_probs there, the draw on the host)."""
-    from genseq.lm.config import SampleConfig
-    from genseq.lm.sampling import generate
-
-    config = SampleConfig(length=length, num_samples=batch, seed=0, stop_at_end=False, precision="fp32")
-    started = time.perf_counter()
-    generate(model, [1, 2, 3], config, end_token=0)
-    return batch * length / (time.perf_counter() - started)
-
-
 def graphed_generate(model: nn.Module, batch: int, length: int, graph: bool) -> float:
     """chars/s of generate's per-token work (next_token_probs on the device, the draw on the host, the token
     back) over `GraphedStep`; the set-up (and the graph's capture) counted in."""
@@ -552,7 +456,6 @@ def graphed_generate(model: nn.Module, batch: int, length: int, graph: bool) -> 
 
 
 def part_sampling(check: Check) -> dict[str, Any]:
-    from benchmarks.plain_loop import PlainLSTM
     from genseq.lm.config import ModelConfig
     from genseq.lm.model import LSTMLanguageModel
 
@@ -565,7 +468,7 @@ def part_sampling(check: Check) -> dict[str, Any]:
     runs: dict[str, Callable[[], float]] = {}
     for batch in (1, 64):
         runs[f"plain carried, {batch}"] = lambda b=batch: plain_carried(plain, b, length, device)
-        runs[f"genseq generate, {batch}"] = lambda b=batch: genseq_generate(model, b, length)
+        runs[f"genseq generate, {batch}"] = lambda b=batch: genseq_generate(model, b, length, precision="fp32")
         runs[f"genseq per-token work over GraphedStep{'' if graph else ' (eager: no CUDA)'}, {batch}"] = (
             lambda b=batch: graphed_generate(model, b, length, graph))
     rows: dict[str, Any] = {name: {"chars_per_s": 0.0} for name in runs}
@@ -653,8 +556,6 @@ def part_torchrun(check: Check) -> dict[str, Any]:
 
 
 def char_ids(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    from benchmarks.plain_loop import load_text
-
     train_ids, val_ids, vocab = load_text(path)
     return train_ids.astype(np.int32), val_ids.astype(np.int32), vocab
 
@@ -760,8 +661,6 @@ def quality_worker(args: argparse.Namespace) -> None:
                "train": {k: config.get("train", {}).get(k) for k in ("seq_len", "batch_size", "learning_rate")},
                "plan": config.get("plan")}
     else:
-        from benchmarks.plain_loop import load_text
-
         train_ids, val_ids, vocab = load_text(args.data)
         layers, hidden, batch, seq_len = sizes.quality_plain
         run = PlainRun(train_ids, vocab, device, layers, hidden, batch, seq_len)

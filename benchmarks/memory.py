@@ -5,7 +5,7 @@
 
 genseq runs in fresh processes: `genseq.api.prepare_data` (the streaming cache build, timed),
 then `genseq.api.train(FILE, steps=N)` (what `genseq train FILE --steps N` runs) from that
-cache. The plain figure is the textbook load of benchmarks/plain_loop.py (whole text in
+cache. The plain figure is the textbook load of benchmarks/common.py (whole text in
 memory, ids as an int64 tensor), run on the first `--plain-mb` of the file, its growth past the
 imports scaled linearly to the whole file (a full run would need about 10 bytes of RAM per
 character).
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.plain_loop import add_data_argument, data_file
+from benchmarks.common import add_data_argument, data_file
 
 LIMIT_BYTES = 2 * 1024**3
 

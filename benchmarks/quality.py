@@ -9,7 +9,7 @@ A budget is minutes (`3`) or steps (`300steps`). For steps, both loops train the
 shape (2x128, windows of 64, batch 32; the plain loop without dropout). For minutes, genseq plans
 its own shape (`--size auto`), and the plain loop (fp32, Adam 2e-3, dropout 0.2, windows of 100,
 batch 64) runs at 2x512 and at the shape genseq chose. Every model is scored by the same function
-(`plain_loop.evaluate`, fp32) on the same held-out tokens; genseq's is its best.pt.
+(`common.evaluate`, fp32) on the same held-out tokens; genseq's is its best.pt.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.plain_loop import add_data_argument, data_file, evaluate
-from benchmarks.plain_loop import train as train_plain
+from benchmarks.common import add_data_argument, data_file, evaluate
+from benchmarks.common import train as train_plain
 from genseq import api
 from genseq.lm import planning, probe
 from genseq.lm.config import ModelConfig

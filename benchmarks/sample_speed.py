@@ -27,27 +27,15 @@ import time
 
 import torch
 
-from benchmarks.plain_loop import PlainLSTM
-from genseq.lm.config import STEP_PRECISIONS, ModelConfig, SampleConfig
+from benchmarks.common import PlainLSTM, genseq_generate, plain_carried
+from genseq.lm.config import STEP_PRECISIONS, ModelConfig
 from genseq.lm.fastpath import LSTMStep, TokenSelector, int8_kernel, native_step_precisions
 from genseq.lm.model import LSTMLanguageModel
 from genseq.lm.probe import machine_name
 from genseq.lm.runtime import cpu_supports_bf16
-from genseq.lm.sampling import generate, step_precision
+from genseq.lm.sampling import step_precision
 
 VOCAB, HIDDEN, LAYERS = 65, 512, 2
-
-
-@torch.inference_mode()
-def plain_carried(model: PlainLSTM, batch: int, length: int) -> float:
-    """chars/s of the textbook loop: step nn.LSTM with the state carried, softmax, multinomial."""
-    generator = torch.Generator().manual_seed(0)
-    token, state = torch.zeros(batch, 1, dtype=torch.long), None
-    started = time.perf_counter()
-    for _ in range(length):
-        logits, state = model(token, state)
-        token = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=generator)
-    return batch * length / (time.perf_counter() - started)
 
 
 @torch.inference_mode()
@@ -61,13 +49,6 @@ def plain_refeed(model: PlainLSTM, length: int) -> float:
         token = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=generator)
         sequence = torch.cat([sequence, token], 1)
     return length / (time.perf_counter() - started)
-
-
-def genseq_generate(model: LSTMLanguageModel, batch: int, length: int, fast: bool, precision: str = "auto") -> float:
-    config = SampleConfig(length=length, num_samples=batch, seed=0, stop_at_end=False, precision=precision)
-    started = time.perf_counter()
-    generate(model, [1, 2, 3], config, end_token=0, fast=fast)
-    return batch * length / (time.perf_counter() - started)
 
 
 @torch.inference_mode()

@@ -1,6 +1,6 @@
 """CUDA: training follows the CPU, mixed precision trains, checkpoints cross devices, sampling keeps its semantics.
 
-Tests marked `cuda` (devices.CUDA) are skipped without a GPU; on a GPU machine `pytest -m cuda` runs them
+Tests marked `cuda` (tests.helpers.CUDA) are skipped without a GPU; on a GPU machine `pytest -m cuda` runs them
 (benchmarks/gpu.py does, in the one-call GPU check). The rest run everywhere: `--device cuda` where no GPU
 is visible, and the GPU check itself in its smoke mode.
 """
@@ -15,15 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
-from devices import DEVICES, NO_GPU, needs_cuda
-from sampling_checks import assert_step_follows_model, trained_looking_model
 
 from benchmarks.cudagraph import GraphedStep
 from genseq import api
 from genseq.lm.config import ModelConfig, TrainConfig
 from genseq.lm.fastpath import LSTMStep
 from genseq.lm.training import Trainer, resume_payload
+from tests.helpers import (
+    DEVICES,
+    NO_GPU,
+    assert_one_line_error,
+    assert_step_follows_model,
+    needs_cuda,
+    run_cli,
+    trained_looking_model,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_STEP_TOLERANCE = 1e-5

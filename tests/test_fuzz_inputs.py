@@ -1,6 +1,6 @@
 """Hostile ABC tunes, text files and checkpoint files: each works or raises GenseqError, within a time bound.
 
-tests/test_fuzz_midi.py does the same for MIDI files.
+tests/tokenizers/test_midi_fuzz.py does the same for MIDI files.
 """
 
 from __future__ import annotations

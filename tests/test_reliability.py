@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, generated_text, run_cli
 
 from genseq import api
 from genseq.errors import CheckpointError, GenseqError
 from genseq.lm.checkpoint import load_checkpoint, save_checkpoint
 from genseq.lm.config import ModelConfig, TrainConfig
 from genseq.lm.training import MAX_BAD_STEPS, Trainer, read_metrics
+from tests.helpers import assert_one_line_error, generated_text, run_cli
 
 EVAL_EVERY = 4
 SMALL = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--quiet"]
@@ -307,7 +307,7 @@ def genseq_version() -> str:
     return __version__
 
 
-# -- clear errors (those not already covered in test_cli.py / test_music_cli.py) -------------------
+# -- clear errors (those not already covered in tests/cli/) -------------------
 
 
 def limited_file_size(limit_bytes: int):

@@ -11,43 +11,20 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import generated_text
 
 import genseq
 from genseq import api
-from genseq.cli import main
 from genseq.errors import CheckpointError, GenseqError
 from genseq.files import atomic_file
 from genseq.lm.checkpoint import DIGEST, FORMAT, VERSION, load_checkpoint, shipped_models
 from genseq.lm.training import _truncate_metrics, read_metrics
 from genseq.music import controls
-
-FOLK = "folk-abc-small"
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    """(status, stdout, stderr) of `genseq ARGS`."""
-    monkeypatch.setattr(sys, "argv", ["genseq", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    captured = capsys.readouterr()
-    return exited.value.code, captured.out, captured.err
-
-
-def assert_one_line(result: tuple[int, str, str], *fragments: str) -> str:
-    status, _, err = result
-    assert status == 2 and "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+from tests.helpers import FOLK, LOCAL, assert_one_line_error, generated_text, run_cli, stream
 
 
 @pytest.fixture
@@ -66,8 +43,8 @@ def text_source(tmp_path) -> Path:
     (["--num-samples", "100000", "--length", "100000"], ["100,000 samples of 100,000 tokens needs about 240.0 GB",
                                                          "ask for fewer or shorter samples"]),
 ])
-def test_sampling_beyond_its_bounds_is_one_line(capsys, monkeypatch, args, fragments):
-    assert_one_line(cli(capsys, monkeypatch, "sample", FOLK, *args), *fragments)
+def test_sampling_beyond_its_bounds_is_one_line(args, fragments):
+    assert_one_line_error(run_cli("sample", FOLK, *args), *fragments)
 
 
 def test_transpose_is_bounded_in_the_library_too():
@@ -78,17 +55,17 @@ def test_transpose_is_bounded_in_the_library_too():
             controls.transpose_abc(tune, semitones)
 
 
-def test_training_options_that_cannot_be_held_or_read_are_one_line(capsys, monkeypatch, text_source, tmp_path):
+def test_training_options_that_cannot_be_held_or_read_are_one_line(text_source, tmp_path):
     run = str(tmp_path / "run")
-    assert_one_line(cli(capsys, monkeypatch, "train", str(text_source), "--name", run, "--encoding", "bogus-enc"),
+    assert_one_line_error(run_cli("train", str(text_source), "--name", run, "--encoding", "bogus-enc"),
                     "unknown --encoding 'bogus-enc'; give a Python codec name")
-    assert_one_line(cli(capsys, monkeypatch, "train", str(text_source), "--name", run, "--hidden", "200000",
+    assert_one_line_error(run_cli("train", str(text_source), "--name", run, "--hidden", "200000",
                         "--layers", "2", "--steps", "1", "--quiet"),
                     "a 2x200000 model needs about", "TB of memory", "choose a smaller --hidden or --layers")
-    assert_one_line(cli(capsys, monkeypatch, "train", str(text_source), "--name", run, "--seed", "-1"),
+    assert_one_line_error(run_cli("train", str(text_source), "--name", run, "--seed", "-1"),
                     "--seed must lie in 0..2**64-1, got -1")
     (tmp_path / "empty").mkdir()
-    assert_one_line(cli(capsys, monkeypatch, "train", str(tmp_path / "empty"), "--name", run),
+    assert_one_line_error(run_cli("train", str(tmp_path / "empty"), "--name", run),
                     "is an empty folder")
     assert not (tmp_path / "run" / "last.pt").exists()
 
@@ -125,17 +102,17 @@ def digested_run(tmp_path) -> Path:
     return run
 
 
-def test_a_flipped_weight_byte_is_refused_and_the_intact_twin_named(digested_run, capsys, monkeypatch):
+def test_a_flipped_weight_byte_is_refused_and_the_intact_twin_named(digested_run):
     assert DIGEST in load_checkpoint(digested_run / "best.pt")
     flip_a_weight_byte(digested_run / "best.pt")
     with pytest.raises(CheckpointError) as refused:
         load_checkpoint(digested_run / "best.pt")
     assert "best.pt is damaged: its tensors do not match the SHA-256 digest" in str(refused.value)
     assert "last.pt beside it is intact" in str(refused.value)
-    assert_one_line(cli(capsys, monkeypatch, "sample", str(digested_run), "--length", "5"),
+    assert_one_line_error(run_cli("sample", str(digested_run), "--length", "5"),
                     f"{digested_run / 'best.pt'} is damaged", "last.pt beside it is intact")
     flip_a_weight_byte(digested_run / "last.pt")
-    assert_one_line(cli(capsys, monkeypatch, "sample", str(digested_run / "last.pt"), "--length", "5"),
+    assert_one_line_error(run_cli("sample", str(digested_run / "last.pt"), "--length", "5"),
                     "last.pt is damaged", "best.pt beside it is damaged too")
 
 
@@ -154,23 +131,24 @@ def test_checkpoints_written_before_the_digest_still_load(tmp_path):
     (lambda p: p["model_config"].update(hidden_size=200_000), "its model cannot be built here: a 2x200000 model "
                                                               "needs about"),
 ])
-def test_a_checkpoint_with_missing_or_mistyped_fields_is_one_line(tmp_path, capsys, monkeypatch, change, fragment):
+def test_a_checkpoint_with_missing_or_mistyped_fields_is_one_line(tmp_path, change, fragment):
     payload = load_checkpoint(shipped_models()[FOLK])
     change(payload)
     torch.save({**payload, "format": FORMAT, "version": VERSION}, tmp_path / "odd.pt")
-    assert_one_line(cli(capsys, monkeypatch, "sample", str(tmp_path / "odd.pt"), "--length", "5"), "odd.pt", fragment)
+    assert_one_line_error(run_cli("sample", str(tmp_path / "odd.pt"), "--length", "5"), "odd.pt", fragment)
 
 
 # -- foreign run folders ----------------------------------------------------------------------------------------
 
 
-def test_runs_skips_and_counts_folders_genseq_did_not_write(tmp_path, capsys, monkeypatch, digested_run):
+def test_runs_skips_and_counts_folders_genseq_did_not_write(tmp_path, digested_run):
     (digested_run / "config.json").write_text(json.dumps({"model": {"num_layers": 2, "hidden_size": 384},
                                                           "data": {"corpus": "folk-abc"}}))
     (tmp_path / "downloaded").mkdir()
     (tmp_path / "downloaded" / "config.json").write_text('{"model": "gpt2"}')
     os.symlink(digested_run, tmp_path / "linked")
-    status, out, err = cli(capsys, monkeypatch, "runs", str(tmp_path))
+    result = run_cli("runs", str(tmp_path))
+    status, out, err = result.returncode, result.stdout, result.stderr
     assert status == 0 and "Traceback" not in err
     assert str(digested_run) in out and "downloaded" not in out and "linked" not in out
     assert "config.json was not written by genseq" in err and "a symbolic link (not followed)" in err
@@ -209,25 +187,24 @@ def test_torch_failing_on_a_full_disk_is_one_line_and_leaves_nothing(full_disk):
     assert list(full_disk.iterdir()) == []
 
 
-def test_training_into_a_full_disk_is_one_line_and_leaves_no_debris(full_disk, text_source, capsys, monkeypatch):
+def test_training_into_a_full_disk_is_one_line_and_leaves_no_debris(full_disk, text_source):
     run = full_disk / "run"
-    line = assert_one_line(cli(capsys, monkeypatch, "train", str(text_source), "--name", str(run), "--steps", "2",
+    line = assert_one_line_error(run_cli("train", str(text_source), "--name", str(run), "--steps", "2",
                                "--hidden", "256", "--layers", "1", "--batch-size", "4", "--seq-len", "16",
                                "--quiet"), "could not write", "free some disk space")
     assert "No space left on device" in line
     assert debris(full_disk) == [] and not (run / "last.pt").exists()
 
 
-def test_sampling_wav_into_a_full_disk_is_one_line_and_leaves_no_truncated_wav(full_disk, capsys, monkeypatch):
+def test_sampling_wav_into_a_full_disk_is_one_line_and_leaves_no_truncated_wav(full_disk):
     out = full_disk / "out"
-    assert_one_line(cli(capsys, monkeypatch, "sample", FOLK, "--length", "300", "--seed", "1", "--output-dir",
+    assert_one_line_error(run_cli("sample", FOLK, "--length", "300", "--seed", "1", "--output-dir",
                         str(out), "--wav", "--quiet"), "could not write", "No space left on device")
     assert debris(full_disk) == [] and not list(out.glob("*.wav"))
 
 
 def test_the_studio_on_a_full_disk_says_so_keeps_serving_and_keeps_no_half_result(full_disk):
     from starlette.testclient import TestClient
-    from test_serve import LOCAL, stream
 
     from genseq.serve import create_app
 

@@ -2,7 +2,7 @@
 
 `LSTMStep` gives the same logits as `LSTMLanguageModel.step` (in fp32; bf16 and int8 within
 rounding) and `TokenSelector` the same distribution as `sampling.next_token_probs`
-(tests/test_fastpath.py compares them). Per step
+(tests/lm/test_fastpath.py compares them). Per step
 no Python-side tensor is built and only the products' outputs are allocated: nn.LSTM's per-call
 setup (weight checks, oneDNN weight reordering) costs more than the arithmetic at batch 1.
 """

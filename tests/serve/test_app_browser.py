@@ -1,0 +1,233 @@
+"""The studio end to end in a real browser: headless Chromium (Debian's) driven by Playwright against `genseq serve`.
+
+Every request the page makes must stay on the studio's address: any other is aborted and fails the test. The page
+is opened at http://127.0.0.1:PORT, as genseq serve prints it, and once at http://localhost:PORT: the studio's guard
+(Host, Origin, content types) must let the user's own browser through under either name.
+"""
+
+import contextlib
+from pathlib import Path
+
+import pretty_midi
+import pytest
+
+from tests.helpers import ROOT, studio_process
+
+playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def studio_url(tmp_path_factory):
+    """`genseq serve` on a free local port with an empty runs folder."""
+    with studio_process(tmp_path_factory.mktemp("runs")) as (url, process):
+        assert url in process.stdout.readline()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@contextlib.contextmanager
+def studio_page(browser, url: str):
+    """A fresh page on the studio at `url`; requests that leave it are aborted and fail the test at its end."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    outside: list[str] = []
+
+    def only_this_machine(route):
+        if route.request.url.startswith(url + "/"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_this_machine)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda err: errors.append(str(err)))
+    opened.goto(url + "/")
+    opened.wait_for_selector("#models li[data-model=folk-abc-small]")
+    yield opened
+    context.close()
+    assert outside == [], f"requests left the machine: {outside}"
+    assert errors == [], f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, studio_url):
+    """The studio as the address genseq serve prints opens it (http://127.0.0.1:PORT)."""
+    with studio_page(browser, studio_url) as opened:
+        yield opened
+
+
+def watch_live_text(page) -> None:
+    """Count in the page how many times the live text grew, so tokens seen arriving can be checked afterwards."""
+    page.evaluate("""() => {
+        window.grew = 0;
+        new MutationObserver(() => { window.grew += 1; }).observe(
+            document.querySelector('#live-text'), {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def test_generate_watch_it_write_see_the_score_play_and_download_the_midi(page, tmp_path):
+    page.click("#models li[data-model=folk-abc-small]")
+    page.fill("input[name=length]", "400")
+    page.uncheck("#new-seed")
+    page.fill("#seed", "7")
+    watch_live_text(page)
+    page.click("#generate")
+    page.wait_for_selector(".sample[data-sample='1'] audio", timeout=90_000)
+    assert page.evaluate("window.grew") >= 2  # the panes were made, then tokens streamed into them
+    assert "seed 7" in page.inner_text("#result-meta")
+    tune = page.inner_text(".sample pre")
+    assert tune.startswith("X:") and "K:" in tune
+
+    score = page.wait_for_selector(".sample .score img")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=score)
+
+    assert page.evaluate("document.querySelector('.sample canvas').width") > 0  # the piano roll is drawn
+    duration = page.evaluate("""async () => {
+        const audio = document.querySelector('.sample audio');
+        audio.muted = true;
+        await audio.play();
+        await new Promise((done) => setTimeout(done, 700));
+        return [audio.duration, audio.currentTime, audio.paused];
+    }""")
+    assert duration[0] > 2 and duration[1] > 0.2 and not duration[2]  # it plays
+
+    with page.expect_download() as download:
+        page.click(".sample a[data-kind=mid]")
+    midi = Path(download.value.path()).read_bytes()
+    assert midi[:4] == b"MThd" and download.value.suggested_filename.endswith("-1.mid")
+
+    page.wait_for_selector("#history tbody tr")
+    assert "folk-abc-small" in page.inner_text("#history tbody tr")
+
+
+def test_stop_a_long_generation_and_keep_what_was_written(page):
+    page.click("#models li[data-model=folk-abc-small]")
+    page.fill("input[name=length]", "20000")
+    page.uncheck("#stop-at-end")
+    page.click("#generate")
+    page.wait_for_function("(document.querySelector('#live-text pre') || {textContent: ''}).textContent.length > 40")
+    written = len(page.inner_text("#live-text pre"))
+    page.click("#stop")
+    page.wait_for_selector("#result:not([hidden]) .sample pre", timeout=90_000)
+    assert "stopped early" in page.inner_text("#result-meta")
+    assert written <= len(page.inner_text(".sample pre")) < 20000
+    assert page.is_enabled("#generate") and not page.is_enabled("#stop")
+
+
+def test_a_bad_setting_is_one_line_on_the_page_and_the_studio_goes_on(page):
+    page.fill("#temperature", "-1")
+    page.click("#generate")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == "--temperature must be a number >= 0 (0 is greedy), got -1.0"
+    assert page.is_enabled("#generate")
+
+
+def test_the_history_shows_an_earlier_result_after_a_reload(page):
+    page.click("#models li[data-model=folk-abc-small]")
+    page.fill("input[name=length]", "300")
+    page.click("#generate")
+    page.wait_for_selector("#result:not([hidden]) .sample")
+    seed = page.inner_text("#result-meta").split("seed ")[1].split(" ")[0]
+    page.reload()
+    page.wait_for_selector("#history tbody tr")
+    assert page.is_hidden("#result")
+    page.click(f"#history tbody tr:has(td:text-is('{seed}')) button:has-text('show')")
+    page.wait_for_selector("#result:not([hidden]) .sample")
+    assert f"seed {seed}" in page.inner_text("#result-meta")
+
+
+def test_a_primer_file_fills_the_box_or_primes_the_chorale_model(page, tmp_path):
+    tunes = tmp_path / "two tunes.abc"
+    tunes.write_text("X:7\nT:First\nM:6/8\nL:1/8\nK:G\nGAB c2d|\n\nX:8\nT:Second\nK:D\nDEF|\n", encoding="utf-8")
+    page.click("#models li[data-model=folk-abc-small]")
+    page.set_input_files("#primer-file", str(tunes))
+    page.wait_for_function("document.querySelector('#primer').value.includes('T:First')")
+    assert "Second" not in page.input_value("#primer")
+
+    melody = tmp_path / "melody.mid"
+    melody.write_bytes(ROOT.joinpath("examples", "bach-chorales", "sample-01.mid").read_bytes())
+    assert page.is_hidden("#voice-leading") and page.is_visible("#full-bars") and page.is_checked("#full-bars")
+    page.click("#models li[data-model=bach-chorales-small]")
+    assert page.is_visible("#voice-leading") and page.is_checked("#voice-leading") and page.is_hidden("#full-bars")
+    page.set_input_files("#primer-file", str(melody))
+    page.wait_for_selector("#upload-chip:not([hidden])")
+    assert page.inner_text("#upload-name") == "primer: melody.mid"
+    page.fill("input[name=length]", "60")
+    page.click("#generate")
+    page.wait_for_selector("#result:not([hidden]) .sample audio", timeout=120_000)
+    assert "melody.mid" not in page.inner_text("#error") and page.is_hidden("#error")
+
+    soprano = pretty_midi.PrettyMIDI(str(melody))  # its top voice alone: a melody, which the model harmonises
+    soprano.instruments = soprano.instruments[:1]
+    soprano.write(str(tmp_path / "tune.mid"))
+    page.set_input_files("#primer-file", str(tmp_path / "tune.mid"))
+    page.wait_for_function("document.querySelector('#upload-name').textContent.includes('tune.mid')")
+    assert page.inner_text("#upload-name") == "melody to harmonise: tune.mid"
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#result-meta').textContent.includes('harmonising tune.mid')",
+                           timeout=120_000)
+    page.wait_for_selector("#result:not([hidden]) .sample audio")
+    assert page.is_hidden("#error")
+
+    page.click("#models li[data-model=folk-abc-small]")
+    page.set_input_files("#primer-file", str(melody))
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == "melody.mid cannot prime this abc model; give a text or .abc file"
+
+
+def test_the_page_works_when_opened_as_localhost(browser, studio_url, tmp_path):
+    tune = tmp_path / "tune.abc"
+    tune.write_text("X:3\nT:Local\nM:6/8\nL:1/8\nK:G\nGAB c2d|\n", encoding="utf-8")
+    with studio_page(browser, studio_url.replace("127.0.0.1", "localhost")) as page:
+        page.click("#models li[data-model=folk-abc-small]")
+        page.set_input_files("#primer-file", str(tune))  # a POST of raw bytes
+        page.wait_for_function("document.querySelector('#primer').value.includes('T:Local')")
+        page.fill("input[name=length]", "20000")
+        page.uncheck("#stop-at-end")
+        page.click("#generate")  # a POST of JSON, streamed back
+        page.wait_for_function("(document.querySelector('#live-text pre') || {textContent: ''}).textContent.length"
+                               " > 60")
+        page.click("#stop")  # a POST to stop it
+        page.wait_for_selector("#result:not([hidden]) .sample audio", timeout=90_000)
+        assert "stopped early" in page.inner_text("#result-meta") and page.is_hidden("#error")
+        assert page.evaluate("fetch('/api/history').then(r => r.status)") == 200
+
+
+def test_the_studio_samples_each_model_at_its_own_temperature_until_the_slider_moves(page):
+    """bach-chorales-small ships temperature 0.8: the slider shows it and the page sends none, so the studio
+    samples at 0.8 as the CLI does; once the user moves the slider, its value is sent and used."""
+    page.click("#models li[data-model=bach-chorales-small]")
+    assert page.input_value("#temperature") == "0.8" and page.input_value("#temperature-range") == "0.8"
+    page.fill("input[name=length]", "30")
+    with page.expect_request("**/api/generate") as sent:
+        page.click("#generate")
+    assert "temperature" not in sent.value.post_data_json
+    page.wait_for_selector("#result:not([hidden]) .sample")
+    assert "temperature 0.8 ·" in page.inner_text("#result-meta")
+
+    page.click("#models li[data-model=folk-abc-small]")  # each model's own, while the user has chosen none
+    assert page.input_value("#temperature") == "1"
+    page.click("#models li[data-model=bach-chorales-small]")
+    page.fill("#temperature-range", "1.2")  # the slider moved
+    assert page.input_value("#temperature") == "1.2"
+    with page.expect_request("**/api/generate") as sent:
+        page.click("#generate")
+    assert sent.value.post_data_json["temperature"] == "1.2"
+    page.wait_for_function("document.querySelector('#result-meta').textContent.includes('temperature 1.2 ·')",
+                           timeout=90_000)
+    page.click("#models li[data-model=folk-abc-small]")  # a temperature chosen stays chosen
+    assert page.input_value("#temperature") == "1.2"
