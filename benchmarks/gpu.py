@@ -249,8 +249,8 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int) -> float:
 def package_versions() -> dict[str, Any]:
     """genseq's requirements (pyproject.toml) with the version found and whether it satisfies them."""
     import importlib.metadata
-
     import tomllib
+
     from packaging.requirements import Requirement
 
     rows = {}
