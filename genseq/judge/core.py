@@ -21,6 +21,7 @@ from genseq.corpora.sources import (
 from genseq.errors import InputError
 from genseq.judge.chorale import ChoraleCounts, chorale_counts
 from genseq.judge.features import FEATURES, Notes, cross_distances, intra_distances, overlap_area, piece_features
+from genseq.limits import MAX_REFERENCE
 from genseq.lm.config import TrainConfig
 from genseq.music import bars
 from genseq.music.abc import abc_to_midi
@@ -30,8 +31,6 @@ COPY_BARS = 4
 """ABC: a sample copies when it has this many consecutive bars exactly as a training tune has them."""
 COPY_NOTES = 48
 """MIDI: ... when it has this many consecutive notes (pitch steps and onset gaps) as a training piece has them."""
-MAX_REFERENCE = 500
-"""Reference pieces measured (a random subset of a larger reference): parsing costs ~0.05 s per ABC tune."""
 
 Source = str | Path | Sequence[Document]
 
