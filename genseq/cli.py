@@ -256,7 +256,8 @@ def sample(
     if output_dir is not None:
         outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                                  soundfont=str(soundfont) if soundfont else None,
-                                 judge_reference=(model.info()["data"] or {}).get("corpus"))
+                                 judge_reference=(model.info()["data"] or {}).get("corpus"),
+                                 progress=not (json_output or quiet))
         settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""),
                     **_given(melody=str(melody) if melody else None), **options,
                     **{k: v for k, v in vars(model.sample_config(**options)).items() if k in api.DISTRIBUTION_OPTIONS},

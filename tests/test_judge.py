@@ -3,6 +3,7 @@
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from conftest import assert_one_line_error, run_cli
 
 from genseq.api.export import Outputs, export_samples
 from genseq.corpora.sources import Document
+from genseq.files import cache_dir
 from genseq.judge import judge, table
 from genseq.judge.chorale import chorale_counts
 from genseq.judge.core import measure
@@ -195,6 +197,21 @@ def test_the_numpy_kde_gives_scipys_overlapping_areas(tmp_path):
     for name, sets in result.distances.items():
         intra, across = sets.values()
         assert result[name].samples == pytest.approx(_scipy_overlap_area(intra, across), abs=1e-9), name
+
+
+def test_a_builtin_reference_is_measured_once_then_read_from_the_cache(tmp_path):
+    """A report page judges against its model's corpus every time: the reference's statistics and the training
+    split's copy keys are cached under genseq's cache, and the cached judgement is the same."""
+    (tmp_path / "sample.abc").write_text(HEADER + "GABc dedc|BAGF GABc|" * 4 + "\n")
+    folder = cache_dir() / "judge"
+    before = set(folder.iterdir()) if folder.exists() else set()  # other tests may have judged against corpora
+    first = judge(tmp_path / "sample.abc", "folk-abc", max_reference=6)
+    assert sorted(p.name.split("-")[0] for p in set(folder.iterdir()) - before) == ["reference", "training"]
+    started = time.perf_counter()
+    assert judge(tmp_path / "sample.abc", "folk-abc", max_reference=6).to_dict() == first.to_dict()
+    assert time.perf_counter() - started < 5.0  # measuring took 15 s: the split's copy keys alone
+    judge(tmp_path / "sample.abc", "folk-abc", max_reference=7)  # another subset is measured and cached anew
+    assert len(set(folder.glob("reference-*")) - before) == 2
 
 
 def test_midi_sets_get_chorale_figures_and_a_ceiling(tmp_path):
