@@ -245,8 +245,8 @@ class Check:
 def package_versions() -> dict[str, Any]:
     """genseq's requirements (pyproject.toml) with the version found and whether it satisfies them."""
     import importlib.metadata
-
     import tomllib
+
     from packaging.requirements import Requirement
 
     rows = {}

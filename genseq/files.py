@@ -64,6 +64,10 @@ def write_atomic(path: str | Path, data: bytes | str, what: str = "") -> None:
         handle.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
+DEFAULT_RUNS = Path("checkpoints")
+"""Where training runs go and where `genseq runs` and the studio look, relative to the working folder."""
+
+
 def cache_dir() -> Path:
     """Where built corpora, token caches and step probes live: `$GENSEQ_CACHE` or `~/.cache/genseq`."""
     return Path(os.environ.get("GENSEQ_CACHE") or Path.home() / ".cache" / "genseq")

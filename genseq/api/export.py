@@ -34,6 +34,8 @@ class Outputs:
     soundfont: str | None = None
     judge_reference: str | None = None
     """With the report: judge the samples against these pieces (a built-in corpus: its held-out split)."""
+    progress: bool = False
+    """Show bars while the report's judge reads pieces."""
 
     def __post_init__(self) -> None:
         if self.report:
@@ -113,7 +115,8 @@ def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Pat
             _music_files(sample, tokenizer, stem, outputs, entry, result, title)
         result.files.append(entry)
     if outputs.report:
-        sections = [_judge_section(result.files, outputs.judge_reference)] if outputs.judge_reference else []
+        sections = ([_judge_section(result.files, outputs.judge_reference, outputs.progress)]
+                    if outputs.judge_reference else [])
         result.report = report.html_report(result.files, output_dir, settings, sections=sections)
     return result
 
@@ -123,10 +126,10 @@ def _named(stem: Path, suffix: str) -> Path:
     return stem.with_name(stem.name + suffix)
 
 
-def _judge_section(files: list[dict[str, Any]], reference: str) -> str:
+def _judge_section(files: list[dict[str, Any]], reference: str, progress: bool) -> str:
     written = [Document(entry["name"], text=entry["text"]) if "text" in entry else
                Document(entry["name"], path=str(entry["midi"]), binary=True) for entry in files]
-    return report_section(written, reference)
+    return report_section(written, reference, progress)
 
 
 def _music_files(

@@ -19,7 +19,7 @@ from genseq.api.data import PreparedData, prepare_data
 from genseq.console import say, training_bar
 from genseq.corpora.augment import copies_per_document
 from genseq.errors import CheckpointError, ConfigError, GenseqError, InputError
-from genseq.files import cache_dir, write_atomic
+from genseq.files import DEFAULT_RUNS, cache_dir, write_atomic
 from genseq.lm.config import ModelConfig, ModelOptions, TrainConfig, TrainOptions, check_names, from_dict, to_dict
 from genseq.lm.data import first_document
 from genseq.lm.distributed import world
@@ -29,8 +29,6 @@ from genseq.lm.runtime import choose_device, set_threads
 from genseq.lm.training import RunResult, Trainer, read_metrics, resume_payload
 from genseq.output import plots
 from genseq.tokenizers import tokenizer_from_dict
-
-DEFAULT_RUNS = Path("checkpoints")
 
 BUDGETS = ("steps", "epochs", "minutes")
 

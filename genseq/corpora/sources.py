@@ -11,12 +11,11 @@ import math
 import os
 import random
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
-import tomllib
 
 from genseq.errors import InputError
 from genseq.files import cache_dir, write_atomic

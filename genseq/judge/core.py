@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,9 +23,11 @@ from genseq.corpora.sources import (
     split_abc_tunes,
     split_documents,
 )
-from genseq.errors import InputError
+from genseq.errors import GenseqError, InputError
+from genseq.files import cache_dir, write_atomic
 from genseq.judge.chorale import ChoraleCounts, chorale_counts
 from genseq.judge.features import FEATURES, Notes, cross_distances, intra_distances, overlap_area, piece_features
+from genseq.limits import MAX_REFERENCE
 from genseq.lm.config import TrainConfig
 from genseq.music import bars
 from genseq.music.abc import abc_to_midi
@@ -30,8 +37,6 @@ COPY_BARS = 4
 """ABC: a sample copies when it has this many consecutive bars exactly as a training tune has them."""
 COPY_NOTES = 48
 """MIDI: ... when it has this many consecutive notes (pitch steps and onset gaps) as a training piece has them."""
-MAX_REFERENCE = 500
-"""Reference pieces measured (a random subset of a larger reference): parsing costs ~0.05 s per ABC tune."""
 
 Source = str | Path | Sequence[Document]
 
@@ -105,10 +110,15 @@ def read_pieces(source: Source) -> tuple[str, list[tuple[str, str | Path]]]:
     return "abc", pieces
 
 
+def is_builtin(reference: Source) -> bool:
+    """Whether `reference` names a built-in corpus (and no file or folder of that name is here)."""
+    return isinstance(reference, str) and reference in builtin_corpora() and not Path(reference).exists()
+
+
 def reference_sets(reference: Source, training: Source | None) -> tuple[Source, Source | None]:
     """A built-in corpus name means its held-out split (and its training split for copying), split as training
     splits it (`TrainConfig`'s validation share and seed)."""
-    if isinstance(reference, str) and reference in builtin_corpora() and not Path(reference).exists():
+    if is_builtin(reference):
         documents, _ = builtin_documents(reference)
         split = split_documents(documents, TrainConfig.val_fraction, TrainConfig.seed)
         return split.val, split.train if training is None else training
@@ -148,18 +158,48 @@ def measure_all(kind: str, pieces: list[tuple[str, str | Path]], label: str, pro
     return stats
 
 
-def _copy_keys(kind: str, pieces: list[tuple[str, str | Path]]) -> set:
+def _copy_keys(kind: str, pieces: list[tuple[str, str | Path]], progress: bool) -> set:
     """Every copy key of the training pieces (bar runs read from the text for ABC, no rendering)."""
     keys: set = set()
-    for name, content in pieces:
-        if kind == "abc":
-            keys |= bars.bar_ngrams(bars.read_tune(content), COPY_BARS)
-        else:
-            try:
-                keys |= note_runs(Notes(read_score(content, name)), COPY_NOTES)
-            except InputError:
-                continue
+    with counting_bar("reading the training pieces", len(pieces), enabled=progress) as advance:
+        for name, content in pieces:
+            advance(1)
+            if kind == "abc":
+                keys |= bars.bar_ngrams(bars.read_tune(content), COPY_BARS)
+            else:
+                try:
+                    keys |= note_runs(Notes(read_score(content, name)), COPY_NOTES)
+                except InputError:
+                    continue
     return keys
+
+
+Measured = TypeVar("Measured")
+
+
+def _cached(what: str, kind: str, pieces: list[tuple[str, str | Path]], build: Callable[[], Measured],
+            enabled: bool) -> Measured:
+    """`build()`, kept under genseq's cache where `enabled` (a built-in corpus: judged against again and again,
+    on every report page, and measuring its pieces takes a minute). Keyed by the pieces themselves and the genseq
+    and music21 versions, so a changed corpus or a new reader measures afresh; an unreadable entry is measured
+    again."""
+    if not enabled:
+        return build()
+    digest = hashlib.sha256(f"{what} {kind} genseq {version('genseq')} music21 {version('music21')}".encode())
+    for name, content in pieces:
+        digest.update(name.encode() + b"\0")
+        digest.update(content.encode() if isinstance(content, str) else Path(content).read_bytes())
+    path = cache_dir() / "judge" / f"{what}-{digest.hexdigest()[:32]}.pickle"
+    try:
+        return pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
+        pass  # not measured yet, or torn: measured below
+    value = build()
+    try:
+        write_atomic(path, pickle.dumps(value), "judge cache ")
+    except GenseqError:  # a full disk: the next judgement measures again
+        pass
+    return value
 
 
 def _share(values: list[bool]) -> float | None:
@@ -228,6 +268,7 @@ def judge(samples: Source, reference: Source, training: Source | None = None, *,
     (else `training`, when given). `progress` shows a bar while the pieces are read.
     """
     kind, sample_pieces = read_pieces(samples)
+    builtin, training_given = is_builtin(reference), training
     reference, training = reference_sets(reference, training)
     reference_kind, reference_pieces = read_pieces(reference)
     if reference_kind != kind:
@@ -239,8 +280,13 @@ def judge(samples: Source, reference: Source, training: Source | None = None, *,
     if len(reference_pieces) < 4:
         raise InputError(f"the reference holds {len(reference_pieces)} pieces; give at least 4 to compare against")
     sample_stats = measure_all(kind, sample_pieces, "reading the samples", progress)
-    reference_stats = measure_all(kind, reference_pieces, "reading the reference", progress)
-    training_keys = _copy_keys(*read_pieces(training)) if training is not None else None
+    reference_stats = _cached("reference", kind, reference_pieces, partial(
+        measure_all, kind, reference_pieces, "reading the reference", progress), enabled=builtin)
+    training_keys = None
+    if training is not None:
+        training_kind, training_pieces = read_pieces(training)
+        training_keys = _cached("training", training_kind, training_pieces, partial(
+            _copy_keys, training_kind, training_pieces, progress), enabled=builtin and training_given is None)
     order = rng.sample(range(len(reference_stats)), len(reference_stats))
     half_a = [reference_stats[i] for i in order[: len(order) // 2]]
     half_b = [reference_stats[i] for i in order[len(order) // 2:]]

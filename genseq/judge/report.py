@@ -48,10 +48,11 @@ def html_section(judgement: Judgement, title: str = "judge") -> str:
             f"<p>{html.escape(CEILING_NOTE)}</p></section>")
 
 
-def report_section(samples: Sequence[Document], reference: str) -> str:
-    """The judge's table for the report page, or a note saying why there is none (the page never fails for it)."""
+def report_section(samples: Sequence[Document], reference: str, progress: bool = False) -> str:
+    """The judge's table for the report page, or a note saying why there is none (the page never fails for it).
+    `progress` shows bars while pieces are read (a built-in reference's once: then they are cached)."""
     try:
-        result = judge(samples, reference, max_reference=REPORT_REFERENCE)
+        result = judge(samples, reference, max_reference=REPORT_REFERENCE, progress=progress)
     except GenseqError as err:
         return f"<section><h2>judge</h2><p class='note'>not judged: {html.escape(str(err))}</p></section>"
     return html_section(result, f"judge: {len(samples)} samples against {reference} "

@@ -99,6 +99,10 @@ class TrainConfig:
             self.minutes = 10.0
 
 
+SIZES: dict[str, tuple[int, int]] = {"tiny": (1, 128), "small": (2, 256), "medium": (2, 512), "large": (3, 768)}
+"""Explicit --size presets: (layers, hidden). `auto` chooses among `planning.CANDIDATES` instead (here, without
+torch, so that `genseq --help` can name them at once)."""
+
 STEP_PRECISIONS = ("fp32", "bf16", "int8")
 """Precisions of the CPU sampler's LSTM step (`fastpath.LSTMStep`); `SampleConfig.precision` also takes auto."""
 

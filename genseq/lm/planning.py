@@ -18,6 +18,7 @@ import torch
 
 from genseq.errors import ConfigError
 from genseq.limits import lstm_parameters
+from genseq.lm.config import SIZES
 from genseq.lm.runtime import choose_precision, native_precisions
 
 
@@ -42,9 +43,6 @@ class Shape:
         """Weights of the LSTM language model of this shape (embedding as wide as the hidden state)."""
         return lstm_parameters(vocab_size, self.hidden_size, self.num_layers, None)
 
-
-SIZES: dict[str, tuple[int, int]] = {"tiny": (1, 128), "small": (2, 256), "medium": (2, 512), "large": (3, 768)}
-"""Explicit --size presets: (layers, hidden). `auto` chooses among CANDIDATES instead."""
 
 CANDIDATES: tuple[Shape, ...] = (
     Shape(2, 128, 64, 32),

@@ -1,17 +1,20 @@
 """ABC tunes through music21: parsed to a score and rendered to MIDI, bounded in length, meter and time.
 
-Hostile tunes make music21 run for minutes or for ever, so each parse runs under `MAX_RENDER_SECONDS` and tunes
-past `MAX_TUNE_CHARS` or `MAX_METER` are refused before it starts; every music21 failure leaves as one
-`InputError`.
+Hostile tunes make music21 run for minutes or for ever, so each parse runs in a worker process (a small pool,
+kept between parses) that is ended when it takes longer than `MAX_RENDER_SECONDS`; tunes past `MAX_TUNE_CHARS`
+or `MAX_METER` are refused before it starts; every music21 failure leaves as one `InputError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import io
+import os
+import pickle
+import queue
 import re
+import subprocess
 import sys
 import threading
 import warnings
@@ -69,60 +72,127 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-class _OutOfTime(BaseException):
-    """Raised inside a render that ran past MAX_RENDER_SECONDS; a BaseException so that music21's
-    own `except Exception` clauses cannot swallow it."""
+MAX_IDLE_WORKERS = 2
+"""Parsing processes kept waiting between parses (more start while threads parse at once)."""
+WORKER_START_SECONDS = 120.0
+"""How long a parsing process may take to start (Python and music21's import), not counted in a parse's time."""
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise InputError in this thread once `seconds` have passed (checked between Python bytecodes,
-    which is where music21 spends its time). Works in any thread, unlike SIGALRM. The interrupt is
-    repeated every 0.2 s: one can land where Python swallows it (a bare `except:`, a garbage-collector
-    callback, a `__del__`)."""
-    thread, lock, done, fired = ctypes.c_ulong(threading.get_ident()), threading.Lock(), threading.Event(), [False]
+class _Worker:
+    """A Python process that parses ABC with music21, so that a parse running past its time is ended by ending
+    the process (a thread cannot be stopped from outside); reused while its parses finish in time.
 
-    def watchdog() -> None:
-        if done.wait(seconds):
-            return
-        while True:
-            with lock:
-                if done.is_set():
-                    return
-                fired[0] = ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, ctypes.py_object(_OutOfTime)) == 1
-            if done.wait(0.2):
-                return
+    A plain subprocess rather than `multiprocessing`, whose spawned children re-run the user's main script; it
+    imports this very genseq (the parent's `sys.path`) and speaks pickle over its stdin and stdout. A thread
+    reads its answers, so that waiting for one can time out on every platform."""
 
-    def swallowed_quietly(unraisable: Any) -> None:
-        # an interrupt that landed in a gc callback or `__del__` was swallowed there; the next one follows, so
-        # Python's "Exception ignored in ..." report of it would only be noise on the user's terminal
-        if not isinstance(unraisable.exc_value, _OutOfTime):
-            previous_hook(unraisable)
+    def __init__(self) -> None:
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-P", "-c", f"from {__name__} import _serve; _serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment)
+        self.answers: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True, name="genseq-abc-answers").start()
+        self.ready = False
 
-    previous_hook, sys.unraisablehook = sys.unraisablehook, swallowed_quietly
-    threading.Thread(target=watchdog, daemon=True, name="abc-time-limit").start()
+    def _read(self) -> None:
+        try:
+            while True:
+                self.answers.put(pickle.load(self.process.stdout))
+        except Exception:  # noqa: BLE001 - end of the pipe (the process ended) or a torn answer
+            self.answers.put(None)
+
+    def run(self, job: str, text: str, seconds: float) -> Any:
+        """What `job` makes of `text`; TimeoutError after `seconds`, EOFError when the process died."""
+        if not self.ready:
+            if self._answer(WORKER_START_SECONDS) != "ready":
+                raise EOFError
+            self.ready = True
+        pickle.dump((job, text), self.process.stdin)
+        self.process.stdin.flush()
+        ok, value = self._answer(seconds)
+        if not ok:
+            raise InputError(value)
+        return value
+
+    def _answer(self, seconds: float) -> Any:
+        try:
+            answer = self.answers.get(timeout=seconds)
+        except queue.Empty:
+            raise TimeoutError from None
+        if answer is None:
+            raise EOFError
+        return answer
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+_idle: list[_Worker] = []
+_idle_lock = threading.Lock()
+
+
+def _in_worker(job: str, text: str) -> Any:
+    """Run `job` on `text` in a parsing process, within MAX_RENDER_SECONDS; InputError when music21 cannot
+    read the tune, takes longer, or its process dies (out of memory). One spare process is always starting or
+    waiting, so a parse after one that ran out of time does not wait for Python and music21 to start."""
+    with _idle_lock:
+        worker = _idle.pop() if _idle else _Worker()
+        if not _idle:
+            _idle.append(_Worker())
+    reusable = False
     try:
-        yield
-    except _OutOfTime:
-        raise InputError(f"music21 took longer than {seconds:g} s on this ABC tune; not rendered") from None
-    finally:
-        with lock:
-            done.set()
-            if fired[0]:  # raised but perhaps not yet delivered: withdraw it so it cannot surface later
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, None)
-        sys.unraisablehook = previous_hook
+        result = worker.run(job, text, MAX_RENDER_SECONDS)
+        reusable = True
+        return result
+    except InputError:  # music21's answer: the worker is fine
+        reusable = True
+        raise
+    except TimeoutError:
+        raise InputError(f"music21 took longer than {MAX_RENDER_SECONDS:g} s on this ABC tune; not rendered") from None
+    except (EOFError, OSError):
+        raise InputError("music21 ran out of memory or crashed on this ABC tune; not rendered") from None
+    finally:  # a worker that timed out, died or was interrupted mid-parse would answer late: it goes
+        with _idle_lock:
+            kept = reusable and len(_idle) < MAX_IDLE_WORKERS
+            if kept:
+                _idle.append(worker)
+        if not kept:
+            worker.close()
 
 
-def parse_abc(text: str) -> Score:
-    """The first tune of `text` that has notes, as a music21 score; InputError when music21 cannot read
-    it or takes longer than MAX_RENDER_SECONDS."""
-    with _time_limit(MAX_RENDER_SECONDS):
-        return _parse_abc(text)
+def _serve() -> None:
+    """A parsing process: answers each pickled (job, text) on stdin with (True, result) or (False, the
+    InputError's message) on stdout, until stdin closes. Anything music21 prints goes to stderr."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    import music21  # noqa: F401 - before "ready", so the first parse's time is the parse's alone
+
+    jobs = {"score": _frozen_score, "midi": _midi_bytes}
+    pickle.dump("ready", answers)
+    answers.flush()
+    while True:
+        try:
+            job, text = pickle.load(sys.stdin.buffer)
+        except EOFError:
+            return
+        try:
+            answer = (True, jobs[job](text))
+            data = pickle.dumps(answer)
+        except InputError as err:
+            data = pickle.dumps((False, str(err)))
+        except Exception as err:  # noqa: BLE001 - a music21 failure outside the guarded calls, or a score that
+            data = pickle.dumps((False, f"music21 cannot parse this ABC tune: {one_line(err)}"))  # cannot pickle
+        answers.write(data)
+        answers.flush()
 
 
-def _parse_abc(text: str) -> Score:
-    from music21 import converter, stream  # music21 takes seconds to import; only rendering needs it
-
+def _check_bounds(text: str) -> None:
+    """Refuse, before any process is asked, a tune too long or of a meter music21 would spend minutes on."""
     if len(text) > MAX_TUNE_CHARS:
         raise InputError(f"ABC tune of {len(text):,} characters is longer than {MAX_TUNE_CHARS:,}; not rendered")
     for match in _METER_FIELD.finditer(text):
@@ -130,6 +200,29 @@ def _parse_abc(text: str) -> Score:
         if not all(n and len(n) <= 9 and int(n) <= MAX_METER for n in (beats, unit)):
             raise InputError(f"the meter {beats[:9] or 0}/{unit[:9] or 0} of this ABC tune is beyond "
                              f"{MAX_METER}/{MAX_METER}; not rendered")
+
+
+def parse_abc(text: str) -> Score:
+    """The first tune of `text` that has notes, as a music21 score; InputError when music21 cannot read
+    it or takes longer than MAX_RENDER_SECONDS."""
+    from music21 import freezeThaw
+
+    _check_bounds(text)
+    thawer = freezeThaw.StreamThawer()
+    thawer.openStr(_in_worker("score", text))
+    return thawer.stream
+
+
+def _frozen_score(text: str) -> bytes:
+    """`_parse_abc` as music21's own pickle (a score holds weak references, which plain pickle refuses)."""
+    from music21 import freezeThaw
+
+    return freezeThaw.StreamFreezer(_parse_abc(text)).writeStr()
+
+
+def _parse_abc(text: str) -> Score:
+    from music21 import converter, stream  # music21 takes seconds to import; only rendering needs it
+
     try:
         with _quiet():
             parsed = converter.parseData(complete_abc(text), format="abc")
@@ -157,12 +250,17 @@ def _unshare_time_signatures(score: Score) -> None:
 def abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
     """MIDI of one ABC tune, repeats played out where music21 can expand them; InputError when
     music21 cannot render it or parsing and rendering take longer than MAX_RENDER_SECONDS."""
-    with _time_limit(MAX_RENDER_SECONDS):
-        return _abc_to_midi(text)
-
-
-def _abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
     import pretty_midi
+
+    _check_bounds(text)
+    data = _in_worker("midi", text)
+    try:
+        return pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception as err:  # music21 wrote what pretty_midi refuses (ticks beyond its bound)
+        raise InputError(f"music21 cannot turn this ABC tune into MIDI: {one_line(err)}") from None
+
+
+def _midi_bytes(text: str) -> bytes:
     from music21 import midi
 
     score = _parse_abc(text)
@@ -173,7 +271,6 @@ def _abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
         pass
     try:
         with _quiet():
-            data = midi.translate.streamToMidiFile(score).writestr()
-        return pretty_midi.PrettyMIDI(io.BytesIO(data))
+            return midi.translate.streamToMidiFile(score).writestr()
     except Exception as err:
         raise InputError(f"music21 cannot turn this ABC tune into MIDI: {one_line(err)}") from None

@@ -31,7 +31,7 @@ def default_soundfont() -> Path:
 
 SOUNDFONT_RENDERERS = ("tinysoundfont", "midirenderer")
 """SoundFont synthesizers in the order they are preferred: tinysoundfont (44.1 kHz, release tails, gain) when
-a user installed it, else midirenderer (48 kHz, a core dependency: one wheel, no dependencies)."""
+a user installed it, else midirenderer (48 kHz, the `audio` extra: one wheel, no dependencies, no sdist)."""
 
 _said_sine = [False]
 
@@ -61,11 +61,11 @@ def midi_to_wav(midi: MidiSource, wav_path: PathLike, soundfont: PathLike | None
     renderer = audio_renderer()
     if renderer == "sine":
         if soundfont is not None:
-            raise GenseqError("playing a SoundFont needs midirenderer or tinysoundfont, and neither installs on "
-                              "this platform; leave out --soundfont for sine tones")
+            raise GenseqError("playing a SoundFont needs midirenderer or tinysoundfont, and neither is installed; "
+                              "pip install 'genseq[audio]', or leave out --soundfont for sine tones")
         if not _said_sine[0]:
             say("[yellow]warning:[/] neither midirenderer nor tinysoundfont is installed; WAVs are sine tones "
-                "(pip install midirenderer for SoundFont audio)")
+                "(pip install 'genseq[audio]' for SoundFont audio)")
             _said_sine[0] = True
         rate = sample_rate or 44100
         audio = _additive_audio(score, rate, round((score.get_end_time() + RELEASE_SECONDS) * rate))

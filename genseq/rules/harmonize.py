@@ -25,6 +25,7 @@ import torch
 from genseq.errors import ConfigError, InputError
 from genseq.music.score import Score, score_from_pretty_midi, transpose
 from genseq.music.theory import VOICE_RANGES
+from genseq.rules import CANDIDATES
 from genseq.tokenizers import Tokenizer
 
 Template = list[int | None]
@@ -92,10 +93,6 @@ def melody_template(tokenizer: Tokenizer, source: Any) -> tuple[Template, int]:
         else:
             template.append(token)
     return template, shift
-
-
-CANDIDATES = 8
-"""Harmonisations drawn for each one kept (`TrainedModel.harmonize`)."""
 
 
 @torch.no_grad()

@@ -127,6 +127,11 @@ def test_render_writes_a_wav_of_the_right_length(tmp_path, midi_run):
     with wave.open(str(tmp_path / "band.wav")) as audio:
         seconds = audio.getnframes() / audio.getframerate()
     assert abs(seconds - (pretty_midi.PrettyMIDI(str(midi_path)).get_end_time() + 1.0)) < 0.5
+    written = (tmp_path / "band.wav").read_bytes()
+    assert_one_line_error(run_cli("render", str(midi_path), "--png"), "band.wav already exists",
+                          "--force")
+    assert (tmp_path / "band.wav").read_bytes() == written
+    assert run_cli("render", str(midi_path), "--png", "--force").returncode == 0
 
 
 def test_a_folder_without_usable_files_is_one_line_error(tmp_path):

@@ -2,6 +2,9 @@
 
 import json
 import math
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -9,6 +12,7 @@ import pytest
 
 from genseq.api.export import Outputs, export_samples
 from genseq.corpora.sources import Document
+from genseq.files import cache_dir
 from genseq.judge import judge, table
 from genseq.judge.chorale import chorale_counts
 from genseq.judge.core import measure
@@ -164,6 +168,50 @@ def test_overlapping_area_is_one_for_one_distribution_and_near_zero_for_two_apar
     apart = overlap_area(rng.normal(0, 1, 2000), rng.normal(20, 1, 2000))
     assert same > 0.95 and apart < 0.01
     assert overlap_area(np.zeros(10), np.zeros(10)) == pytest.approx(1.0, abs=0.01)  # all distances equal
+
+
+def _scipy_overlap_area(first, second, points=2048):
+    """The overlapping area as the judge computed it with scipy (gaussian_kde's defaults, scipy's trapezoid)."""
+    stats, integrate = pytest.importorskip("scipy.stats"), pytest.importorskip("scipy.integrate")
+    low, high = min(first.min(), second.min()), max(first.max(), second.max())
+    spread = max(high - low, 1e-6)
+    grid = np.linspace(low - 0.25 * spread, high + 0.25 * spread, points)
+    smaller = np.minimum(stats.gaussian_kde(first)(grid), stats.gaussian_kde(second)(grid))
+    return float(np.clip(integrate.trapezoid(smaller, grid), 0.0, 1.0))
+
+
+def test_the_numpy_kde_gives_scipys_overlapping_areas(tmp_path):
+    """The judge's KDE is scipy.stats.gaussian_kde's default (Scott's rule) in numpy, so its figures are the
+    ones it gave with scipy: on normal samples of several sizes and on the distances of real chorale samples."""
+    rng = np.random.default_rng(3)
+    for size in (5, 200, 3000):
+        first, second = rng.normal(0, 1, size), rng.gamma(2, 1, size)
+        assert overlap_area(first, second) == pytest.approx(_scipy_overlap_area(first, second), abs=1e-9)
+    chorales = sorted((Path(__file__).parents[1] / "examples" / "bach-chorales").glob("*.mid"))
+    for folder, files in (("samples", chorales[:3]), ("reference", chorales[3:])):
+        (tmp_path / folder).mkdir()
+        for file in files:
+            shutil.copy(file, tmp_path / folder)
+    result = judge(tmp_path / "samples", tmp_path / "reference")
+    assert len(result.distances) >= 8
+    for name, sets in result.distances.items():
+        intra, across = sets.values()
+        assert result[name].samples == pytest.approx(_scipy_overlap_area(intra, across), abs=1e-9), name
+
+
+def test_a_builtin_reference_is_measured_once_then_read_from_the_cache(tmp_path):
+    """A report page judges against its model's corpus every time: the reference's statistics and the training
+    split's copy keys are cached under genseq's cache, and the cached judgement is the same."""
+    (tmp_path / "sample.abc").write_text(HEADER + "GABc dedc|BAGF GABc|" * 4 + "\n")
+    folder = cache_dir() / "judge"
+    before = set(folder.iterdir()) if folder.exists() else set()  # other tests may have judged against corpora
+    first = judge(tmp_path / "sample.abc", "folk-abc", max_reference=6)
+    assert sorted(p.name.split("-")[0] for p in set(folder.iterdir()) - before) == ["reference", "training"]
+    started = time.perf_counter()
+    assert judge(tmp_path / "sample.abc", "folk-abc", max_reference=6).to_dict() == first.to_dict()
+    assert time.perf_counter() - started < 5.0  # measuring took 15 s: the split's copy keys alone
+    judge(tmp_path / "sample.abc", "folk-abc", max_reference=7)  # another subset is measured and cached anew
+    assert len(set(folder.glob("reference-*")) - before) == 2
 
 
 def test_midi_sets_get_chorale_figures_and_a_ceiling(tmp_path):
