@@ -4,7 +4,6 @@ import json
 import math
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -34,7 +33,7 @@ from genseq.judge.report import report_section
 from genseq.music.bars import all_bars_full, bar_line_pattern, is_aabb_8_8, read_tune, sections
 from genseq.music.score import score_from_pretty_midi
 from genseq.tokenizers.abc import AbcTokenizer
-from tests.helpers import assert_one_line_error, run_cli
+from tests.helpers import ROOT, assert_one_line_error, run_cli
 
 HEADER = "X:1\nT:test\nM:4/4\nL:1/8\nK:G\n"
 
@@ -187,7 +186,7 @@ def test_the_numpy_kde_gives_scipys_overlapping_areas(tmp_path):
     for size in (5, 200, 3000):
         first, second = rng.normal(0, 1, size), rng.gamma(2, 1, size)
         assert overlap_area(first, second) == pytest.approx(_scipy_overlap_area(first, second), abs=1e-9)
-    chorales = sorted((Path(__file__).parents[1] / "examples" / "bach-chorales").glob("*.mid"))
+    chorales = sorted((ROOT / "examples" / "bach-chorales").glob("*.mid"))
     for folder, files in (("samples", chorales[:3]), ("reference", chorales[3:])):
         (tmp_path / folder).mkdir()
         for file in files:
