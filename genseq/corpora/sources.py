@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import glob
+import gzip
 import hashlib
 import importlib.util
 import json
@@ -115,11 +116,16 @@ def expand_source(source: str) -> list[str]:
 
 def source_identity(source: str | None, corpus: str | None) -> list | dict:
     """What decides the documents of a source and is much cheaper to read than them: the path, size and
-    mtime of every file it names, or for a built-in corpus its recipe and the installed music21 it reads
-    (the mtime of its `__init__.py` changes with every install; asking for its version takes 10 ms)."""
-    paths = expand_source(source) if corpus is None else [importlib.util.find_spec("music21").origin]
+    mtime of every file it names, or for a built-in corpus its recipe and the file it reads (its packaged text, or
+    the installed music21, whose `__init__.py` changes mtime with every install; asking its version takes 10 ms)."""
+    if corpus is None:
+        paths = expand_source(source)
+    else:
+        recipe = builtin_corpora().get(corpus) or {}
+        packaged = recipe.get("source") == "packaged-text"
+        paths = [str(_packaged_file(recipe)) if packaged else importlib.util.find_spec("music21").origin]
     files = [(path, (stat := os.stat(path)).st_size, stat.st_mtime_ns) for path in paths]
-    return files if corpus is None else {"recipe": builtin_corpora().get(corpus), "music21": files}
+    return files if corpus is None else {"recipe": builtin_corpora().get(corpus), "files": files}
 
 
 def find_documents(source: str, tokenizer: str = "char", encoding: str = "utf-8") -> list[Document]:
@@ -312,4 +318,16 @@ def _render_chorales(recipe: dict, folder: Path, manifest: Path) -> None:
         say(f"[yellow]music21 could not render {len(failed)} chorale(s)[/]: {', '.join(failed[:5])}")
 
 
-BUILDERS = {"music21-abc": _music21_abc, "music21-chorales": _music21_chorales}
+def _packaged_file(recipe: dict) -> Path:
+    return Path(str(resources.files("genseq.recipes").joinpath(recipe["file"])))
+
+
+def _packaged_text(recipe: dict) -> list[Document]:
+    """One text that ships gzipped beside its recipe (small in the wheel), as one document held in memory, so the
+    validation split is its tail, cut at a line break like any single file."""
+    path = _packaged_file(recipe)
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [Document(name=recipe["file"].removesuffix(".gz"), text=handle.read())]
+
+
+BUILDERS = {"music21-abc": _music21_abc, "music21-chorales": _music21_chorales, "packaged-text": _packaged_text}

@@ -213,3 +213,15 @@ def test_optimizer_flags_reach_the_optimizer(tmp_path, text_file):
     group = torch.load(run / "last.pt", weights_only=True)["optimizer"]["param_groups"][0]
     assert group["weight_decay"] == 0.2 and 0 < group["lr"] < 0.004  # on the cosine after a 3-step warm-up
     assert_one_line_error(run_cli("train", str(text_file), "--clip", "0"), "--clip must be positive, got 0.0")
+
+
+def test_the_shakespeare_corpus_trains_and_is_listed_with_its_counts(tmp_path):
+    assert "shakespeare" in run_cli("corpus", "list").stdout
+    train = run_cli("train", "--corpus", "shakespeare", "--name", str(tmp_path / "run"), "--steps", "4",
+                    "--eval-every", "2", "--hidden", "16", "--batch-size", "4", "--seq-len", "16", "--quiet",
+                    "--json")
+    assert train.returncode == 0, train.stderr
+    listed = json.loads(run_cli("corpus", "list", "--json").stdout)
+    row = next(row for row in listed if row["name"] == "shakespeare")
+    assert row["tokenizer"] == "char" and row["documents"] == 1
+    assert row["tokens"] == 1_115_394 + 2  # an <eod> ends each split

@@ -60,3 +60,14 @@ def test_folk_abc_is_built_from_music21_with_one_tune_per_document():
 def test_unknown_corpus_lists_the_known_ones():
     with pytest.raises(InputError, match="unknown corpus 'nope'; built-in corpora: .*folk-abc"):
         builtin_documents("nope")
+
+
+def test_the_shakespeare_corpus_is_one_packaged_text_split_at_its_last_tenth():
+    documents, recipe = builtin_documents("shakespeare")
+    text = documents[0].read()
+    assert recipe["tokenizer"] == "char" and len(documents) == 1
+    assert len(text) == 1_115_394 and text.startswith("First Citizen:\n") and len(set(text)) == 65
+    split = split_documents(documents, val_fraction=0.1)
+    train, val = split.train[0].read(), split.val[0].read()
+    assert train + val == text and train.endswith("\n")
+    assert len(val) == 111_538  # the last tenth (111,540 characters) less the 2 before the next line break
