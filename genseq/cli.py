@@ -120,6 +120,11 @@ def train(
         callback=_load_toml, is_eager=True, exists=True, dir_okay=False,
     ),
     tensorboard: bool = typer.Option(False, help="Also log to RUN/tensorboard (needs the tensorboard package)."),
+    sample_every: int | None = typer.Option(None, help="Every N steps, write a few short samples and that step's "
+                                            "validation loss into RUN/samples (evaluates every N steps unless "
+                                            "--eval-every is given)."),
+    report: bool = typer.Option(False, help="With --sample-every: RUN/samples/index.html shows how the samples "
+                                "changed."),
     plan: bool = typer.Option(False, "--plan", help="Print the planned shape, precision and schedule; train nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or messages."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -131,6 +136,8 @@ def train(
       genseq train input.txt --minutes 10
 
       genseq train --corpus folk-abc --minutes 5
+
+      genseq train --corpus shakespeare --minutes 5 --sample-every 200 --report
 
       genseq train --resume checkpoints/input-20260101-120000
     """
@@ -152,7 +159,8 @@ def train(
         return
     result = api.train(
         source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, name=name, resume=resume,
-        progress=not quiet, tensorboard=tensorboard, size=size, model=model, **options)
+        progress=not quiet, tensorboard=tensorboard, sample_every=sample_every, report=report, size=size, model=model,
+        **options)
     if result.stopped_by in ("SIGINT", "SIGTERM"):
         typer.echo(f"stopped by {result.stopped_by} at step {result.progress.step}; "
                    f"resume with: genseq train --resume {result.run_dir}", err=True)

@@ -1,7 +1,8 @@
 """The Python API: prepare data, plan and train runs, load a model and sample, encode files, list runs.
 
 This is the one place that joins sources, tokenizers, the model, the rules and the outputs; the CLI and the
-studio are thin layers over it. Each room holds one job: `data`, `runs`, `model`, `request`, `encode`, `export`.
+studio are thin layers over it. Each room holds one job: `data`, `runs`, `model`, `request`, `encode`, `export`,
+`progress_samples` (samples while a model learns).
 """
 
 from genseq.api.data import PreparedData, corpus_summaries, prepare_data

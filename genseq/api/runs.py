@@ -16,6 +16,7 @@ import torch
 from rich.markup import escape
 
 from genseq.api.data import PreparedData, prepare_data
+from genseq.api.progress_samples import ProgressSamples, check_cadence
 from genseq.console import say, training_bar
 from genseq.corpora.augment import copies_per_document
 from genseq.errors import CheckpointError, ConfigError, GenseqError, InputError
@@ -108,6 +109,8 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     tensorboard: bool = False,
+    sample_every: int | None = None,
+    report: bool = False,
     size: str | None = "auto",
     model: ModelConfig | ModelOptions | None = None,
     **train_options: Unpack[TrainOptions],
@@ -120,6 +123,10 @@ def train(
     name a preset of `planning.SIZES`. Returns the run's result,
     whose `run_dir` holds best.pt, last.pt, config.json and metrics.jsonl.
 
+    `sample_every` N writes a few samples and the validation loss every N steps into `run_dir/samples`
+    (`progress_samples`; a new run then evaluates every N steps unless `eval_every` is given), and `report`
+    a page of them, `samples/index.html`.
+
     Under `torchrun` every process calls this; the first one prepares the data and writes the files.
     """
     if tensorboard and importlib.util.find_spec("tensorboard") is None:  # say so before anything is written
@@ -127,6 +134,12 @@ def train(
     _check_names(model, train_options)
     here = world()
     progress = progress and here.is_main
+    if sample_every is not None and sample_every < 1:
+        raise ConfigError(f"--sample-every must be a positive number of steps, got {sample_every}")
+    if sample_every is not None and resume is None and train_options.get("eval_every") is None:
+        train_options = {**train_options, "eval_every": sample_every}  # samples come from an evaluation's checkpoint
+    if report and sample_every is None:
+        raise ConfigError("--report on train shows the samples of --sample-every N; give it as well")
     if resume is not None:
         changed = sorted({*(model or {}), *(k for k, v in train_options.items() if v is not None),
                           *(["size"] if size not in (None, "auto") else [])} - set(BUDGETS))
@@ -156,6 +169,8 @@ def train(
         run_dir = here.broadcast(_new_run_dir(source, corpus, name) if here.is_main else None)
     meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description,
             "prelude": first_document(prepared.val.tokens, prepared.tokenizer.end_of_document)}
+    if sample_every is not None:
+        check_cadence(sample_every, config.eval_every)
     trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
     if payload is None:  # said once the settings have passed the trainer's checks, so an error stays one line
         say(run_plan.describe(), quiet=not progress)
@@ -174,6 +189,7 @@ def train(
         f"{trainer.device} {trainer.precision}", quiet=not progress)
     can_plot = [importlib.util.find_spec("matplotlib") is not None]
     board = _tensorboard_writer(run_dir) if tensorboard and here.is_main else None
+    sampler = ProgressSamples(run_dir, sample_every, report) if sample_every is not None and here.is_main else None
     with training_bar(enabled=progress) as update:
         last_val = ["-"]
 
@@ -197,6 +213,8 @@ def train(
                     if record.get(key) is not None:
                         board.add_scalar(key, record[key], record["step"])
                 board.flush()
+            if sampler is not None:
+                sampler.on_evaluation(record["step"], record["val_loss"])
 
         result = trainer.run(on_step, on_eval)
     say(f"best validation loss {result.progress.best_val_loss:.4f} nats/token "
