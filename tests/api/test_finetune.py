@@ -8,7 +8,7 @@ import torch
 
 from genseq import api
 from genseq.api.finetune import _kept_ids, prepare_finetune
-from genseq.errors import InputError
+from genseq.errors import CheckpointError, InputError
 from genseq.lm.model import LSTMLanguageModel
 from tests.helpers import assert_one_line_error, generated_text, run_cli
 
@@ -54,6 +54,17 @@ def test_a_fine_tune_learns_the_new_text_and_records_its_parent(trained_run, new
     shown = run_cli("info", str(result.run_dir))
     assert f"fine-tuned   from {trained_run}" in shown.stdout
     assert f"(from {trained_run})" in run_cli("runs", str(tmp_path)).stdout
+    resumed = api.train(resume=str(result.run_dir), steps=40, progress=False)  # resumes like any run, parent kept
+    assert resumed.progress.step > result.progress.step or resumed.stopped_by == "no improvement"
+    assert json.loads((result.run_dir / "config.json").read_text(encoding="utf-8"))["parent"] == config["parent"]
+    assert api.load(result.run_dir / "last.pt").info()["parent"] == config["parent"]
+
+
+def test_a_damaged_base_checkpoint_gets_the_refusal_sample_gives(tmp_path, text_file):
+    damaged = tmp_path / "model.pt"
+    damaged.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable genseq checkpoint"):
+        api.train(str(text_file), start_from=str(damaged), name=str(tmp_path / "run"), progress=False, steps=1)
 
 
 def test_midi_given_to_a_text_model_is_a_one_line_error_naming_both_kinds(trained_run, tmp_path):
