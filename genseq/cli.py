@@ -115,6 +115,10 @@ def train(
     resume: Path | None = typer.Option(
         None, help="Continue the run in this folder from its last checkpoint (a budget given here replaces its own)."
     ),
+    start_from: str | None = typer.Option(
+        None, "--from", help="Fine-tune this model on SOURCE: a shipped model's name (e.g. folk-abc-small), a run "
+        "folder or a checkpoint; its shape and tokenizer are kept, the plan is a fine-tuning plan.",
+        show_default=False),
     config: Path | None = typer.Option(
         None, help="TOML file of options (keys as option names with underscores).",
         callback=_load_toml, is_eager=True, exists=True, dir_okay=False,
@@ -140,6 +144,8 @@ def train(
       genseq train --corpus shakespeare --minutes 5 --sample-every 200 --report
 
       genseq train --resume checkpoints/input-20260101-120000
+
+      genseq train my_tunes/ --from folk-abc-small --minutes 5
     """
     from genseq import api
 
@@ -154,13 +160,13 @@ def train(
             raise GenseqError("--plan shows how a new run would train; a resumed run keeps its own plan "
                               "(see its config.json)")
         chosen = api.plan(source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, size=size,
-                          model=model, progress=not quiet, **options)
+                          model=model, start_from=start_from, progress=not quiet, **options)
         typer.echo(json.dumps(chosen.to_dict()) if json_output else chosen.describe())
         return
     result = api.train(
         source, corpus=corpus, tokenizer=tokenizer, encoding=encoding, augment=augment, name=name, resume=resume,
-        progress=not quiet, tensorboard=tensorboard, sample_every=sample_every, report=report, size=size, model=model,
-        **options)
+        start_from=start_from, progress=not quiet, tensorboard=tensorboard, sample_every=sample_every, report=report,
+        size=size, model=model, **options)
     if result.stopped_by in ("SIGINT", "SIGTERM"):
         typer.echo(f"stopped by {result.stopped_by} at step {result.progress.step}; "
                    f"resume with: genseq train --resume {result.run_dir}", err=True)
@@ -347,6 +353,8 @@ def info(
         f"tokenizer    {details['tokenizer']}, vocabulary {details['vocab_size']}",
         f"data         {data.get('corpus') or data.get('source')}: {data.get('documents')} documents, "
         f"{data.get('train_tokens', 0):,} train / {data.get('val_tokens', 0):,} validation tokens",
+        *([f"fine-tuned   from {parent.get('model')} ({parent.get('checkpoint')}, step {parent.get('step')}), "
+           f"{parent.get('added_symbols', 0)} symbols added"] if (parent := details.get("parent")) else []),
         f"training     {progress.get('step')} steps, {progress.get('tokens_seen', 0):,} tokens, "
         f"{progress.get('elapsed_seconds', 0) / 60:.1f} min, seed {train_config.get('seed')}",
         f"best val     {best:.4f} nats/token ({best / math.log(2):.4f} bits)",
@@ -507,7 +515,8 @@ def runs(
         return
     for row in found.rows:
         best = f"{row['best_val_loss']:.4f}" if row["best_val_loss"] is not None else "-"
-        typer.echo(f"{row['run']:<45} {best:>8}  {row['size']:<8} {row['tokenizer'] or '':<5} {row['data']}")
+        parent = f"  (from {row['parent']})" if row["parent"] else ""
+        typer.echo(f"{row['run']:<45} {best:>8}  {row['size']:<8} {row['tokenizer'] or '':<5} {row['data']}{parent}")
 
 
 @app.command()

@@ -59,6 +59,11 @@ def build_tokenizer(kind: str, documents: list[Document]) -> Tokenizer:
     return tokenizer
 
 
+def data_tokenizer(source: str | None, corpus: str | None, kind: str, encoding: str = "utf-8") -> Tokenizer:
+    """A `kind` tokenizer built on a source's documents alone (fine-tuning joins it to the base model's)."""
+    return build_tokenizer(kind, _documents(source, corpus, kind, encoding)[0])
+
+
 def _token_cache(documents: list[Document], tokenizer: Tokenizer, label: str, progress: bool) -> TokenCache:
     path = cache_dir() / "tokens" / f"{cache_key(documents, tokenizer.to_dict())}.bin"
     cached = load_token_cache(path)

@@ -198,6 +198,7 @@ class TrainedModel:
             "tokenizer": self.tokenizer.kind,
             "vocab_size": self.tokenizer.vocab_size,
             "data": p.get("data"),
+            "parent": p.get("parent") if isinstance(p.get("parent"), dict) else None,
             "progress": p.get("progress"),
             "train_config": p.get("train_config"),
             "versions": p.get("versions"),

@@ -16,6 +16,7 @@ import torch
 from rich.markup import escape
 
 from genseq.api.data import PreparedData, prepare_data
+from genseq.api.finetune import prepare_finetune
 from genseq.api.progress_samples import ProgressSamples, check_cadence
 from genseq.console import say, training_bar
 from genseq.corpora.augment import copies_per_document
@@ -80,6 +81,17 @@ def _check_names(model: ModelConfig | ModelOptions | None, train_options: TrainO
     check_names(train_options, TrainConfig, "training option")
 
 
+def _check_fine_tune(start_from: str | Path, resume: str | Path | None, size: str | None,
+                     model: ModelConfig | ModelOptions | None) -> None:
+    """--from keeps the base model's shape: a ConfigError naming what was given that would change it."""
+    shaped = sorted({*(["model"] if isinstance(model, ModelConfig) else model or {}),
+                     *(["size"] if size not in (None, "auto") else [])})
+    if resume is not None or shaped:
+        named = "--resume" if resume is not None else ", ".join(shaped)
+        raise ConfigError(f"--from {start_from} starts a new run with that model's shape and tokenizer; {named} "
+                          "cannot be given with it")
+
+
 def plan(
     source: str | None = None,
     *,
@@ -89,12 +101,17 @@ def plan(
     augment: str | None = None,
     size: str | None = "auto",
     model: ModelConfig | ModelOptions | None = None,
+    start_from: str | Path | None = None,
     progress: bool = True,
     **train_options: Unpack[TrainOptions],
 ) -> Plan:
     """What `train` with the same arguments would train (shape, precision, regularisation, schedule), without
     training."""
     _check_names(model, train_options)
+    if start_from is not None:
+        _check_fine_tune(start_from, None, size, model)
+        given = {k: v for k, v in train_options.items() if v is not None}
+        return prepare_finetune(start_from, source, corpus, tokenizer, encoding, augment, given, progress).plan
     return _planned(source, corpus, tokenizer, encoding, augment, size, model, train_options, progress)[0]
 
 
@@ -107,6 +124,7 @@ def train(
     augment: str | None = None,
     name: str | None = None,
     resume: str | Path | None = None,
+    start_from: str | Path | None = None,
     progress: bool = True,
     tensorboard: bool = False,
     sample_every: int | None = None,
@@ -120,7 +138,9 @@ def train(
     `model` holds ModelConfig fields (hidden_size, num_layers, dropout, ...); `train_options`
     are TrainConfig fields (seq_len, batch_size, minutes, steps, ...). What is not given is planned
     for the budget on this machine (`size="auto"`, see `plan` and `genseq.lm.planning`); `size` may also
-    name a preset of `planning.SIZES`. Returns the run's result,
+    name a preset of `planning.SIZES`. `start_from` fine-tunes a trained model (a shipped model's name, a run
+    folder or a checkpoint) on the data: its shape and tokenizer are kept, the plan is a fine-tuning plan, and the
+    run records it as its parent (`genseq.api.finetune`). Returns the run's result,
     whose `run_dir` holds best.pt, last.pt, config.json and metrics.jsonl.
 
     `sample_every` N writes a few samples and the validation loss every N steps into `run_dir/samples`
@@ -140,6 +160,9 @@ def train(
         train_options = {**train_options, "eval_every": sample_every}  # samples come from an evaluation's checkpoint
     if report and sample_every is None:
         raise ConfigError("--report on train shows the samples of --sample-every N; give it as well")
+    weights, parent = None, None
+    if start_from is not None:
+        _check_fine_tune(start_from, resume, size, model)
     if resume is not None:
         changed = sorted({*(model or {}), *(k for k, v in train_options.items() if v is not None),
                           *(["size"] if size not in (None, "auto") else [])} - set(BUDGETS))
@@ -162,6 +185,15 @@ def train(
         budget = {"steps": None, "epochs": None, "minutes": None, **given} if given else {}
         config = from_dict(TrainConfig, {**payload["train_config"], **budget})  # a new budget replaces the old
         run_dir = Path(resume)
+        parent = payload.get("parent")
+    elif start_from is not None:
+        payload = None
+        given = {k: v for k, v in train_options.items() if v is not None}
+        tune = here.first_then_others(lambda: prepare_finetune(start_from, source, corpus, tokenizer, encoding,
+                                                               augment, given, progress))
+        run_plan, prepared, model_config, config = tune.plan, tune.prepared, tune.model_config, tune.train_config
+        weights, parent = tune.weights, tune.parent
+        run_dir = here.broadcast(_new_run_dir(source, corpus, name) if here.is_main else None)
     else:
         payload = None
         run_plan, prepared, model_config, config = _planned(source, corpus, tokenizer, encoding, augment, size, model,
@@ -171,7 +203,11 @@ def train(
             "prelude": first_document(prepared.val.tokens, prepared.tokenizer.end_of_document)}
     if sample_every is not None:
         check_cadence(sample_every, config.eval_every)
+    if parent is not None:
+        meta["parent"] = parent
     trainer = Trainer(model_config, config, prepared.train.tokens, prepared.val.tokens, run_dir, meta, payload)
+    if weights is not None:
+        trainer.model.load_state_dict(weights)
     if payload is None:  # said once the settings have passed the trainer's checks, so an error stays one line
         say(run_plan.describe(), quiet=not progress)
     if here.is_main:
@@ -181,7 +217,8 @@ def train(
             if (run_dir / "config.json").exists() else {}
         write_atomic(run_dir / "config.json", json.dumps(
             {"model": to_dict(model_config), "train": to_dict(config), "data": prepared.description,
-             "device": str(trainer.device), "precision": trainer.precision, "processes": here.size, **planned},
+             "device": str(trainer.device), "precision": trainer.precision, "processes": here.size, **planned,
+             **({"parent": parent} if parent is not None else {})},
             indent=2) + "\n")
     say(f"run {run_dir}: {model_config.num_layers}x{model_config.hidden_size} LSTM, "
         f"{trainer.model.num_parameters():,} parameters, vocab {model_config.vocab_size}, "
@@ -275,9 +312,11 @@ def _run_row(folder: Path) -> dict[str, Any]:
     checkpoints = [folder / name for name in ("best.pt", "last.pt")]
     checkpoint = next((p for p in checkpoints if p.is_file() and not p.is_symlink()), None)
     named = {k: data.get(k) if isinstance(data.get(k), str) else None for k in ("corpus", "source", "tokenizer_kind")}
+    parent = config.get("parent")
     return {"run": str(folder), "best_val_loss": min(val) if val else None, "size": "{}x{}".format(*shape),
             "data": named["corpus"] or named["source"], "tokenizer": named["tokenizer_kind"],
-            "checkpoint": None if checkpoint is None else str(checkpoint)}
+            "parent": parent.get("model") if isinstance(parent, dict) and isinstance(parent.get("model"), str)
+            else None, "checkpoint": None if checkpoint is None else str(checkpoint)}
 
 
 def list_runs(root: Path = DEFAULT_RUNS) -> list[dict[str, Any]]:

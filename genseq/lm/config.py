@@ -75,6 +75,9 @@ class TrainConfig:
     """Steps between evaluations and checkpoints; None: 10 times, evenly over the budget."""
     eval_tokens: int = 262_144
     """Validation tokens read per evaluation (the first ones of the held-out split, the same each time)."""
+    patience: int | None = None
+    """Early stopping: the run ends after this many evaluations in a row without a better validation loss (best.pt
+    keeps the best); None: it runs its whole budget. A fine-tuning plan sets it (`planning_finetune`)."""
     val_fraction: float = 0.1
     seed: int = 1337
     device: str = "auto"
@@ -89,6 +92,7 @@ class TrainConfig:
         _check(self.warmup_steps is None or self.warmup_steps >= 0,
                f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         _check(self.grad_clip > 0, f"--clip must be positive, got {self.grad_clip}")
+        _check(self.patience is None or self.patience > 0, f"--patience must be positive, got {self.patience}")
         _check(self.eval_every is None or self.eval_every > 0, f"--eval-every must be positive, got {self.eval_every}")
         _check(0 < self.val_fraction < 1, f"--val-fraction must lie strictly between 0 and 1, got {self.val_fraction}")
         for name in ("steps", "epochs", "minutes"):
@@ -220,6 +224,7 @@ class TrainOptions(TypedDict, total=False):
     minutes: float | None
     eval_every: int | None
     eval_tokens: int | None
+    patience: int | None
     val_fraction: float | None
     seed: int | None
     device: str | None

@@ -153,7 +153,8 @@ class Plan:
     epochs: float
     seconds_per_step: float | None
     chosen_by: str
-    """'auto' (shape chosen here), 'given' (every shape setting given) or 'partly given'."""
+    """'auto' (shape chosen here), 'given' (every shape setting given), 'partly given', or 'base model' (a
+    fine-tune's, `planning_finetune`)."""
     reason: str
 
     def describe(self) -> str:

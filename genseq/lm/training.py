@@ -56,6 +56,8 @@ class Progress:
     bad_steps: int = 0
     evaluations: int = 0
     """Evaluations spaced over the budget so far (when --eval-every is not given)."""
+    evaluations_since_best: int = 0
+    """Evaluations in a row without a better validation loss (early stopping, `TrainConfig.patience`)."""
 
 
 @dataclass
@@ -331,6 +333,9 @@ class Trainer:
                     window_losses, window_started, tokens_at_start = [], time.perf_counter(), p.tokens_seen
                     if on_eval:
                         on_eval(self, record)
+                    if self.config.patience and p.evaluations_since_best >= self.config.patience:
+                        stopped_by = "no improvement"
+                        break
                 if self.world.max(stop.signal_number):
                     stopped_by = stop.signal_name or "SIGTERM"
                     break
@@ -381,6 +386,7 @@ class Trainer:
         improved = p.last_val_loss < p.best_val_loss
         if improved:
             p.best_val_loss = p.last_val_loss
+        p.evaluations_since_best = 0 if improved else p.evaluations_since_best + 1
         self.save("last.pt")
         if improved:
             self.save("best.pt")

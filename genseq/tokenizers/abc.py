@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from genseq.music.abc_header import meters_in, units_in, with_unit_length
+from genseq.tokenizers.base import Tokenizer
 from genseq.tokenizers.text import CharTokenizer
-
-if TYPE_CHECKING:
-    pass
 
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 
@@ -56,6 +54,16 @@ class AbcTokenizer(CharTokenizer):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AbcTokenizer:
         return cls(data["chars"], data.get("meters"), data.get("units"))
+
+    def extended(self, other: Tokenizer) -> AbcTokenizer:
+        """The characters, meters and units of both (a tokenizer saved before meters and units were kept stays
+        without them)."""
+        def joined(mine: tuple[str, ...] | None, theirs: tuple[str, ...] | None) -> tuple[str, ...] | None:
+            return None if mine is None else (*mine, *(theirs or ()))
+
+        return AbcTokenizer([*self.chars, *getattr(other, "chars", [])],
+                            joined(self.meters, getattr(other, "meters", None)),
+                            joined(self.units, getattr(other, "units", None)))
 
     def finish_sample(self, document: str) -> str:
         """The tune with the `L:` its header implies where the model wrote none (`abc_header.with_unit_length`)."""

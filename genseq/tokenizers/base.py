@@ -78,6 +78,11 @@ class Tokenizer(ABC):
     def __hash__(self) -> int:
         return hash(repr(sorted(self.to_dict().items())))
 
+    def extended(self, other: Tokenizer) -> Tokenizer:
+        """This tokenizer grown by the symbols `other` (built on new data) knows and it lacks, for fine-tuning; a
+        fixed vocabulary (MIDI events) returns itself, and new data's unknown events encode as `unknown`."""
+        return self
+
     def unknown_symbols(self, piece: Any) -> list[str]:
         """Symbols of `piece` outside the vocabulary (named in primer errors)."""
         return []

@@ -62,6 +62,9 @@ class CharTokenizer(Tokenizer):
         ids = ids[(ids >= len(SPECIAL_TOKENS)) & (ids < self.vocab_size)]
         return "".join(self._table[ids])
 
+    def extended(self, other: Tokenizer) -> CharTokenizer:
+        return CharTokenizer([*self.chars, *getattr(other, "chars", [])])
+
     def unknown_symbols(self, piece: str) -> list[str]:
         known = set(self.chars)
         return sorted({c for c in piece if c not in known})

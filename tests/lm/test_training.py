@@ -67,6 +67,17 @@ def test_a_time_budget_evaluates_less_often_where_an_evaluation_takes_long(tmp_p
     assert evaluated_at(60.0) == [10, 100]  # at least the first and the last
 
 
+def test_patience_stops_a_run_whose_validation_loss_no_longer_improves(tmp_path):
+    """A rate too small to change a float32 weight leaves the validation loss exactly as it was: after the first
+    evaluation (the best) two more without improvement end the run, early, with best.pt kept."""
+    tokens = (np.arange(24_000) * 7 % 11).astype(np.int32) % 8 + 3
+    config = TrainConfig(steps=100, eval_every=2, batch_size=8, seq_len=16, seed=7, eval_tokens=2000,
+                         learning_rate=1e-30, patience=2)
+    result = _trainer(tokens, tmp_path, config=config).run()
+    assert result.stopped_by == "no improvement" and result.progress.step == 6
+    assert [r["step"] for r in result.metrics] == [2, 4, 6] and (tmp_path / "best.pt").is_file()
+
+
 def test_resuming_a_stopped_run_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     tokens = (np.arange(24_000) * 7 % 11).astype(np.int32) % 8 + 3
     straight: list[float] = []
