@@ -225,3 +225,15 @@ def test_the_shakespeare_corpus_trains_and_is_listed_with_its_counts(tmp_path):
     row = next(row for row in listed if row["name"] == "shakespeare")
     assert row["tokenizer"] == "char" and row["documents"] == 1
     assert row["tokens"] == 1_115_394 + 2  # an <eod> ends each split
+
+
+def test_the_shipped_text_model_continues_a_primer_on_a_fresh_install():
+    """shakespeare-small ships inside the package: `genseq sample shakespeare-small --primer "ROMEO:"` needs no run."""
+    result = run_cli("sample", "shakespeare-small", "--primer", "ROMEO:", "--length", "200", "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.strip()
+    assert text.startswith("ROMEO:") and len(text) > 150
+    words = text.split()
+    assert sum(word.strip(".,;:!?'").isalpha() for word in words) / len(words) > 0.8  # words, not noise
+    assert run_cli("sample", "shakespeare-small", "--primer", "ROMEO:", "--length", "200", "--seed", "1").stdout == \
+        result.stdout
