@@ -31,8 +31,11 @@ from genseq.limits import MAX_REFERENCE
 from genseq.lm.config import TrainConfig
 from genseq.music import bars
 from genseq.music.abc import abc_to_midi
+from genseq.music.abc_header import meter_and_key
 from genseq.music.score import MIDI_SUFFIXES, read_score, score_from_pretty_midi
 
+STATS_FORMAT = 2
+"""What a cached measurement holds; a new field (2: meter and key) makes older caches measure afresh."""
 COPY_BARS = 4
 """ABC: a sample copies when it has this many consecutive bars exactly as a training tune has them."""
 COPY_NOTES = 48
@@ -50,6 +53,9 @@ class PieceStats:
     chorale: ChoraleCounts | None = None
     tune: bars.Tune | None = None
     copy_keys: set = field(default_factory=set)
+    meter: str | None = None
+    """ABC: the header's meter and key (`abc_header.meter_and_key`), what the histograms count."""
+    key: str | None = None
 
 
 @dataclass
@@ -128,16 +134,18 @@ def reference_sets(reference: Source, training: Source | None) -> tuple[Source, 
 def measure(kind: str, name: str, content: str | Path) -> PieceStats:
     """One piece's validity, features, chorale counts, bars (ABC) and copy keys."""
     tune = bars.read_tune(content) if kind == "abc" else None
+    meter, key = meter_and_key(str(content)) if kind == "abc" else (None, None)
     try:
         score = score_from_pretty_midi(abc_to_midi(content), name) if kind == "abc" else read_score(content, name)
     except InputError:
-        return PieceStats(False, tune=tune, copy_keys=bars.bar_ngrams(tune, COPY_BARS) if tune else set())
+        return PieceStats(False, tune=tune, copy_keys=bars.bar_ngrams(tune, COPY_BARS) if tune else set(),
+                          meter=meter, key=key)
     notes = Notes(score)
     if not len(notes):
-        return PieceStats(kind == "midi", tune=tune)
+        return PieceStats(kind == "midi", tune=tune, meter=meter, key=key)
     return PieceStats(
         True, piece_features(notes, with_polyphony=kind == "midi"), chorale_counts(notes) if kind == "midi" else None,
-        tune, bars.bar_ngrams(tune, COPY_BARS) if tune else note_runs(notes, COPY_NOTES))
+        tune, bars.bar_ngrams(tune, COPY_BARS) if tune else note_runs(notes, COPY_NOTES), meter, key)
 
 
 def note_runs(notes: Notes, length: int) -> set[int]:
@@ -185,7 +193,8 @@ def _cached(what: str, kind: str, pieces: list[tuple[str, str | Path]], build: C
     again."""
     if not enabled:
         return build()
-    digest = hashlib.sha256(f"{what} {kind} genseq {version('genseq')} music21 {version('music21')}".encode())
+    digest = hashlib.sha256(f"{what} {kind} genseq {version('genseq')} music21 {version('music21')} "
+                            f"stats {STATS_FORMAT}".encode())
     for name, content in pieces:
         digest.update(name.encode() + b"\0")
         digest.update(content.encode() if isinstance(content, str) else Path(content).read_bytes())
@@ -252,6 +261,27 @@ LABELS = {
 }
 
 
+HISTOGRAMS = {"meter": "meters: histogram overlap with the reference",
+              "key": "keys: histogram overlap with the reference"}
+"""ABC: what share of the pieces' header meters (keys) two sets have in common, 1 for the same mix."""
+
+
+def histogram(stats: Sequence[PieceStats], field_name: str) -> dict[str, float]:
+    """The share of the pieces (that name one) with each meter or key (`field_name`: meter or key)."""
+    values = [getattr(s, field_name) for s in stats if getattr(s, field_name) is not None]
+    counts: dict[str, float] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1 / len(values)
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def histogram_overlap(first: dict[str, float], second: dict[str, float]) -> float | None:
+    """The sum over values of the smaller share: 1 for the same mix, 0 for none in common."""
+    if not first or not second:
+        return None
+    return sum(min(share, second.get(value, 0.0)) for value, share in first.items())
+
+
 def _feature_matrix(stats: list[PieceStats], name: str) -> np.ndarray:
     """[pieces, dims] of one feature over the pieces that have features."""
     rows = [s.features[name] for s in stats if s.features is not None]
@@ -294,6 +324,12 @@ def judge(samples: Source, reference: Source, training: Source | None = None, *,
     columns = [set_figures(kind, group, training_keys, size, rng) for group in (sample_stats, reference_stats, half_a)]
     figures = [Figure(key, *LABELS[key][:1], *(c[key] for c in columns), LABELS[key][1]) for key in columns[0]]
     result = Judgement(kind, figures)
+    if kind == "abc":
+        for name, label in HISTOGRAMS.items():
+            reference_histogram = histogram(reference_stats, name)
+            result.figures.append(Figure(
+                name, label, histogram_overlap(histogram(sample_stats, name), reference_histogram), None,
+                histogram_overlap(histogram(half_a, name), histogram(half_b, name)), "oa"))
     for name, (label, _) in FEATURES.items():
         if name == "polyphony" and kind != "midi":
             continue

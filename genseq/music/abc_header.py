@@ -63,6 +63,35 @@ def units_in(text: str) -> set[str]:
     return _values_in(text, "L", is_unit)
 
 
+KEY = re.compile(r"\s*([A-G][#b]?)\s*([A-Za-z]*)")
+MODES = {"": "", "maj": "", "ion": "", "m": "m", "min": "m", "aeo": "m", "mix": "mix", "dor": "dor", "phr": "phr",
+         "lyd": "lyd", "loc": "loc"}
+
+
+def key_name(value: str) -> str | None:
+    """A `K:` value as tonic and mode, spelt one way (`G major`, `Gmaj` and `G clef=treble` -> `G`; `Ador`;
+    `Em`), so keys can be counted; None for no tonic (`none`, `HP`)."""
+    match = KEY.match(field_value(value))
+    if not match:
+        return None
+    mode = match.group(2).lower()
+    mode = mode if mode in MODES else mode[:3]
+    return match.group(1) + MODES.get(mode, "")
+
+
+def meter_and_key(text: str) -> tuple[str | None, str | None]:
+    """A tune's meter (its header's first readable `M:`) and key (`key_name` of its first `K:`): what a
+    collection's histograms count."""
+    meter = key = None
+    for line in text.splitlines():
+        match = FIELD_LINE.match(line)
+        if match and match.group(1) == "M" and meter is None and is_meter(field_value(match.group(2))):
+            meter = field_value(match.group(2))
+        elif match and match.group(1) == "K":
+            return meter, key_name(match.group(2))
+    return meter, key
+
+
 def _values_in(text: str, name: str, readable: Callable[[str], bool]) -> set[str]:
     values = (field_value(m.group(1)) for m in re.finditer(rf"^{name}:(.*)$", text, re.MULTILINE))
     return {value for value in values if readable(value)}

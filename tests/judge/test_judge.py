@@ -161,6 +161,22 @@ def test_copying_finds_four_bars_of_a_training_tune(tmp_path):
     assert result["pieces"].samples == 2 and result["pieces"].reference == 5
 
 
+def test_meter_and_key_histograms_count_each_spelling_once_and_overlap_by_shared_share(tmp_path):
+    body = "GABc dedB|dedB dedB|c2ec B2dB|c2A2 A2BA|G8|]\n"
+    headers = {"samples": [("6/8", "G major"), ("6/8", "Gmaj"), ("4/4", "Ador"), ("4/4", "A dorian")],
+               "reference": [("6/8", "G"), ("6/8", "G"), ("6/8", "G"), ("6/8", "D"), ("4/4", "Ador")]}
+    for folder, tunes in headers.items():
+        (tmp_path / folder).mkdir()
+        for index, (meter, key) in enumerate(tunes):
+            (tmp_path / folder / f"{index}.abc").write_text(f"X:1\nM:{meter}\nL:1/8\nK:{key}\n{body}")
+    result = judge(tmp_path / "samples", tmp_path / "reference")
+    # samples: 6/8 and 4/4 half each; reference: 6/8 4/5, 4/4 1/5 -> overlap 1/2 + 1/5
+    assert result["meter"].samples == pytest.approx(0.5 + 0.2)
+    # samples: G 1/2, Ador 1/2; reference: G 3/5, D 1/5, Ador 1/5 -> 1/2 + 1/5
+    assert result["key"].samples == pytest.approx(0.5 + 0.2)
+    assert result["meter"].ceiling is not None and 0 <= result["meter"].ceiling <= 1
+
+
 def test_overlapping_area_is_one_for_one_distribution_and_near_zero_for_two_apart():
     rng = np.random.default_rng(1)
     same = overlap_area(rng.normal(0, 1, 2000), rng.normal(0, 1, 2000))
