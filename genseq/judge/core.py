@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import version
@@ -266,9 +266,9 @@ HISTOGRAMS = {"meter": "meters: histogram overlap with the reference",
 """ABC: what share of the pieces' header meters (keys) two sets have in common, 1 for the same mix."""
 
 
-def histogram(stats: Sequence[PieceStats], field_name: str) -> dict[str, float]:
-    """The share of the pieces (that name one) with each meter or key (`field_name`: meter or key)."""
-    values = [getattr(s, field_name) for s in stats if getattr(s, field_name) is not None]
+def histogram(values: Iterable[str | None]) -> dict[str, float]:
+    """The share of each value among those given (None, a piece that names no meter or key, left out)."""
+    values = [value for value in values if value is not None]
     counts: dict[str, float] = {}
     for value in values:
         counts[value] = counts.get(value, 0) + 1 / len(values)
@@ -326,10 +326,10 @@ def judge(samples: Source, reference: Source, training: Source | None = None, *,
     result = Judgement(kind, figures)
     if kind == "abc":
         for name, label in HISTOGRAMS.items():
-            reference_histogram = histogram(reference_stats, name)
-            result.figures.append(Figure(
-                name, label, histogram_overlap(histogram(sample_stats, name), reference_histogram), None,
-                histogram_overlap(histogram(half_a, name), histogram(half_b, name)), "oa"))
+            drawn, real, first, second = (histogram(getattr(s, name) for s in group)
+                                          for group in (sample_stats, reference_stats, half_a, half_b))
+            result.figures.append(Figure(name, label, histogram_overlap(drawn, real), None,
+                                         histogram_overlap(first, second), "oa"))
     for name, (label, _) in FEATURES.items():
         if name == "polyphony" and kind != "midi":
             continue
