@@ -203,7 +203,7 @@ def _candidates(given: dict[str, Any], timed: bool, vocab_size: int) -> list[Sha
     return candidates[:1] if all(v is not None for v in given.values()) else candidates
 
 
-def _best_shape(candidates: list[Shape], *, minutes: float | None, steps: int | None, epochs: float | None,
+def best_shape(candidates: list[Shape], *, minutes: float | None, steps: int | None, epochs: float | None,
                 train_tokens: int, vocab_size: int, precisions: list[str],
                 step_seconds: StepTimer) -> tuple[Shape, str, float | None, int]:
     """The candidate with the lowest predicted loss for the budget: (shape, precision, s/step, steps)."""
@@ -266,7 +266,7 @@ def make_plan(
     if minutes is None and steps is None and epochs is None:
         minutes = TrainConfig().minutes
     candidates = _candidates(given, minutes is not None, vocab_size)
-    shape, precision, seconds, n_steps = _best_shape(
+    shape, precision, seconds, n_steps = best_shape(
         candidates, minutes=minutes, steps=steps, epochs=epochs, train_tokens=train_tokens, vocab_size=vocab_size,
         precisions=precisions_to_try(train_options.get("precision", "auto"), device), step_seconds=step_seconds)
 
@@ -304,5 +304,5 @@ def make_plan(
                 round(epochs_seen, 3), seconds, chosen_by, reason)
 
 
-__all__ = ["CANDIDATES", "SIZES", "Plan", "Shape", "dropout_for", "effective_tokens", "make_plan",
+__all__ = ["CANDIDATES", "SIZES", "Plan", "Shape", "best_shape", "dropout_for", "effective_tokens", "make_plan",
            "learning_rate_for", "predicted_excess_loss", "weight_decay_for"]

@@ -22,7 +22,7 @@ from genseq.lm.planning import (
     Plan,
     Shape,
     StepTimer,
-    _best_shape,
+    best_shape,
     dropout_for,
     precisions_to_try,
     weight_decay_for,
@@ -47,7 +47,7 @@ def make_finetune_plan(*, base_model: ModelConfig, base_train: dict[str, Any], v
     steps, epochs = train_options.get("steps"), train_options.get("epochs")
     if minutes is None and steps is None and epochs is None:
         minutes = TrainConfig().minutes
-    _, precision, seconds, n_steps = _best_shape(
+    _, precision, seconds, n_steps = best_shape(
         [shape], minutes=minutes, steps=steps, epochs=epochs, train_tokens=train_tokens, vocab_size=vocab_size,
         precisions=precisions_to_try(train_options.get("precision", "auto"), device), step_seconds=step_seconds)
     tokens = n_steps * shape.tokens_per_step
