@@ -143,14 +143,33 @@ def chorales(folder: Path, minutes: float, samples: int, work: Path) -> dict[str
     out = work / "chorales-samples"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
+    crossed = counted = 0
     for index, midi in enumerate(api.load(result.run_dir).sample(num_samples=samples, seed=0)):
         midi.write(str(out / f"{index:03d}.mid"))
+        crossed, counted = (a + b for a, b in zip((crossed, counted), crossed_onsets(midi), strict=True))
     judged = judge(out, train)
     figures = {key: judged[key].samples for key in ("parallels", "crossings", "four_voices", "out_of_range")}
-    print(f"  {samples} samples: parallel fifths and octaves per note {figures['parallels']:.4f}, voices crossed in "
-          f"{100 * (figures['crossings'] or 0):.1f}% of four-voice sonorities, four voices "
-          f"{100 * (figures['four_voices'] or 0):.0f}% of the time")
+    figures["written_crossings"] = crossed / max(counted, 1)
+    print(f"  {samples} samples: parallel fifths and octaves per note {figures['parallels']:.4f}; voices crossed in "
+          f"{crossed} of {counted} onsets as written (one track per voice), in "
+          f"{100 * (figures['crossings'] or 0):.1f}% of four-voice sonorities as the judge follows the voices; "
+          f"four voices {100 * (figures['four_voices'] or 0):.0f}% of the time")
     return {"pieces": len(pieces), "runs": runs, "loss": losses, "samples": figures}
+
+
+def crossed_onsets(midi: Any) -> tuple[int, int]:
+    """Onsets at which a sounding voice is above the nearest sounding voice written above it, and onsets with two
+    voices or more, read from the voices model's own tracks (one per voice, soprano first): what its rule forbids.
+    The judge follows voices by pitch through rests, which a piece with many rests can confuse."""
+    onsets = sorted({note.start for track in midi.instruments for note in track.notes})
+    crossed = counted = 0
+    for onset in onsets:
+        sounding = [max((n.pitch for n in track.notes if n.start <= onset < n.end), default=None)
+                    for track in midi.instruments]
+        pitches = [pitch for pitch in sounding if pitch is not None]
+        counted += len(pitches) > 1
+        crossed += any(lower > upper for upper, lower in zip(pitches, pitches[1:], strict=False))
+    return crossed, counted
 
 
 def summary(results: dict[str, Any]) -> str:

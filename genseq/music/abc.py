@@ -260,6 +260,19 @@ def abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
         raise InputError(f"music21 cannot turn this ABC tune into MIDI: {one_line(err)}") from None
 
 
+def _drop_repeats(score: Score) -> None:
+    """Repeat signs and first and second endings made plain bar lines, so a tune whose repeats do not pair up
+    (music21 cannot expand them, and its MIDI writer tries again and fails) still plays, through once."""
+    from music21 import bar, spanner
+
+    for measure in score.recurse().getElementsByClass("Measure"):
+        for side in ("leftBarline", "rightBarline"):
+            if isinstance(getattr(measure, side), bar.Repeat):
+                setattr(measure, side, bar.Barline("regular"))
+    for bracket in list(score.recurse().getElementsByClass(spanner.RepeatBracket)):
+        bracket.activeSite.remove(bracket)
+
+
 def _midi_bytes(text: str) -> bytes:
     from music21 import midi
 
@@ -268,7 +281,7 @@ def _midi_bytes(text: str) -> bytes:
         with _quiet():
             score = score.expandRepeats()
     except Exception:  # unbalanced repeat signs: play the tune through once instead
-        pass
+        _drop_repeats(score)
     try:
         with _quiet():
             return midi.translate.streamToMidiFile(score).writestr()

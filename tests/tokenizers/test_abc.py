@@ -71,6 +71,15 @@ def test_sample_without_x_or_length_header_still_renders():
     assert parse_abc("T:no meter either\nK:D\nDEF GAB|\n").flatten().notes
 
 
+def test_a_tune_whose_repeats_do_not_pair_up_plays_through_once():
+    # a second ending after the end of its repeat: music21 can neither expand it nor write its MIDI as it stands
+    tune = "X:1\nM:6/8\nL:1/8\nK:G\nGAB cde:||:dBG AFD|[1GAB cde:|[2dBG G3||\n[2GAB cde|]\n"
+    played = abc_to_midi(tune)
+    pitches = [note.pitch for note in played.instruments[0].notes]
+    assert len(pitches) == 6 * 5 - 2 and pitches[:6] == [67, 69, 71, 72, 74, 76]  # each written note once (G3 is one)
+    assert played.get_end_time() == pytest.approx(5 * 6 * 0.25)  # 5 bars of six quavers at 120 crotchets a minute
+
+
 def test_complete_abc_leaves_full_headers_alone(real_tunes):
     assert all(complete_abc(tune) == tune for tune in real_tunes)
 
