@@ -22,7 +22,8 @@ from genseq.errors import CheckpointError, InputError
 from genseq.files import cache_dir
 from genseq.lm.checkpoint import load_checkpoint, resolve_checkpoint
 from genseq.lm.config import ModelConfig, TrainConfig, from_dict
-from genseq.lm.grow import grow_vocabulary
+from genseq.lm.grow import fit_new_bias, grow_vocabulary
+from genseq.lm.model import LSTMLanguageModel
 from genseq.lm.planning import Plan
 from genseq.lm.planning_finetune import FINETUNE_PATIENCE, make_finetune_plan
 from genseq.lm.probe import StepProbe
@@ -88,8 +89,11 @@ def prepare_finetune(start_from: str | Path, source: str | None, corpus: str | N
                                  learning_rate=plan.learning_rate, weight_decay=plan.weight_decay,
                                  warmup_steps=plan.warmup_steps, eval_every=plan.eval_every,
                                  patience=config.patience or FINETUNE_PATIENCE)
-    weights = grow_vocabulary(payload["model"], _kept_ids(base_tokenizer, prepared.tokenizer),
-                              tied=base_config.tie_weights)
+    kept = _kept_ids(base_tokenizer, prepared.tokenizer)
+    grown = LSTMLanguageModel(model_config)
+    grown.load_state_dict(grow_vocabulary(payload["model"], kept, tied=base_config.tie_weights))
+    fit_new_bias(grown, torch.tensor([old is None for old in kept]), prepared.train.tokens)
+    weights = grown.state_dict()
     added = vocab_size - base_tokenizer.vocab_size
     parent = {"model": str(start_from), "checkpoint": str(checkpoint),
               "step": (payload.get("progress") or {}).get("step"), "added_symbols": added}

@@ -5,13 +5,21 @@ mean of the known ones (an input like an average one) and an output row of zeros
 to the embedding) with a bias so low that no hidden state can raise its logit near a known symbol's: the LSTM's
 output lies in [-1, 1] per unit, so a known row's logit is at least its bias minus its weights' L1 norm. Before
 the first step the known symbols keep their probabilities to within `NEW_MASS` in all.
+
+That bound holds for any hidden state, and is far below what real contexts need: a new symbol's bias starts
+some 120 nats down, and Adam moves a bias by about the learning rate a step, so in a short fine-tune the symbol
+could be learnt only through its weights. `fit_new_bias` raises the new biases to where they take `NEW_MASS` on
+the contexts of the user's own data, no higher.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+
+from genseq.lm.model import LSTMLanguageModel
 
 NEW_MASS = 1e-7
 """The most probability all new symbols together may take from the known ones on any context, before training."""
@@ -44,4 +52,28 @@ def grow_vocabulary(state: dict[str, torch.Tensor], keep: list[int | None], *,
     return grown
 
 
-__all__ = ["NEW_MASS", "grow_vocabulary"]
+FIT_TOKENS = 32_768
+"""Tokens of the user's data the new biases are fitted on (a second of the CPU at the shipped models' size)."""
+FIT_ROW = 512
+
+
+@torch.no_grad()
+def fit_new_bias(model: LSTMLanguageModel, new: torch.Tensor, tokens: np.ndarray) -> None:
+    """Set each new symbol's bias (in `model`, grown by `grow_vocabulary`; `new` marks their ids) as high as it
+    may go while all new symbols together take at most NEW_MASS on every context of the first FIT_TOKENS of
+    `tokens` (each below every context's known logits by log(count / NEW_MASS))."""
+    count = int(new.sum())
+    used = np.asarray(tokens[:FIT_TOKENS])
+    width = min(FIT_ROW, len(used))
+    if not count or width < 2:
+        return
+    rows = torch.as_tensor(used[: len(used) // width * width], dtype=torch.long).reshape(-1, width)
+    was_training = model.training
+    model.eval()
+    logits = model(rows)[0].flatten(0, 1).float()
+    model.train(was_training)
+    room = (logits[:, new] - torch.logsumexp(logits[:, ~new], dim=-1, keepdim=True)).amax(dim=0)
+    model.head.bias[new] -= room + math.log(count / NEW_MASS)
+
+
+__all__ = ["NEW_MASS", "fit_new_bias", "grow_vocabulary"]

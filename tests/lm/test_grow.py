@@ -1,10 +1,11 @@
 """Growing a vocabulary: new symbols take no probability from the known ones before training."""
 
+import numpy as np
 import pytest
 import torch
 
 from genseq.lm.config import ModelConfig
-from genseq.lm.grow import grow_vocabulary
+from genseq.lm.grow import NEW_MASS, fit_new_bias, grow_vocabulary
 from genseq.lm.model import LSTMLanguageModel
 
 
@@ -34,3 +35,20 @@ def test_known_symbols_keep_their_probabilities_and_new_rows_start_at_the_mean(t
     assert torch.allclose(grown.embedding.weight[4], mean) and torch.allclose(grown.embedding.weight[7], mean)
     if not tied:
         assert not grown.head.weight[[4, 7]].any()
+
+
+def test_new_biases_fitted_on_the_data_rise_to_take_at_most_the_new_mass_on_its_contexts():
+    torch.manual_seed(0)
+    old = LSTMLanguageModel(ModelConfig(vocab_size=8, hidden_size=16, num_layers=2))
+    keep = [0, 1, 2, 3, 4, 5, 6, 7, None, None]
+    grown = LSTMLanguageModel(ModelConfig(vocab_size=10, hidden_size=16, num_layers=2))
+    grown.load_state_dict(grow_vocabulary(old.state_dict(), keep, tied=False))
+    worst_case = grown.head.bias[8:].clone()
+    data = np.random.default_rng(0).integers(0, 10, 3000)
+    new = torch.tensor([k is None for k in keep])
+    fit_new_bias(grown, new, data)
+    assert (grown.head.bias[8:] > worst_case + 1).all()  # the worst-case start was lower than needed
+    grown.eval()
+    with torch.no_grad():
+        taken = torch.softmax(grown(torch.as_tensor(data[:512])[None])[0][0], dim=-1)[:, new].sum(dim=-1)
+    assert taken.max() <= NEW_MASS * 1.001 and taken.max() > NEW_MASS / 10  # as high as allowed, no higher
