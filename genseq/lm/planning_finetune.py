@@ -1,11 +1,11 @@
 """The plan for fine-tuning: a trained model's shape on a user's small data, at a gentler rate.
 
-A fine-tune keeps the base model's shape (and its windows and batch), so only the schedule and the
-regularisation are planned: the peak rate is FINETUNE_RATE_SHARE of the rate the base model was trained at (its
-weights are already good; a full rate would wash them out), the warm-up is short (the optimizer's moments start
-afresh, but the weights need no search), dropout and weight decay follow the passes over the user's data as in
-a new run but never fall below the base model's dropout, and the run stops early once the validation loss on
-the user's own held-out pieces has not improved for FINETUNE_PATIENCE evaluations (best.pt keeps the best).
+A fine-tune keeps the base model's shape (and its windows and batch, the batch smaller on little data), so only the
+schedule and the regularisation are planned: the peak rate is FINETUNE_RATE_SHARE of the rate the base model was
+trained at (its weights are already good; a full rate would wash them out), the warm-up is short (the optimizer's
+moments start afresh, but the weights need no search), dropout and weight decay follow the passes over the user's
+data as in a new run but never fall below the base model's dropout, and the run stops early once the validation
+loss on the user's own held-out pieces has not improved for FINETUNE_PATIENCE evaluations (best.pt keeps the best).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ FINETUNE_RATE_SHARE = 0.3
 """The fine-tune's peak rate as a share of the base model's own."""
 FINETUNE_WARMUP_SHARE, FINETUNE_WARMUP_MAX_STEPS = 0.02, 20
 """Warm-up ends after FINETUNE_WARMUP_MAX_STEPS steps or this share of the budget, whichever comes first."""
+FINETUNE_MIN_WINDOWS = 4
+"""Windows each stream reads in a pass at least: on a few tunes the batch shrinks (fewer, longer streams) rather
+than the run refusing the data."""
 FINETUNE_PATIENCE = 3
 """Evaluations in a row without a better validation loss that end a fine-tune."""
 
@@ -40,9 +43,11 @@ def make_finetune_plan(*, base_model: ModelConfig, base_train: dict[str, Any], v
                        train_options: dict[str, Any], device: torch.device, step_seconds: StepTimer) -> Plan:
     """The plan to fine-tune a model of `base_model`'s shape, trained with `base_train` (its TrainConfig as saved),
     on `train_tokens` of new data; `train_options` holds only what the caller set, which wins."""
-    shape = Shape(base_model.num_layers, base_model.hidden_size,
-                  train_options.get("seq_len") or base_train.get("seq_len") or Shape.seq_len,
-                  train_options.get("batch_size") or base_train.get("batch_size") or Shape.batch_size)
+    seq_len = train_options.get("seq_len") or base_train.get("seq_len") or Shape.seq_len
+    batch_size = train_options.get("batch_size") or min(
+        base_train.get("batch_size") or Shape.batch_size,
+        max(1, train_tokens // ((FINETUNE_MIN_WINDOWS + 1) * seq_len + 1)))
+    shape = Shape(base_model.num_layers, base_model.hidden_size, seq_len, batch_size)
     minutes = train_options.get("minutes")
     steps, epochs = train_options.get("steps"), train_options.get("epochs")
     if minutes is None and steps is None and epochs is None:

@@ -89,3 +89,15 @@ def test_folk_abc_small_fine_tunes_on_a_few_tunes_keeping_its_tokenizer(tmp_path
     assert set(base.tokenizer.chars) <= set(tuned.tokenizer.chars)
     assert set(base.tokenizer.meters) | {"5/8"} <= set(tuned.tokenizer.meters)
     assert tuned.config.hidden_size == base.config.hidden_size and tuned.config.num_layers == base.config.num_layers
+
+
+def test_a_few_tunes_fine_tune_in_a_smaller_batch_rather_than_being_refused(tmp_path):
+    tunes = tmp_path / "tunes"
+    tunes.mkdir()
+    for n in range(12):
+        (tunes / f"t{n}.abc").write_text(f"X:{n}\nM:6/8\nL:1/8\nK:D\n|:DFA dAF|GBd gdB:|\n", encoding="utf-8")
+    plan = api.plan(str(tunes), start_from="folk-abc-small", steps=2, progress=False)
+    assert 1 <= plan.batch_size < 64 and plan.seq_len == 64
+    result = api.train(str(tunes), start_from="folk-abc-small", name=str(tmp_path / "run"), progress=False, steps=2,
+                       eval_every=1)
+    assert result.progress.step == 2
