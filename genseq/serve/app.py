@@ -8,6 +8,7 @@ the raw bytes of an uploaded file) as every POST body, and beyond this machine t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import secrets
@@ -350,7 +351,13 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
         Route("/api/train/stop", train_stop, methods=["POST"]), Route("/api/train/status", train_status),
         Route("/api/train/events", train_events),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        trainings.close()  # no training outlives its studio
+
     app = Starlette(routes=routes, middleware=[Middleware(Guard, hosts=allowed_hosts(host), token=token)],
+                    lifespan=lifespan,
                     exception_handlers={GenseqError: user_error, HTTPException: http_error, Exception: server_error})
     app.state.studio, app.state.trainings = studio, trainings
     return app

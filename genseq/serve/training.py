@@ -328,8 +328,11 @@ class Trainings:
 
     def status(self) -> dict[str, Any]:
         """The training running now or last (with its curve and samples), and the history, newest first."""
+        history = dict(self.history)
+        if self.current is not None:
+            history[self.current.id] = self.current.record()  # as it is now, not as it was at its start
         return {"training": None if self.current is None else self.current.snapshot(),
-                "history": sorted(self.history.values(), key=lambda r: r["started"], reverse=True),
+                "history": sorted(history.values(), key=lambda r: r["started"], reverse=True),
                 "limits": {"minutes": MAX_MINUTES, "files": MAX_FILES, "file_bytes": MAX_UPLOAD_BYTES,
                            "zip_bytes": MAX_ZIP_BYTES, "total_bytes": MAX_TOTAL_BYTES}}
 

@@ -10,12 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from genseq.serve import create_app, training
-from tests.helpers import FOLK, LOCAL, RAW, assert_one_line_4xx
+from tests.helpers import FOLK, LOCAL, RAW, TUNES, assert_one_line_4xx
 
 ATTACKER = "http://attacker.example"
-TUNES = "".join(f"X:{i}\nT:Tune {i}\nM:3/4\nL:1/8\nK:G\n|:GAB cde|{'dcB' if i % 2 else 'BAG'} AGF|"
-                f"{'G6' if i % 3 else 'B2 A2 G2'}:|\n\n" for i in range(1, 301))
-"""Enough tunes (about 6,000 tokens) for a fine-tune's batches."""
 
 
 def send(client, name: str, data: bytes, upload: str | None = None):
