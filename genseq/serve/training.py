@@ -149,6 +149,9 @@ class Trainings:
         """A file the page sent (one of a few, of a folder, or a zip of them) into the upload `upload_id` (a new
         one when None). An unusable file is skipped and counted; an upload past its limits is refused (413)."""
         upload = self._upload(upload_id)
+        if upload.trained:  # its run reads these files (to resume, say): they stay as they were
+            raise Refusal(409, "those files have trained a model, whose run reads them; start a new set of files "
+                               "to add more")
         shown = _plain_name(name)
         if len(data) > MAX_ZIP_BYTES:
             raise Refusal(413, f"{shown} is over the {MAX_ZIP_BYTES // 2**20} MiB cap for an upload")

@@ -413,6 +413,7 @@ function fillBases() {
 
 async function addTrainingFiles(files) {
   showError("");
+  if (train.summary && train.summary.trained) clearTrainingFiles();  // a run reads those: new files make a new set
   for (const file of files) {
     try {
       const query = new URLSearchParams({ name: file.name });
@@ -462,6 +463,7 @@ async function startTraining(event) {
     const body = { upload: train.upload, base: $("#train-base").value, minutes: $("#train-minutes").value };
     showTraining(await request("/api/train", { method: "POST", headers: { "Content-Type": "application/json" },
                                                body: JSON.stringify(body) }));
+    train.summary.trained = true;
     followTraining();
     loadModels().then(loadTrainings).catch((err) => showError(err.message));
   } catch (err) {
