@@ -43,6 +43,8 @@ TRAIN_SUFFIXES = {".abc": "abc", ".txt": "char", ".mid": "midi", ".midi": "midi"
 """What a training file may be, and the tokenizer kind it trains."""
 BASE_KINDS = {"abc": ("abc",), "char": ("char",), "midi": ("midi", "beat", "voices")}
 """The tokenizer kinds of the base models each kind of file fine-tunes."""
+FILE_KINDS = {"abc": "ABC tunes (.abc)", "char": "text (.txt)", "midi": "MIDI files (.mid)"}
+"""Each kind of file as a message names it."""
 MAX_FILES = 2_000
 """Files in one upload (a folder of tunes or MIDI files holds hundreds)."""
 MAX_TOTAL_BYTES = 64 * 2**20
@@ -172,6 +174,8 @@ class Trainings:
         return upload.summary()
 
     def _upload(self, upload_id: str | None) -> Upload:
+        """The upload of that id (404 when forgotten), or a new one in its own folder; the oldest that never
+        trained is deleted past UPLOADS_KEPT."""
         if upload_id is None or upload_id == "":
             upload = Upload(secrets.token_hex(6), self.folder / "uploads" / time.strftime("%Y%m%d-%H%M%S"))
             upload.folder = upload.folder.with_name(f"{upload.folder.name}-{upload.id}")
@@ -216,10 +220,9 @@ class Trainings:
     def start(self, request: dict[str, Any]) -> dict[str, Any]:
         """Start training on an upload: {"upload": id, "base": a model id or "" for none, "minutes": M}."""
         upload_id = request.get("upload")
-        upload = self.uploads.get(upload_id) if isinstance(upload_id, str) else None
-        if upload is None:
-            raise Refusal(400 if not upload_id else 404, "upload the files to train on first" if not upload_id else
-                          "those uploaded files are gone (the studio restarted or forgot them); upload them again")
+        if not upload_id:
+            raise InputError("upload the files to train on first")
+        upload = self._upload(str(upload_id))
         minutes = read_json_number("minutes", request.get("minutes"), float, None)
         if minutes is None or not 0 < minutes <= MAX_MINUTES:
             shown = "none" if minutes is None else f"{minutes:g}"
@@ -241,10 +244,11 @@ class Trainings:
                 process = subprocess.Popen([*command, "--name", str(run_dir)], stdin=subprocess.DEVNULL,
                                            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
             upload.trained = True
-            self.current = Training(secrets.token_hex(6), run_dir, base, minutes, upload.files, process, log)
-            self._keep(self.current)
-        threading.Thread(target=self._watch, args=(self.current,), daemon=True, name="genseq-training").start()
-        return self.current.snapshot()
+            training = self.current = Training(secrets.token_hex(6), run_dir, base, minutes, upload.files, process,
+                                               log)
+            self._keep(training)
+        threading.Thread(target=self._watch, args=(training,), daemon=True, name="genseq-training").start()
+        return training.snapshot()
 
     def _kind(self, upload: Upload) -> str:
         """The one kind of file an upload holds (ABC, text or MIDI): an InputError if none, or a mix."""
@@ -253,9 +257,8 @@ class Trainings:
             raise InputError(f"none of the {len(upload.skipped)} uploaded files can train a model; upload "
                               f"{', '.join(TRAIN_SUFFIXES)} files")
         if len(kinds) > 1:
-            counts = ", ".join(f"{upload.kinds[k]} {k}" for k in kinds)
-            raise InputError(f"the upload mixes kinds of file ({counts}); a model learns one: start again with "
-                              "one kind")
+            raise InputError(f"the upload mixes {' and '.join(FILE_KINDS[k] for k in kinds)}; a model learns one "
+                             "kind: start again with one")
         return kinds[0]
 
     def _base_checkpoint(self, model_id: Any, kind: str) -> Path | str:
@@ -264,9 +267,8 @@ class Trainings:
         if not isinstance(model_id, str) or model_id not in rows:
             raise InputError(f"unknown base model {model_id!r}; pick one from the list, or none")
         if rows[model_id]["kind"] not in BASE_KINDS[kind]:
-            names = {"abc": "ABC tunes (.abc)", "char": "text (.txt)", "midi": "MIDI files (.mid)"}
             raise InputError(f"{rows[model_id]['name']} is a {rows[model_id]['kind']} model and the upload holds "
-                              f"{names[kind]}; pick a {' or '.join(BASE_KINDS[kind])} model, or none")
+                             f"{FILE_KINDS[kind]}; pick a {' or '.join(BASE_KINDS[kind])} model, or none")
         return self.studio.checkpoint(model_id)
 
     def _run_dir(self, base: str | None) -> Path:

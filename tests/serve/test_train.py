@@ -104,7 +104,8 @@ def test_the_train_endpoints_are_behind_the_studios_guard(runs, client):
     ({"a.abc": TUNES}, {"minutes": 1, "base": "bach-chorales-small"},
      "bach-chorales-small is a voices model and the upload holds ABC tunes (.abc); pick a abc model, or none"),
     ({"a.txt": "some words"}, {"minutes": 1, "base": FOLK}, "folk-abc-small is a abc model and the upload holds text"),
-    ({"a.abc": TUNES, "b.txt": "words"}, {"minutes": 1}, "the upload mixes kinds of file (1 abc, 1 char)"),
+    ({"a.abc": TUNES, "b.txt": "words"}, {"minutes": 1},
+     "the upload mixes ABC tunes (.abc) and text (.txt); a model learns one kind"),
     ({"a.pdf": "%PDF"}, {"minutes": 1}, "none of the 1 uploaded files can train a model"),
 ])
 def test_a_training_that_cannot_start_is_a_one_line_400(client, files, settings, fragment):
