@@ -124,9 +124,9 @@ def train(
         callback=_load_toml, is_eager=True, exists=True, dir_okay=False,
     ),
     tensorboard: bool = typer.Option(False, help="Also log to RUN/tensorboard (needs the tensorboard package)."),
-    sample_every: int | None = typer.Option(None, help="Every N steps, write a few short samples and that step's "
-                                            "validation loss into RUN/samples (evaluates every N steps unless "
-                                            "--eval-every is given)."),
+    sample_every: str | None = typer.Option(None, metavar="N|eval", help="Every N steps (or at every evaluation: "
+                                            "eval), write a few short samples and that step's validation loss into "
+                                            "RUN/samples (N: evaluates every N steps unless --eval-every is given)."),
     report: bool = typer.Option(False, help="With --sample-every: RUN/samples/index.html shows how the samples "
                                 "changed."),
     plan: bool = typer.Option(False, "--plan", help="Print the planned shape, precision and schedule; train nothing."),

@@ -255,6 +255,9 @@ LOCAL = "http://127.0.0.1:8765"
 """What the test client sends as the studio's address (the studio answers only to its own host)."""
 RAW = {"Content-Type": "application/octet-stream"}
 TUNE = "X:1\nT:Test jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e3 d3|BAG AFD|G3 G3:|\n"
+TUNES = "".join(f"X:{i}\nT:Tune {i}\nM:3/4\nL:1/8\nK:G\n|:GAB cde|{'dcB' if i % 2 else 'BAG'} AGF|"
+                f"{'G6' if i % 3 else 'B2 A2 G2'}:|\n\n" for i in range(1, 301))
+"""Enough tunes (about 15,000 characters) for the batches of a fine-tune (the Train tab's tests)."""
 
 
 def assert_one_line_4xx(response, *fragments: str, status: int = 400) -> None:

@@ -1,5 +1,6 @@
-"""Samples while a model learns (`--sample-every N`): a few short samples at every N-th step, beside the validation
-loss of that step, so a user can read (or hear) what the numbers mean, and an optional page of how they changed."""
+"""Samples while a model learns (`--sample-every N`, or `eval`): a few short samples at every N-th step (or at every
+evaluation), beside the validation loss of that step, so a user can read (or hear) what the numbers mean, and an
+optional page of how they changed."""
 
 from __future__ import annotations
 
@@ -20,6 +21,18 @@ LENGTH = 200
 """Tokens per sample: a few lines of text, a short tune or a few bars."""
 SEED = 1
 """The same seed at every step, so two steps' samples differ by what the model learnt, not by chance."""
+EACH_EVALUATION = "eval"
+"""`sample_every` for samples at every evaluation: a time budget plans its evaluations, so no step count fits it
+before it starts (the studio's Train tab samples so)."""
+
+
+def read_cadence(sample_every: int | str) -> int | str:
+    """`sample_every` as given (N, or `eval`) checked: a ConfigError in one line names what it takes."""
+    if sample_every == EACH_EVALUATION or (type(sample_every) is int and sample_every >= 1):
+        return sample_every
+    if isinstance(sample_every, str) and sample_every.isdigit() and int(sample_every) >= 1:
+        return int(sample_every)
+    raise ConfigError(f"--sample-every must be a positive number of steps or {EACH_EVALUATION}, got {sample_every}")
 
 
 def check_cadence(sample_every: int, eval_every: int | None) -> None:
@@ -30,18 +43,20 @@ def check_cadence(sample_every: int, eval_every: int | None) -> None:
 
 
 class ProgressSamples:
-    """Writes `samples/step-000400.txt` (`.abc` for ABC models, `step-000400-1.mid`, ... for MIDI models) from the
-    checkpoint an evaluation has just written, and a line of `samples/index.jsonl` with that step's loss."""
+    """Writes, at every `sample_every`-th step (or every evaluation), `samples/step-000400.txt` (`.abc` for ABC
+    models, `step-000400-1.mid`, ... for MIDI models) from the checkpoint an evaluation has just written, and a line
+    of `samples/index.jsonl` with that step's loss."""
 
-    def __init__(self, run_dir: Path, sample_every: int, report: bool = False) -> None:
+    def __init__(self, run_dir: Path, sample_every: int | str, report: bool = False) -> None:
         self.folder = Path(run_dir) / "samples"
         self.checkpoint = Path(run_dir) / "last.pt"
         self.sample_every = sample_every
         self.report = report
 
     def on_evaluation(self, step: int, val_loss: float) -> None:
-        """Called after every evaluation; samples at the steps that are multiples of `sample_every`."""
-        if step % self.sample_every:
+        """Called after every evaluation; samples at the steps that are multiples of `sample_every` (at every one
+        for `eval`)."""
+        if isinstance(self.sample_every, int) and step % self.sample_every:
             return
         with torch.random.fork_rng(devices=[]):  # building the network draws initial weights: not training's draws
             model = load(self.checkpoint)

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from genseq.api.data import PreparedData, prepare_data
 from genseq.api.finetune import prepare_finetune
-from genseq.api.progress_samples import ProgressSamples, check_cadence
+from genseq.api.progress_samples import ProgressSamples, check_cadence, read_cadence
 from genseq.console import say, training_bar
 from genseq.corpora.augment import copies_per_document
 from genseq.errors import CheckpointError, ConfigError, GenseqError, InputError
@@ -127,7 +127,7 @@ def train(
     start_from: str | Path | None = None,
     progress: bool = True,
     tensorboard: bool = False,
-    sample_every: int | None = None,
+    sample_every: int | str | None = None,
     report: bool = False,
     size: str | None = "auto",
     model: ModelConfig | ModelOptions | None = None,
@@ -144,8 +144,8 @@ def train(
     whose `run_dir` holds best.pt, last.pt, config.json and metrics.jsonl.
 
     `sample_every` N writes a few samples and the validation loss every N steps into `run_dir/samples`
-    (`progress_samples`; a new run then evaluates every N steps unless `eval_every` is given), and `report`
-    a page of them, `samples/index.html`.
+    (`progress_samples`; a new run then evaluates every N steps unless `eval_every` is given), `"eval"` at every
+    evaluation (as planned for the budget), and `report` a page of them, `samples/index.html`.
 
     Under `torchrun` every process calls this; the first one prepares the data and writes the files.
     """
@@ -154,9 +154,9 @@ def train(
     _check_names(model, train_options)
     here = world()
     progress = progress and here.is_main
-    if sample_every is not None and sample_every < 1:
-        raise ConfigError(f"--sample-every must be a positive number of steps, got {sample_every}")
-    if sample_every is not None and resume is None and train_options.get("eval_every") is None:
+    if sample_every is not None:
+        sample_every = read_cadence(sample_every)
+    if isinstance(sample_every, int) and resume is None and train_options.get("eval_every") is None:
         train_options = {**train_options, "eval_every": sample_every}  # samples come from an evaluation's checkpoint
     if report and sample_every is None:
         raise ConfigError("--report on train shows the samples of --sample-every N; give it as well")
@@ -201,7 +201,7 @@ def train(
         run_dir = here.broadcast(_new_run_dir(source, corpus, name) if here.is_main else None)
     meta = {"tokenizer": prepared.tokenizer.to_dict(), "data": prepared.description,
             "prelude": first_document(prepared.val.tokens, prepared.tokenizer.end_of_document)}
-    if sample_every is not None:
+    if isinstance(sample_every, int):
         check_cadence(sample_every, config.eval_every)
     if parent is not None:
         meta["parent"] = parent

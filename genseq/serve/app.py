@@ -1,14 +1,14 @@
-"""HTTP for the studio: the page, JSON endpoints, a Server-Sent Events stream per generation.
+"""HTTP for the studio: the page, JSON endpoints, a Server-Sent Events stream per generation and one per training.
 
-Every endpoint is a thin layer over `Studio` (itself over the Python API). Errors a user can cause
-are a 4xx with {"error": one line}; nothing a request names is used as a path. `Guard` admits only the
-user's own browser: the Host the server was started for, no other site's Origin on a POST, JSON (or the
-raw bytes of a primer file) as every POST body, and beyond this machine the token printed at start.
-"""
+Every endpoint is a thin layer over `Studio` (itself over the Python API) or, for the Train tab, `Trainings`.
+Errors a user can cause are a 4xx with {"error": one line}; nothing a request names is used as a path. `Guard`
+admits only the user's own browser: the Host the server was started for, no other site's Origin on a POST, JSON (or
+the raw bytes of an uploaded file) as every POST body, and beyond this machine the token printed at start."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import secrets
@@ -34,6 +34,7 @@ from genseq.limits import MAX_JSON_DEPTH, json_depth
 from genseq.lm.config import STEP_PRECISIONS
 from genseq.output import audio
 from genseq.serve.studio import MAX_LENGTH, MAX_SAMPLES, MAX_UPLOAD_BYTES, Job, Studio
+from genseq.serve.training import MAX_ZIP_BYTES, Refusal, Trainings
 
 MAX_JSON_BYTES = 256 * 1024
 """A generation request: settings and a typed primer."""
@@ -44,7 +45,11 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 EVERY_INTERFACE = ("0.0.0.0", "::", "")
 SHUTDOWN = "the studio was stopped; start genseq serve again"
 UPLOAD_TYPE = "application/octet-stream"
-"""The body type of a primer upload: like JSON, a type another site's page cannot send without asking first."""
+"""The body type of a file upload: like JSON, a type another site's page cannot send without asking first."""
+UPLOAD_PATHS = ("/api/primer", "/api/train/files")
+"""Where a POST sends a file's raw bytes (every other POST sends JSON)."""
+TRAINING_POLL = 0.5
+"""Seconds between looks at a training's run folder for its stream."""
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -113,7 +118,7 @@ class Guard:
         if (origin is not None and origin.lower() != f"http://{host}".lower()) or \
                 request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
             return 403, f"a request from another site ({(origin or 'unknown')[:80]}) may not change this studio"
-        wanted = UPLOAD_TYPE if request.url.path == "/api/primer" else "application/json"
+        wanted = UPLOAD_TYPE if request.url.path in UPLOAD_PATHS else "application/json"
         given = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if given != wanted:
             return 415, f"a POST to {request.url.path} sends {wanted}, not {given or 'no content type'}"
@@ -171,6 +176,7 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
     """The studio as an ASGI app, keeping its history under `runs/studio/`, answering requests for `host` (and this
     machine's loopback names), and only those that carry `token` when one is given."""
     studio = Studio(Path(runs))
+    trainings = Trainings(studio)
     reading = [0]
     static = resources.files("genseq.serve") / "static"
 
@@ -187,22 +193,29 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
         rows, skipped = await to_thread.run_sync(studio.models)
         return JSONResponse({"models": rows, "skipped": skipped, "audio": audio.audio_renderer(),
                              "busy": studio.running is not None, "waiting": len(studio.waiting),
+                             "training": trainings.busy(),
                              "precisions": ["auto", *STEP_PRECISIONS],
                              "limits": {"length": MAX_LENGTH, "num_samples": MAX_SAMPLES}})
 
-    async def upload(request: Request) -> Response:
+    async def read_file(request: Request, limit: int, read: Any, *args: str) -> Response:
+        """An uploaded file's bytes (at most `limit`, plus one so that the reader names the cap) handed to `read`
+        in a worker thread; at most MAX_UPLOADS at once."""
         if reading[0] >= MAX_UPLOADS:
-            raise HTTPException(429, f"the studio is reading {MAX_UPLOADS} primer files already; try again when "
-                                "they are read")
+            raise HTTPException(429, f"the studio is reading {MAX_UPLOADS} files already; try again when they are "
+                                "read")
         reading[0] += 1
         try:
-            data = await _body(request, MAX_UPLOAD_BYTES + 1)  # one byte over: the studio names the cap
-            model, name = request.query_params.get("model", ""), request.query_params.get("name", "")
-            return JSONResponse(await to_thread.run_sync(studio.read_upload, model, name, data))
+            data = await _body(request, limit + 1)
+            return JSONResponse(await to_thread.run_sync(read, *args, data))
         finally:
             reading[0] -= 1
 
+    async def upload(request: Request) -> Response:
+        return await read_file(request, MAX_UPLOAD_BYTES, studio.read_upload, request.query_params.get("model", ""),
+                               request.query_params.get("name", ""))
+
     async def generate(request: Request) -> Response:
+        trainings.check_generation()
         job = await to_thread.run_sync(studio.prepare, await _json(request))
         return StreamingResponse(_stream(request, job), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -284,8 +297,39 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
         disposition = "inline" if request.query_params.get("inline") else "attachment"
         return FileResponse(path, media_type=media, filename=name, content_disposition_type=disposition)
 
+    async def train_file(request: Request) -> Response:
+        return await read_file(request, MAX_ZIP_BYTES, trainings.add_file, request.query_params.get("upload", ""),
+                               request.query_params.get("name", ""))
+
+    async def train(request: Request) -> Response:
+        return JSONResponse(await to_thread.run_sync(trainings.start, await _json(request)))
+
+    async def train_stop(request: Request) -> Response:
+        return JSONResponse(trainings.stop())
+
+    async def train_status(request: Request) -> Response:
+        return JSONResponse(await to_thread.run_sync(trainings.status))
+
+    async def train_events(request: Request) -> Response:
+        return StreamingResponse(_training_stream(request), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def _training_stream(request: Request) -> AsyncIterator[str]:
+        """progress (the training's snapshot, each time it changes) ..., then ended; idle when none has run."""
+        shown = None
+        while trainings.current is not None:
+            running = trainings.current.running
+            snapshot = await to_thread.run_sync(trainings.current.snapshot)
+            if snapshot != shown:
+                shown = snapshot
+                yield _event("progress" if running else "ended", snapshot)
+            if not running or await request.is_disconnected():
+                return
+            await asyncio.sleep(TRAINING_POLL)
+        yield _event("idle", {})
+
     async def user_error(request: Request, err: Exception) -> Response:
-        return _error(400, str(err))
+        return _error(err.status if isinstance(err, Refusal) else 400, str(err))
 
     async def http_error(request: Request, err: Exception) -> Response:
         assert isinstance(err, HTTPException)
@@ -303,10 +347,19 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
         Route("/api/jobs/{job}/stop", stop, methods=["POST"]), Route("/api/history", history),
         Route("/api/results/{result}", result),
         Route("/api/results/{result}/{index:int}/{kind}", download),
+        Route("/api/train/files", train_file, methods=["POST"]), Route("/api/train", train, methods=["POST"]),
+        Route("/api/train/stop", train_stop, methods=["POST"]), Route("/api/train/status", train_status),
+        Route("/api/train/events", train_events),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        trainings.close()  # no training outlives its studio
+
     app = Starlette(routes=routes, middleware=[Middleware(Guard, hosts=allowed_hosts(host), token=token)],
+                    lifespan=lifespan,
                     exception_handlers={GenseqError: user_error, HTTPException: http_error, Exception: server_error})
-    app.state.studio = studio
+    app.state.studio, app.state.trainings = studio, trainings
     return app
 
 
@@ -333,6 +386,7 @@ def run(host: str = "127.0.0.1", port: int = 8765, runs: Path | str = "checkpoin
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             app.state.studio.close()  # open streams end now, so that uvicorn need not cut them off
+            app.state.trainings.close()  # a training stops as Stop stops it: its best checkpoint is kept
             super().handle_exit(sig, frame)
 
     Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)).run()

@@ -47,8 +47,8 @@ DOWNLOADS = {"abc": "text/vnd.abc; charset=utf-8", "txt": "text/plain; charset=u
 _EXPORTED = ("text_file", "midi", "wav", "score", "musicxml")
 """Keys of the files `export.export_samples` lists per sample."""
 _RESULT_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
-"""A file of a result: a plain name inside its folder (no separator, no leading dot, so never `..`)."""
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+"""A file a record names: a plain name inside its folder (no separator, no leading dot, so never `..`)."""
 
 
 @dataclass
@@ -115,7 +115,7 @@ class Studio:
                 "temperature": self.model(name).sample_config().effective_temperature}
         return self._shipped[name]
 
-    def _checkpoint(self, model_id: str) -> Path | str:
+    def checkpoint(self, model_id: str) -> Path | str:
         """The checkpoint of a model id from the list; an id is looked up, never used as a path."""
         if model_id in shipped_models():
             return model_id
@@ -131,7 +131,7 @@ class Studio:
         """The loaded model (the last few are kept in memory)."""
         with self._load_lock:
             if model_id not in self._loaded:
-                self._loaded[model_id] = api.load(self._checkpoint(model_id))
+                self._loaded[model_id] = api.load(self.checkpoint(model_id))
                 while len(self._loaded) > 3:
                     self._loaded.popitem(last=False)
             self._loaded.move_to_end(model_id)
@@ -322,7 +322,7 @@ class Studio:
             paths = [Path(entry[key]) for key in _EXPORTED if entry.get(key) is not None]
             files = {path.suffix[1:]: path.name for path in paths}
             entries.append({"name": Path(entry["name"]).stem, "text": entry.get("text"), "note": entry.get("note"),
-                            "files": files, "notes": _notes(folder / files["mid"]) if "mid" in files else []})
+                            "files": files, "notes": midi_notes(folder / files["mid"]) if "mid" in files else []})
         data = model.payload.get("data") or {}
         result = {"id": result_id, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "model": job.model_id,
                   "kind": kind, "corpus": data.get("corpus") or data.get("source"), "settings": job.settings,
@@ -383,7 +383,7 @@ def _is_result(record: Any, folder_name: str) -> bool:
         if not isinstance(files, dict) or not isinstance(sample.get("notes"), list):
             return False
         for kind, name in files.items():
-            if kind not in DOWNLOADS or not isinstance(name, str) or not _FILE_NAME.fullmatch(name) \
+            if kind not in DOWNLOADS or not isinstance(name, str) or not PLAIN_NAME.fullmatch(name) \
                     or not name.endswith(f".{kind}"):
                 return False
     return True
@@ -415,7 +415,7 @@ def _flag(value: Any) -> bool | None:
     return None if value is None else value not in (False, "false", "off", "0", 0)
 
 
-def _notes(midi_path: Path) -> list[list[float]]:
+def midi_notes(midi_path: Path) -> list[list[float]]:
     """[pitch, start, end, track, is_drum] of every note, for the page's piano roll."""
     import pretty_midi
 

@@ -48,3 +48,13 @@ def test_sample_steps_that_are_no_evaluation_steps_are_refused(tmp_path, text_fi
                           "--sample-every 10 must be a multiple", "--eval-every 10")
     assert_one_line_error(run_cli("train", str(text_file), "--steps", "20", "--report", "--quiet"),
                           "--report on train", "--sample-every")
+
+
+def test_eval_samples_at_every_evaluation_of_a_planned_schedule(tmp_path, text_file):
+    """A time budget plans its evaluations, so no step count fits it before it starts: `eval` samples at each."""
+    result = api.train(str(text_file), name=str(tmp_path / "run"), progress=False, sample_every="eval", steps=12,
+                       model={"hidden_size": 32}, batch_size=8, seq_len=32)
+    index = [json.loads(line) for line in (result.run_dir / "samples" / "index.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in index] == [r["step"] for r in result.metrics] and len(index) >= 2
+    assert_one_line_error(run_cli("train", str(text_file), "--steps", "5", "--sample-every", "often", "--quiet"),
+                          "--sample-every must be a positive number of steps or eval, got often")

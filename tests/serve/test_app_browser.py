@@ -6,12 +6,13 @@ is opened at http://127.0.0.1:PORT, as genseq serve prints it, and once at http:
 """
 
 import contextlib
+import zipfile
 from pathlib import Path
 
 import pretty_midi
 import pytest
 
-from tests.helpers import ROOT, studio_process
+from tests.helpers import ROOT, TUNES, studio_process
 
 playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -231,3 +232,47 @@ def test_the_studio_samples_each_model_at_its_own_temperature_until_the_slider_m
                            timeout=90_000)
     page.click("#models li[data-model=folk-abc-small]")  # a temperature chosen stays chosen
     assert page.input_value("#temperature") == "1.2"
+
+
+def test_train_on_uploaded_tunes_watch_the_loss_and_samples_stop_and_generate_with_the_new_model(browser, tmp_path):
+    """The Train tab end to end on its own studio (a training refuses generations): files and a zip in, a fine-tune
+    of folk-abc-small streamed to the page, Generate refused while it runs, Stop, then the new model generates."""
+    tunes = tmp_path / "waltzes.abc"
+    tunes.write_text(TUNES, encoding="utf-8")
+    archive = tmp_path / "more.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.writestr("more/jig.abc", "X:1\nT:Jig\nM:6/8\nL:1/8\nK:D\n|:DFA dAF|GBd gdB:|\n")
+        packed.writestr("more/cover.jpg", b"\xff\xd8")
+    with studio_process(tmp_path / "runs") as (url, _), studio_page(browser, url) as page:
+        page.click("#tab-train")
+        assert page.is_visible("#train-tab") and page.is_hidden("#generate-tab")
+        page.set_input_files("#train-files", [str(tunes), str(archive)])
+        page.wait_for_function("document.querySelector('#train-upload').textContent.includes('1 skipped')")
+        assert page.inner_text("#train-upload").startswith("2 files")
+        assert page.inner_text("#train-skipped") == "cover.jpg: not .abc, .txt, .mid, .midi"
+        bases = page.eval_on_selector_all("#train-base option", "options => options.map(o => o.value)")
+        assert bases[0] == "" and "folk-abc-small" in bases and "bach-chorales-small" not in bases
+        page.select_option("#train-base", "folk-abc-small")
+        page.fill("#train-minutes", "1")
+        page.click("#train-start")
+        page.wait_for_selector("#train-samples pre", timeout=120_000)
+        assert page.inner_text("#train-samples pre").startswith("X:")
+        assert "Samples at step" in page.inner_text("#train-samples-title")
+        assert page.eval_on_selector_all("#train-curve circle", "dots => dots.length") >= 1
+        assert page.inner_text("#train-status").startswith("step ")
+
+        page.click("#tab-generate")
+        assert not page.is_enabled("#generate") and "a training is running" in page.inner_text("#busy-note")
+        page.click("#tab-train")
+        page.click("#train-stop")
+        page.wait_for_function("document.querySelector('#train-status').textContent.startsWith('stopped at step')",
+                               timeout=120_000)
+        page.wait_for_selector("#trainings tbody tr td.stopped")
+        page.click("#train-use")
+        chosen = page.get_attribute("#models li.chosen", "data-model")
+        assert chosen.startswith("run:studio-") and chosen.endswith("folk-abc-small")
+        assert page.is_enabled("#generate") and page.is_hidden("#busy-note")
+        page.fill("input[name=length]", "80")
+        page.click("#generate")
+        page.wait_for_selector("#result:not([hidden]) .sample pre", timeout=90_000)
+        assert page.inner_text(".sample pre").startswith("X:")

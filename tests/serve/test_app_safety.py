@@ -160,7 +160,7 @@ def test_uploads_beyond_two_at_once_get_429(client, monkeypatch):
     for _ in readers:
         assert inside.acquire(timeout=10)
     assert_one_line_4xx(client.post(f"/api/primer?model={FOLK}&name=b.abc", content=TUNE, headers=RAW),
-                        "reading 2 primer files already", status=429)
+                        "reading 2 files already", status=429)
     release.set()
     for reader in readers:
         reader.join(10)

@@ -4,7 +4,9 @@
 const $ = (selector) => document.querySelector(selector);
 // temperatureChosen: the user moved the slider or typed a temperature; until then none is sent, so each model
 // samples at its own (which the slider shows)
-const state = { models: [], model: null, job: null, upload: null, busy: false, temperatureChosen: false };
+// trainingBusy: why the studio refuses a generation now (a training runs), or null
+const state = { models: [], model: null, job: null, upload: null, busy: false, temperatureChosen: false,
+                trainingBusy: null };
 // the tokenizers of MIDI models (their primer is a .mid file)
 const MIDI_KINDS = ["midi", "beat", "voices"];
 // the tokenizers whose samples come with a score, as the studio's SCORED_KINDS
@@ -60,6 +62,16 @@ async function loadModels() {
   }
   const keep = state.model && data.models.find((m) => m.id === state.model.id);
   chooseModel(keep ? keep.id : (data.models[0] || {}).id);
+  showTrainingBusy(data.training);
+  fillBases();
+}
+
+function showTrainingBusy(reason) {
+  // the studio refuses a generation while a training runs; the page says so before the user asks
+  state.trainingBusy = reason || null;
+  $("#busy-note").textContent = reason ? `Generate is off: ${reason}` : "";
+  $("#busy-note").hidden = !reason;
+  $("#generate").disabled = state.busy || Boolean(reason);
 }
 
 function chooseModel(id) {
@@ -130,7 +142,7 @@ function settings() {
 
 function setBusy(busy) {
   state.busy = busy;
-  $("#generate").disabled = busy;
+  $("#generate").disabled = busy || Boolean(state.trainingBusy);
   $("#stop").disabled = !busy;
 }
 
@@ -370,6 +382,235 @@ function useSettings(result) {
   $("#seed").disabled = false;
 }
 
+// training ----------------------------------------------------------------------------------------------------
+
+// the tokenizers of the base models that each kind of uploaded file fine-tunes (as the studio's BASE_KINDS)
+const BASE_KINDS = { abc: ["abc"], char: ["char"], midi: MIDI_KINDS };
+const KIND_NAMES = { abc: "ABC tunes", char: "text", midi: "MIDI files" };
+// baseChosen: the user picked the model to start from (else the page picks the first that reads the files)
+const train = { upload: null, summary: null, source: null, shown: null, baseChosen: false };
+
+function showTab(name) {
+  for (const tab of ["generate", "train"]) {
+    $(`#${tab}-tab`).hidden = tab !== name;
+    $(`#tab-${tab}`).classList.toggle("chosen", tab === name);
+  }
+  if (name === "train" && train.shown) lossCurve($("#train-curve"), train.shown.metrics);  // now it has a width
+}
+
+function fillBases() {
+  // the models a training may start from: those that read the uploaded kind of file (all, before any upload)
+  const select = $("#train-base");
+  const kinds = Object.keys((train.summary && train.summary.kinds) || {});
+  const fits = (model) => kinds.length !== 1 || BASE_KINDS[kinds[0]].includes(model.kind);
+  const chosen = select.value;
+  select.replaceChildren(element("option", { value: "", text: "nothing: a new model" }),
+    ...state.models.filter(fits).map((m) => element("option", { value: m.id, text: `${m.name} (${m.kind}, ${m.size})` })));
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  // files of one kind: fine-tune the first model that reads them, unless the user picked otherwise
+  if (!train.baseChosen && kinds.length === 1 && select.options.length > 1) select.selectedIndex = 1;
+}
+
+async function addTrainingFiles(files) {
+  showError("");
+  if (train.summary && train.summary.trained) clearTrainingFiles();  // a run reads those: new files make a new set
+  for (const file of files) {
+    try {
+      const query = new URLSearchParams({ name: file.name });
+      if (train.upload) query.set("upload", train.upload);
+      train.summary = await request(`/api/train/files?${query}`,
+        { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file });
+      train.upload = train.summary.upload;
+      showUpload();
+    } catch (err) {
+      showError(`${file.name}: ${err.message}`);
+      break;
+    }
+  }
+  fillBases();
+  $("#train-files").value = "";
+  $("#train-folder").value = "";
+}
+
+function showUpload() {
+  const s = train.summary;
+  const kinds = Object.entries((s && s.kinds) || {}).map(([kind, n]) => `${n} ${KIND_NAMES[kind] || kind}`);
+  $("#train-upload").textContent = !s ? "no files yet"
+    : `${s.files.toLocaleString()} file${s.files === 1 ? "" : "s"} (${(s.bytes / 1024).toFixed(0)} KB${kinds.length ? `: ${kinds.join(", ")}` : ""})`
+      + (s.skipped ? ` · ${s.skipped} skipped` : "");
+  $("#train-skipped").replaceChildren(...((s && s.reasons) || []).map((r) => element("li", { text: r })));
+  $("#train-skipped").hidden = !(s && s.skipped);
+  $("#train-clear").hidden = !s;
+  $("#train-start").disabled = !s || !s.files || isTraining();
+}
+
+function clearTrainingFiles() {
+  train.upload = null;
+  train.summary = null;
+  showUpload();
+  fillBases();
+}
+
+function isTraining() {
+  return Boolean(train.shown && ["running", "stopping"].includes(train.shown.state));
+}
+
+async function startTraining(event) {
+  event.preventDefault();
+  showError("");
+  $("#train-start").disabled = true;
+  try {
+    const body = { upload: train.upload, base: $("#train-base").value, minutes: $("#train-minutes").value };
+    showTraining(await request("/api/train", { method: "POST", headers: { "Content-Type": "application/json" },
+                                               body: JSON.stringify(body) }));
+    train.summary.trained = true;
+    followTraining();
+    loadModels().then(loadTrainings).catch((err) => showError(err.message));
+  } catch (err) {
+    showError(err.message);
+    showUpload();
+  }
+}
+
+function followTraining() {
+  // the studio's stream of the training: progress (each change), then ended; idle when none has run
+  if (train.source) train.source.close();
+  const source = new EventSource("/api/train/events");
+  train.source = source;
+  const done = () => { source.close(); if (train.source === source) train.source = null; };
+  source.addEventListener("progress", (e) => {
+    const evaluations = train.shown ? train.shown.metrics.length : 0;
+    showTraining(JSON.parse(e.data));
+    if (train.shown.metrics.length !== evaluations) loadTrainings().catch((err) => showError(err.message));
+  });
+  source.addEventListener("ended", (e) => {
+    done();
+    showTraining(JSON.parse(e.data));
+    loadModels().then(loadTrainings).catch((err) => showError(err.message));
+  });
+  source.addEventListener("idle", done);
+  source.onerror = () => { if (source.readyState === EventSource.CLOSED) done(); };
+}
+
+async function stopTraining() {
+  $("#train-stop").disabled = true;
+  try {
+    await request("/api/train/stop", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    $("#train-status").textContent = "stopping: a last evaluation, then the best model is kept…";
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+function showTraining(t) {
+  train.shown = t;
+  const running = isTraining();
+  $("#train-live").hidden = false;
+  $("#train-empty").hidden = true;
+  $("#train-title").textContent = t.run;
+  const best = t.best_val_loss == null ? "" : ` · best validation loss ${t.best_val_loss.toFixed(3)}`;
+  const states = {
+    running: `step ${t.steps.toLocaleString()} · ${t.seconds_left} s left${best}`,
+    stopping: "stopping: a last evaluation, then the best model is kept…",
+    finished: `finished: ${t.steps.toLocaleString()} steps in ${t.seconds} s${best}`,
+    stopped: t.kept ? `stopped at step ${t.steps.toLocaleString()}: the best model is kept${best}` : (t.error || "stopped"),
+    failed: `failed: ${t.error}`,
+  };
+  $("#train-status").textContent = states[t.state] || t.state;
+  $("#train-status").classList.toggle("failed", t.state === "failed");
+  const budget = 60 * t.minutes;
+  $("#train-bar").style.width = running ? `${Math.min(100, (100 * (budget - t.seconds_left)) / budget)}%` : "100%";
+  $("#train-use").hidden = running || !t.kept;
+  $("#train-stop").disabled = t.state !== "running";
+  $("#train-start").disabled = running || !(train.summary && train.summary.files);
+  showTrainingBusy(running ? state.trainingBusy || "a training is running" : null);
+  lossCurve($("#train-curve"), t.metrics);
+  trainingSamples(t.samples);
+}
+
+function lossCurve(svg, metrics) {
+  // training and validation loss at each evaluation, drawn as SVG: no library
+  const node = (tag, attributes, text) => {
+    const made = document.createElementNS(svg.namespaceURI, tag);
+    for (const [key, value] of Object.entries(attributes)) made.setAttribute(key, value);
+    if (text != null) made.textContent = text;
+    return made;
+  };
+  // drawn at the size it is shown, so that its text is the page's size (640 wide while its tab is hidden)
+  const width = Math.round(svg.clientWidth) || 640, height = 200, left = 46, right = 14, top = 14, bottom = 30;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const points = metrics.filter((m) => m.val_loss != null || m.train_loss != null);
+  svg.replaceChildren();
+  if (!points.length) {
+    svg.append(node("text", { x: width / 2, y: height / 2, "text-anchor": "middle" }, "the loss appears at the first evaluation"));
+    return;
+  }
+  const losses = points.flatMap((m) => [m.val_loss, m.train_loss]).filter((v) => v != null);
+  let low = Math.min(...losses), high = Math.max(...losses);
+  if (high - low < 1e-3) { low -= 0.05; high += 0.05; }
+  const first = points[0].step, last = Math.max(points[points.length - 1].step, first + 1);
+  const x = (step) => left + ((width - left - right) * (step - first)) / (last - first);
+  const y = (loss) => top + ((height - top - bottom) * (high - loss)) / (high - low);
+  for (let i = 0; i <= 4; i++) {
+    const loss = low + ((high - low) * i) / 4;
+    svg.append(node("line", { class: "grid", x1: left, x2: width - right, y1: y(loss), y2: y(loss) }),
+               node("text", { x: left - 6, y: y(loss) + 4, "text-anchor": "end" }, loss.toFixed(2)));
+  }
+  svg.append(node("text", { x: left, y: height - 8 }, `step ${first.toLocaleString()}`),
+             node("text", { x: width - right, y: height - 8, "text-anchor": "end" }, `step ${last.toLocaleString()}`));
+  for (const [key, cls] of [["train_loss", "train"], ["val_loss", "val"]]) {
+    const line = points.filter((m) => m[key] != null).map((m) => `${x(m.step).toFixed(1)},${y(m[key]).toFixed(1)}`);
+    svg.append(node("polyline", { class: cls, points: line.join(" ") }));
+  }
+  for (const m of points) if (m.val_loss != null) svg.append(node("circle", { cx: x(m.step), cy: y(m.val_loss), r: 3 }));
+  const legend = node("g", { transform: `translate(${width - right - 250}, ${top + 4})` });
+  legend.append(node("line", { class: "val", x1: 0, x2: 18, y1: 0, y2: 0 }), node("text", { x: 24, y: 4 }, "validation loss"),
+                node("line", { class: "train", x1: 130, x2: 148, y1: 0, y2: 0 }), node("text", { x: 154, y: 4 }, "training loss"));
+  svg.append(legend);
+}
+
+function trainingSamples(samples) {
+  const box = $("#train-samples");
+  $("#train-samples-title").hidden = !samples;
+  if (!samples) { box.replaceChildren(); return; }
+  const loss = samples.val_loss == null ? "" : ` · validation loss ${samples.val_loss.toFixed(3)}`;
+  $("#train-samples-title").textContent = `Samples at step ${samples.step.toLocaleString()}${loss}`;
+  const key = `${samples.step}/${samples.texts.length}/${samples.notes.length}`;
+  if (box.dataset.shown === key) return;  // the same samples: keep the scroll position
+  box.dataset.shown = key;
+  box.replaceChildren(...samples.texts.map((text) => element("pre", { text })));
+  for (const notes of samples.notes) {
+    const canvas = element("canvas", { "aria-label": "piano roll" });
+    box.append(canvas);
+    if (notes.length) requestAnimationFrame(() => pianoRoll(canvas, notes, null));
+  }
+}
+
+async function loadTrainings() {
+  const data = await request("/api/train/status");
+  $("#train-minutes").max = data.limits.minutes;
+  const body = $("#trainings tbody");
+  $("#trainings-count").textContent = data.history.length ? `${data.history.length} kept on disk` : "none yet";
+  body.replaceChildren(...data.history.map((t) => {
+    const loss = t.best_val_loss == null ? "" : t.best_val_loss.toFixed(3);
+    const cells = [t.started, t.run, t.base || "new", t.minutes, t.files, t.steps, loss];
+    const row = element("tr", { "data-training": t.id }, ...cells.map((c) => element("td", { text: String(c ?? "") })),
+      element("td", { class: t.state, text: t.state, title: t.error || "" }));
+    row.append(element("td", {}, t.kept && state.models.some((m) => m.id === t.model)
+      ? element("button", { class: "link", type: "button", text: "generate", onclick: () => useTrained(t.model) }) : ""));
+    return row;
+  }));
+  if (data.training && !train.shown) {
+    showTraining(data.training);
+    if (isTraining()) followTraining();
+  }
+}
+
+function useTrained(modelId) {
+  location.hash = "#generate";
+  chooseModel(modelId);
+}
+
 // wiring ------------------------------------------------------------------------------------------------------
 
 $("#temperature-range").addEventListener("input", (e) => {
@@ -387,4 +628,13 @@ $("#stop").addEventListener("click", stop);
 $("#refresh-models").addEventListener("click", () => loadModels().catch((err) => showError(err.message)));
 $("#primer-file").addEventListener("change", (e) => { if (e.target.files[0]) uploadPrimer(e.target.files[0]); });
 $("#upload-clear").addEventListener("click", clearUpload);
-loadModels().then(loadHistory).catch((err) => showError(err.message));
+$("#train-files").addEventListener("change", (e) => addTrainingFiles([...e.target.files]));
+$("#train-folder").addEventListener("change", (e) => addTrainingFiles([...e.target.files]));
+$("#train-clear").addEventListener("click", clearTrainingFiles);
+$("#train-base").addEventListener("change", () => { train.baseChosen = true; });
+$("#train-form").addEventListener("submit", startTraining);
+$("#train-stop").addEventListener("click", stopTraining);
+$("#train-use").addEventListener("click", () => useTrained(train.shown.model));
+window.addEventListener("hashchange", () => showTab(location.hash === "#train" ? "train" : "generate"));
+showTab(location.hash === "#train" ? "train" : "generate");
+loadModels().then(loadHistory).then(loadTrainings).catch((err) => showError(err.message));
