@@ -5,9 +5,12 @@ reads left to right, so the fill is drawn as candidates that continue what comes
 in force (`rules.infill`: an ABC fill is exactly the span's number of full bars and joins the bar line after it; a
 text fill is as many characters as the span, or as `length` for a marker). Each candidate is then scored by how
 likely the model finds the fill and everything after it, read in one teacher-forced pass, the candidates as one
-batch (`sampling.token_log_probs`): log p(fill + rest | before). The best `num_samples` are returned, as the
+batch (`sampling.token_log_probs`): log p(rest | before, fill). The best `num_samples` are returned, as the
 harmoniser keeps its best settings. A fill that fits what follows (a cadence that leads into the next phrase, a
-sentence whose next words are already written) makes the rest likely, so it ranks first.
+sentence whose next words are already written) makes the rest likely, so it ranks first. The candidates are drawn
+from p(fill | before), so ranking them by p(rest | before, fill) keeps those most likely under p(fill | before,
+rest): likelihood weighting. Ranking by the joint p(fill + rest | before) instead counts the draw's own likelihood
+twice, and used what follows far less in the cloze benchmark (`benchmarks/infill.py`, docs/guide/infill.md).
 """
 
 from __future__ import annotations
@@ -128,7 +131,7 @@ def infill(model: TrainedModel, piece: str | Path, span: str | tuple[int, int] |
     rows = generate(model.network, model.tokenizer.encode(left), drawn, end, shown, prelude=prelude,
                     rule=fill_rule(model, found))
     fills = [model.tokenizer.decode(row) for row in rows]
-    scores = fill_scores(model, left, fills, right)
+    scores = fill_scores(model, left, fills, right)[1]
     fits = torch.tensor([model.tokenizer.kind != "abc" or _fits(text, found, fill) for fill in fills])
     if not fits.any():
         raise GenseqError(f"none of the {len(fills)} candidates finished its {found.size} bars in the length allowed; "
@@ -141,25 +144,33 @@ def infill(model: TrainedModel, piece: str | Path, span: str | tuple[int, int] |
 
 
 def fill_scores(model: TrainedModel, left: str, fills: list[str], right: str | None,
-                ends: bool = True) -> torch.Tensor:
-    """How well each fill [fills] joins a piece: log p(fill + right | left) in nats, in one batch, with the end of
-    the document after `right` where the piece `ends` there (not for an excerpt). With `right` None, log p(fill |
-    left): what a model that reads only what comes before would rank fills by (the cloze benchmark's baseline)."""
+                ends: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each fill [fills] between `left` and `right`, in one batch and one pass: log p(fill | left), what a model
+    reading only what comes before ranks fills by, and log p(right | left, fill), how well the fill leads into what
+    follows, which `infill` ranks by (with the end of the document after `right` where the piece `ends` there, not
+    for an excerpt; 0 where `right` is None). In nats."""
     end = model.tokenizer.end_of_document
     context = [*(model.payload.get("prelude") or [end]), *model.tokenizer.encode(left)]
     after = [] if right is None else [*model.tokenizer.encode(right), *[end] * ends]
-    return token_log_probs(model.network, context, [[*model.tokenizer.encode(fill), *after] for fill in fills]).sum(1)
+    encoded = [model.tokenizer.encode(fill) for fill in fills]
+    written = token_log_probs(model.network, context, [[*ids, *after] for ids in encoded])
+    in_fill = torch.arange(written.shape[1])[None] < torch.tensor([len(ids) for ids in encoded])[:, None]
+    fill = written.masked_fill(~in_fill, 0.0).sum(1)
+    return fill, written.sum(1) - fill
 
 
 def _fits(tune: str, span: Span, fill: str) -> bool:
-    """Whether a drawn ABC fill holds its span's bars, all full, and ends where the rest of the tune starts."""
+    """Whether a drawn ABC fill holds its span's bars, all full, and ends where the rest of the tune starts (or only
+    spaces part them)."""
     assert span.size is not None
     filled = tune[:span.start] + fill + tune[span.end:]
     try:
         again = bar_span(filled, span.first, span.first + span.size - 1)
     except InputError:
         return False
-    return (again.start, again.end) == (span.start, span.start + len(fill))
+    # a bar closed by its line's end ends before the spaces that close the line
+    end = span.start + len(fill)
+    return again.start == span.start and again.end <= end and not filled[again.end:end].strip()
 
 
 __all__ = ["BAR_CHARACTERS", "fill_config", "fill_scores", "find_span", "infill", "piece_and_span", "read_piece",

@@ -167,7 +167,7 @@ class TrainedModel:
         being bar 0), filled with exactly that many full bars; characters of a text model's text (`"120-180"`,
         from 1, both included), or None for the one `[...]` marker in it (a fill of `length` characters, default
         `spans.MARKER_LENGTH`). Each fill is the best of `candidates` drawn from what comes before, by how likely
-        the model then finds the fill and all that follows (`genseq.api.infill`). Options are SampleConfig fields
+        the model then finds all that follows it (`genseq.api.infill`). Options are SampleConfig fields
         (no beam search). A span outside the piece, empty or all of it is an InputError."""
         return infill.infill(self, piece, span, candidates, on_step, **options)
 

@@ -120,10 +120,11 @@ def bigram_model() -> TrainedModel:
 
 def test_the_fill_score_reads_what_follows_where_the_left_context_alone_misleads():
     model = bigram_model()
-    alone = fill_scores(model, "ab", ["cd", "xy"], None)
-    assert torch.allclose(alone, torch.tensor([math.log(0.3), math.log(0.7)]), atol=1e-3)
-    joined = fill_scores(model, "ab", ["cd", "xy"], "ea")
-    expected = [math.log(0.3) + math.log(0.1), math.log(0.7) + math.log(0.01) + math.log(0.1)]  # ...a, then the end
-    assert torch.allclose(joined, torch.tensor(expected), atol=1e-3)
+    alone, nothing = fill_scores(model, "ab", ["cd", "xy"], None)
+    assert torch.allclose(alone, torch.tensor([math.log(0.3), math.log(0.7)]), atol=1e-3) and not nothing.any()
+    fill, rest = fill_scores(model, "ab", ["cd", "xy"], "ea")
+    assert torch.allclose(fill, alone)
+    expected = [math.log(0.1), math.log(0.01) + math.log(0.1)]  # e, a, then the end of the document after a
+    assert torch.allclose(rest, torch.tensor(expected), atol=1e-3)
     (version,) = model.infill(f"ab{MARKER}ea", length=2, candidates=16, seed=0)
     assert version == "abcdea"
