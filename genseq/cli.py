@@ -20,9 +20,11 @@ from genseq.errors import GenseqError
 from genseq.files import DEFAULT_RUNS
 from genseq.limits import MAX_REFERENCE
 from genseq.lm.config import SIZES, SampleConfig, SampleOptions, TrainConfig
+from genseq.music.spans import MARKER_LENGTH
 from genseq.rules import CANDIDATES
 
 if TYPE_CHECKING:
+    from genseq import api
     from genseq.api import export
 
 app = typer.Typer(
@@ -244,8 +246,6 @@ def sample(
     """
     from genseq import api
     from genseq.api import export
-    from genseq.console import counting_bar
-    from genseq.files import write_atomic
 
     model = api.load(checkpoint)
     options = SampleOptions(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
@@ -260,30 +260,105 @@ def sample(
         unit_length=unit_length, transpose=transpose, output=output, output_dir=output_dir, outputs=outputs,
         force=force).prepare(model)
     config = prepared.config
-    if output_dir is not None:
-        settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""),
-                    **_given(melody=str(melody) if melody else None), **prepared.settings()}
-        with counting_bar("sampling", None if melody else config.length,
-                          enabled=not (json_output or quiet)) as advance:
-            samples = prepared.draw(on_step=lambda ids: advance(1))
-        files = export.export_samples(samples, model.tokenizer, output_dir, outputs, settings, force=force)
-        _print_exported(files, json_output)
-        return
     streams = config.num_samples == 1 and config.beam_size == 1  # a beam's tokens are not final until it ends
-    if sys.stdout.isatty() and streams and output is None and not json_output and not transpose:
+    if sys.stdout.isatty() and streams and output is None and output_dir is None and not json_output \
+            and not transpose:
         sys.stdout.write(prepared.primer or "")
         model.sample_ids(prepared.primer, on_step=lambda ids: _write_now(model.tokenizer.decode(ids[:1].tolist())),
                          **options)
         sys.stdout.write("\n")
         return
-    with counting_bar("sampling", config.length, enabled=output is not None and not quiet) as advance:
-        texts = prepared.draw(on_step=lambda ids: advance(1))
-    if json_output:
-        typer.echo(json.dumps(texts, ensure_ascii=False))
-    elif output is not None:
-        write_atomic(output, "\n\n".join(texts) + "\n")
+    settings = {"checkpoint": str(model.path), "primer": str(primer_file or primer or ""),
+                **_given(melody=str(melody) if melody else None)}
+    _draw_and_write(prepared, settings, "sampling", None if melody else config.length, json_output, quiet)
+
+
+@app.command()
+def infill(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint file, run folder (its best.pt) or a shipped model's "
+                                      "name (e.g. folk-abc-small)."),
+    piece: Path = typer.Argument(..., help="The piece to draw a span of again: an .abc file of one tune (ABC "
+                                 "models) or a text file (text models)."),
+    bars: str | None = typer.Option(None, help="ABC models: the bars to draw again, e.g. 5-8, counted as a musician "
+                                    "counts them (a pickup is bar 0); the fill is that many full bars."),
+    chars: str | None = typer.Option(None, help="Text models: the characters to draw again, e.g. 120-180 (from 1, "
+                                     "both included); without it, the place of a [...] marker in the text."),
+    length: int | None = typer.Option(None, help=f"With a [...] marker: characters the fill holds (default "
+                                      f"{MARKER_LENGTH}).", show_default=False),
+    candidates: int = typer.Option(
+        CANDIDATES, help="Fills drawn for each one written; the one under which the model finds the rest of the "
+                         "piece most likely is kept."),
+    temperature: float | None = typer.Option(None, help="Sampling temperature; 0 is greedy (default: the model's own "
+                                             "where its checkpoint names one, else 1.0).", show_default=False),
+    top_k: int | None = typer.Option(None, help="Keep only the k most likely tokens."),
+    top_p: float | None = typer.Option(None, help="Keep the smallest set of tokens with this much mass (0, 1]."),
+    num_samples: int | None = typer.Option(None, help=f"Versions of the piece written, best first (default "
+                                           f"{SampleConfig.num_samples}).", show_default=False),
+    seed: int | None = typer.Option(None, help="Seed: the same seed gives the same fills."),
+    precision: str | None = typer.Option(None, help="CPU sampling precision: auto, fp32 (reproducible), bf16 or int8 "
+                                         f"(default {SampleConfig.precision}).", show_default=False),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the versions to this file."),
+    output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc>, ... into this folder."),
+    wav: bool = typer.Option(False, help="Also render each version to WAV (ABC models, with --output-dir)."),
+    png: bool = typer.Option(False, help="Also draw each version's piano roll (ABC models, with --output-dir)."),
+    score: bool = typer.Option(False, help="Also engrave each version as SVG and MusicXML (with --output-dir)."),
+    report: bool = typer.Option(False, help="Write index.html with audio, piano rolls and scores (with --output-dir)."),
+    soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) for --wav instead of the built-in one."),
+    force: bool = typer.Option(False, help="Overwrite existing output files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help="Print the versions (or written files) as JSON."),
+) -> None:
+    """Draw a span of a piece again, so that it joins what follows; the rest stays as written.
+
+    Examples:
+
+      genseq infill folk-abc-small tune.abc --bars 5-8 --num-samples 4 --output-dir refills/
+
+      genseq infill shakespeare-small scene.txt --chars 120-180 --seed 1
+
+      genseq infill shakespeare-small scene-with-a-gap.txt --length 80
+    """
+    from genseq import api
+    from genseq.api import export, infill
+
+    model = api.load(checkpoint)
+    span = infill.span_option(model.tokenizer.kind, bars, chars)
+    options = SampleOptions(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
+                            seed=seed, precision=precision)
+    outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
+                             soundfont=str(soundfont) if soundfont else None,
+                             judge_reference=(model.info()["data"] or {}).get("corpus"),
+                             progress=not (json_output or quiet))
+    prepared = api.SampleRequest(options, piece=piece, span=span, candidates=candidates, output=output,
+                                 output_dir=output_dir, outputs=outputs, force=force).prepare(model)
+    settings = {"checkpoint": str(model.path), "piece": str(piece), **_given(bars=bars, chars=chars),
+                "candidates": candidates}
+    _draw_and_write(prepared, settings, "infilling", prepared.config.length, json_output, quiet)
+
+
+def _draw_and_write(prepared: api.PreparedSample, settings: dict[str, Any], doing: str, steps: int | None,
+                    json_output: bool, quiet: bool) -> None:
+    """Draw a prepared request's samples under a progress bar, then write them where it asks: files in its output
+    folder (with what was asked beside them, `settings` and the request's own kept in the report), a text file,
+    or stdout."""
+    from genseq.api import export
+    from genseq.console import counting_bar
+    from genseq.files import write_atomic
+
+    request, model = prepared.request, prepared.model
+    shown = not (json_output or quiet) and (request.output_dir is not None or request.output is not None)
+    with counting_bar(doing, steps, enabled=shown) as advance:
+        samples = prepared.draw(on_step=lambda ids: advance(1))
+    if request.output_dir is not None:
+        files = export.export_samples(samples, model.tokenizer, request.output_dir, request.outputs,
+                                      {**settings, **prepared.settings()}, force=request.force)
+        _print_exported(files, json_output)
+    elif json_output:
+        typer.echo(json.dumps(samples, ensure_ascii=False))
+    elif request.output is not None:
+        write_atomic(request.output, "\n\n".join(samples) + "\n")
     else:
-        typer.echo("\n\n".join(texts))
+        typer.echo("\n\n".join(samples))
 
 
 def _write_now(text: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Unpack
 import numpy as np
 import torch
 
+from genseq.api import infill
 from genseq.console import say
 from genseq.corpora.sources import find_documents
 from genseq.errors import CheckpointError, ConfigError, InputError
@@ -73,14 +74,15 @@ class TrainedModel:
         return (f"TrainedModel(kind={self.tokenizer.kind!r}, shape={shape!r}, vocab_size={self.tokenizer.vocab_size}, "
                 f"path={str(self.path)!r})")
 
-    def encode_primer(self, primer: Any) -> list[int]:
-        """Token ids of a primer; symbols the model never saw are an error that names them."""
+    def encode_primer(self, primer: Any, name: str = "primer") -> list[int]:
+        """Token ids of a primer (or of another document the model reads, called `name` in errors); symbols the
+        model never saw are an error that names them."""
         if primer is None or primer == "":
             return []
         unknown = self.tokenizer.unknown_symbols(primer)
         if unknown:
             shown = ", ".join(repr(s) for s in unknown[:10])
-            raise InputError(f"the primer holds {len(unknown)} symbol(s) this model never saw: {shown}; remove them")
+            raise InputError(f"the {name} holds {len(unknown)} symbol(s) this model never saw: {shown}; remove them")
         return self.tokenizer.encode(primer)
 
     @property
@@ -157,6 +159,17 @@ class TrainedModel:
             scores = melody_log_likelihood(self.network, context, template, rows)
             rows = [rows[i] for i in scores.argsort(descending=True)[:kept].tolist()]
         return [self.tokenizer.decode(row) for row in rows]
+
+    def infill(self, piece: str | Path, span: str | tuple[int, int] | None = None, candidates: int = CANDIDATES,
+               on_step: Callable[[torch.Tensor], None] | None = None, **options: Unpack[SampleOptions]) -> list[str]:
+        """The piece (its text, or a Path to read) with `span` drawn again, `num_samples` times, best first; the
+        rest stays character for character. `span`: bars of an ABC model's tune (`"5-8"` or `(5, 8)`, a pickup
+        being bar 0), filled with exactly that many full bars; characters of a text model's text (`"120-180"`,
+        from 1, both included), or None for the one `[...]` marker in it (a fill of `length` characters, default
+        `spans.MARKER_LENGTH`). Each fill is the best of `candidates` drawn from what comes before, by how likely
+        the model then finds all that follows it (`genseq.api.infill`). Options are SampleConfig fields
+        (no beam search). A span outside the piece, empty or all of it is an InputError."""
+        return infill.infill(self, piece, span, candidates, on_step, **options)
 
     def read_primer(self, path: str | Path) -> Any:
         """A primer document from a file, checked against the kind of model (MIDI or text)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from genseq.api import infill
 from genseq.api.export import Outputs
 from genseq.api.model import TrainedModel
 from genseq.errors import InputError
@@ -39,8 +40,13 @@ class SampleRequest:
     melody: Any = None
     """A melody a voices model harmonises (`TrainedModel.harmonize`): a .abc or one-track .mid file, ABC text, a
     Score. It is the top voice from the start, so it takes no primer or tune header."""
+    piece: str | Path | None = None
+    """A piece to draw a span of again (`TrainedModel.infill`): its text, or a Path to read. What surrounds the span
+    is the context, so it takes no primer, melody or tune header."""
+    span: str | tuple[int, int] | None = None
+    """With a piece: the bars (ABC models) or characters (text models) to draw again; None: a text's `[...]`."""
     candidates: int = CANDIDATES
-    """With a melody: settings drawn for each one kept (`TrainedModel.harmonize`)."""
+    """With a melody or a piece: settings or fills drawn for each one kept (`TrainedModel.harmonize`, `infill`)."""
     meter: str | None = None
     key: str | None = None
     unit_length: str | None = None
@@ -66,6 +72,11 @@ class SampleRequest:
         if self.melody is not None and (self.primer, self.primer_file, *header.values()) != (None,) * 5:
             raise InputError("--melody is the piece's top voice from its start: give it without a primer, --meter, "
                              "--key or --unit-length")
+        if self.piece is not None:  # the piece is read once, its span found before any other check
+            if (self.primer, self.primer_file, self.melody, *header.values()) != (None,) * 6:
+                raise InputError("a piece to fill is its own context: give it without a primer, --melody, --meter, "
+                                 "--key or --unit-length")
+            piece, span = infill.piece_and_span(model, self.piece, self.span)
         if self.melody is not None and self.output_dir is None:
             raise InputError("a harmonised melody is written as .mid files: give --output-dir DIR")
         outputs = self.outputs
@@ -82,6 +93,8 @@ class SampleRequest:
                 raise InputError("--meter, --key and --unit-length make the primer; give them or a primer, not both")
             primer = controls.folk_primer(model.tokenizer, **header)
         controls.transpose_samples(model.tokenizer, [], self.transpose)  # a text model refuses before drawing
+        if self.piece is not None:
+            return PreparedSample(self, model, piece, infill.fill_config(model, span, self.options))
         config = model.sample_config(**self.options)
         model.sampling_rule(config)  # a rule asked of another kind of model refuses now
         if self.melody is None:
@@ -96,14 +109,17 @@ class PreparedSample:
     request: SampleRequest
     model: TrainedModel
     primer: Any
-    """What the samples continue: the text or document given, a primer file's, or the tune header built."""
+    """What the samples continue: the text or document given, a primer file's, or the tune header built; with a
+    piece to fill, the piece's text."""
     config: SampleConfig
     """The settings the sampler runs with."""
 
     def draw(self, on_step: Callable[[torch.Tensor], None] | None = None) -> list[Any]:
         """The samples (continuations of the primer, or settings of the melody), transposed as asked."""
         request, model = self.request, self.model
-        if request.melody is not None:
+        if request.piece is not None:
+            samples = model.infill(self.primer, request.span, request.candidates, on_step, **request.options)
+        elif request.melody is not None:
             samples = model.harmonize(request.melody, on_step, candidates=request.candidates, **request.options)
         else:
             samples = model.sample(self.primer, on_step=on_step, **request.options)

@@ -317,5 +317,25 @@ def log_probability(model: LSTMLanguageModel, primer: Sequence[int], continuatio
     return log_probs.gather(1, ids[len(context) :, None]).sum().item()
 
 
+@torch.inference_mode()
+def token_log_probs(model: torch.nn.Module, context: Sequence[int], rows: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The log-probability [rows, longest row] of each row's every token after `context` (0 past a row's end), in one
+    teacher-forced pass: the context is read once for all rows, which then run as one batch (padded at the end,
+    which no earlier position sees). `model` is anything called as `model(ids, state) -> (logits, state)`."""
+    model.eval()
+    longest = max(len(row) for row in rows)
+    device = next(model.parameters()).device
+    ids = torch.tensor([[*row, *[0] * (longest - len(row))] for row in rows], device=device)
+    logits, state = model(torch.tensor([list(context)], device=device))
+    batch = len(rows)
+    state = tuple(t.expand(-1, batch, -1).contiguous() for t in state)
+    predicted = logits[:, -1:].expand(batch, -1, -1)  # what each row's first token is read against
+    if longest > 1:
+        predicted = torch.cat([predicted, model(ids[:, :-1], state)[0]], 1)
+    written = torch.log_softmax(predicted.float(), -1).gather(-1, ids[..., None])[..., 0]
+    lengths = torch.tensor([len(row) for row in rows], device=device)
+    return written.masked_fill(torch.arange(longest, device=device)[None] >= lengths[:, None], 0.0).cpu()
+
+
 def _until_end(ids: list[int], end_token: int | None) -> list[int]:
     return ids[: ids.index(end_token)] if end_token is not None and end_token in ids else ids

@@ -5,7 +5,8 @@ is still judged by what its bars say. Durations follow ABC 2.1: note lengths in 
 default unit is 1/16 under a meter below 3/4, else 1/8), broken rhythm (`>`, `<`), tuplets
 (`(3`, `(p:q:r`), chords (the first note's length), `M:` and `L:` changes in field lines and inline
 fields. Grace notes, chord symbols, annotations, decorations and comments take no time. A line break
-inside a bar continues it, as ABC says, except where the bar is already full (`line_end`).
+inside a bar continues it, as ABC says, except where the bar is already full (`line_end`). Each bar keeps
+where it lies in the tune's text (`Bar.start`, `Bar.end`), so a span of bars can be cut out (`music.spans`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class Bar:
     """The bar's notes, rests and chords as written, decorations and spaces dropped (for copy checks)."""
     whole_bars: int = 0
     """Bars of rest written as `Z` (`Z4` is four): such a bar is full by definition."""
+    start: int | None = None
+    """Where the bar's text begins in the tune: after the bar line that opened it, or at the start of its line."""
+    end: int | None = None
+    """Where its text ends: at the bar line that closed it, or at the end of the line that closed it (None: open)."""
 
     @property
     def empty(self) -> bool:
@@ -127,15 +132,18 @@ class BarReader:
         time = int(q) if q else _DEFAULT_TUPLET_TIME.get(p, 3 if _compound(self.meter) else 2)
         self.tuplet_factor, self.tuplet_left = Fraction(time, p), int(r) if r else p
 
-    def bar_line(self, line: str, ending: str) -> None:
+    def bar_line(self, line: str, ending: str, at: tuple[int, int] = (0, 0)) -> None:
+        """A bar line (and the repeat ending after it) read at text positions `at` (its start and end)."""
         line, ending = line.strip(), ending.strip()
         if line and line != "[":
             self.bar_lines.append(line)
             if self.bars[-1].empty:  # bar lines in a row (`:| |` across a line break) open one bar
                 self.bars[-1].opened_by += line
             else:
-                self.bars[-1].closed_by = line
+                self.bars[-1].closed_by, self.bars[-1].end = line, at[0]
                 self.bars.append(Bar(meter=self.meter, opened_by=line))
+        if self.bars[-1].empty:
+            self.bars[-1].start = at[1]
             if BOUNDARY.search(line):  # an ending lasts until the next repeat sign or double bar
                 self.ending = ""
         if ending:
@@ -144,11 +152,12 @@ class BarReader:
         self.bars[-1].ending = self.ending
 
 
-    def line_end(self) -> None:
-        """A line that ends on a full bar without a bar line closes the bar, as the Essen transcriptions write
-        phrase ends (elsewhere a line break inside a bar continues it, as ABC says)."""
+    def line_end(self, at: int = 0) -> None:
+        """A line that ends (at text position `at`) on a full bar without a bar line closes the bar, as the Essen
+        transcriptions write phrase ends (elsewhere a line break inside a bar continues it, as ABC says)."""
         bar = self.bars[-1]
         if bar.meter is not None and bar.length == bar.meter and not self.tuplet_left:
+            bar.end = at
             self.bars.append(Bar(meter=self.meter, ending=self.ending))
 
 
@@ -162,7 +171,8 @@ class TuneReader:
         self.body: BarReader | None = None
         """The body's bar reader, from the first line after the header (None in the header)."""
 
-    def add_line(self, raw_line: str) -> None:
+    def add_line(self, raw_line: str, offset: int = 0) -> None:
+        """Read one line of the tune, which starts at text position `offset`."""
         line = raw_line.rstrip()
         match = FIELD_LINE.match(line)
         if match:
@@ -182,8 +192,10 @@ class TuneReader:
             return
         if self.body is None:  # a tune without `K:` starts at its first line of music
             self.body = BarReader(self.meter, self.unit)
-        read_line(line, self.body)
-        self.body.line_end()
+        if self.body.bars[-1].start is None:  # the tune's first bar, or one after a line that closed a bar
+            self.body.bars[-1].start = offset
+        read_line(line, self.body, offset)
+        self.body.line_end(offset + len(line))
 
     def tune(self) -> Tune:
         body = self.body or BarReader(self.meter, self.unit)
@@ -193,12 +205,15 @@ class TuneReader:
 def read_tune(text: str) -> Tune:
     """The bars of one ABC tune (its header up to the first `K:` line, then the body)."""
     reader = TuneReader()
-    for line in text.splitlines():
-        reader.add_line(line)
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        reader.add_line(line, offset)
+        offset += len(line)
     return reader.tune()
 
 
-def read_line(line: str, reader: BarReader) -> None:
+def read_line(line: str, reader: BarReader, offset: int = 0) -> None:
+    """Read one line of a tune's body, which starts at text position `offset`, into `reader`."""
     for token in _TOKEN.finditer(line):
         kind = token.lastgroup if token.group("bar") is None else "bar"
         if token.group("skip"):
@@ -206,7 +221,8 @@ def read_line(line: str, reader: BarReader) -> None:
         if token.group("inline"):
             reader.field(token.group("inline")[1], token.group("inline")[3:-1].strip())
         elif kind == "bar":
-            reader.bar_line(token.group("bar"), token.group("ending") or "")
+            reader.bar_line(token.group("bar"), token.group("ending") or "",
+                            (offset + token.start(), offset + token.end()))
         elif token.group("tuplet"):
             reader.tuplet(int(token.group("p")), token.group("q"), token.group("r"))
         elif token.group("chord"):

@@ -31,7 +31,7 @@ import torch
 
 from genseq.errors import ConfigError
 from genseq.lm.sampling import TuneRule
-from genseq.music.bars import BOUNDARY, FIELD_LINE, Bar, TuneReader, read_line
+from genseq.music.bars import BOUNDARY, FIELD_LINE, Bar, BarReader, TuneReader, read_line
 from genseq.tokenizers import Tokenizer
 
 CLOSING = "|:[]\\"
@@ -60,9 +60,10 @@ class _Tune:
         else:
             self.line += char
 
-    def bar_with(self, tail: str = "") -> tuple[Bar, bool] | None:
-        """The bar being written if `tail` came next, and whether it is the tune's first bar; None where the
-        rules do not apply (see the module docstring)."""
+    def read(self, tail: str = "") -> BarReader | None:
+        """The bar reader as it would be if `tail` came next: a copy, which holds the bars of the line being written
+        (the first continues the tune's last); None in the header, a field line, or inside something that takes
+        no time (see the module docstring)."""
         line, body = self.line + tail, self.reader.body
         if body is None or FIELD_LINE.match(line) or _inside_something(line):
             return None
@@ -71,12 +72,24 @@ class _Tune:
         last = reader.bars[-1]
         reader.bars = [Bar(last.length, last.meter, last.opened_by, last.closed_by, last.ending, list(last.notes),
                            last.whole_bars)]
-        earlier = any(not bar.empty for bar in body.bars[:-1])
         read_line(line, reader)
+        return reader
+
+    def bar_with(self, tail: str = "") -> tuple[Bar, bool] | None:
+        """The bar being written if `tail` came next, and whether it is the tune's first bar; None where the
+        rules do not apply (see the module docstring)."""
+        reader = self.read(tail)
+        if reader is None:
+            return None
         bar = reader.bars[-1]
         if bar.meter is None or bar.whole_bars:
             return None
+        earlier = any(not bar.empty for bar in self.reader.body.bars[:-1])
         return bar, not earlier and len(reader.bars) == 1
+
+    def bars_begun(self, reader: BarReader) -> int:
+        """How many bars the tune has begun, the one being written included, given `read()`'s reader."""
+        return len(self.reader.body.bars) - 1 + len(reader.bars)
 
 
 def _inside_something(line: str) -> bool:

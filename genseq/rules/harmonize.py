@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from genseq.errors import ConfigError, InputError
+from genseq.lm.sampling import token_log_probs
 from genseq.music.score import Score, score_from_pretty_midi, transpose
 from genseq.music.theory import VOICE_RANGES
 from genseq.rules import CANDIDATES
@@ -100,11 +101,7 @@ def melody_log_likelihood(network: torch.nn.Module, context: Sequence[int], temp
                           rows: Sequence[Sequence[int]]) -> torch.Tensor:
     """The log-probability [rows] of the template's given tokens under each drawn row, read after `context`."""
     length = min(len(template), *(len(row) for row in rows))
-    ids = torch.tensor([[*context, *row[:length]] for row in rows])
-    logits, _ = network(ids[:, :-1])
-    start = len(context) - 1
-    log_probs = torch.log_softmax(logits[:, start:start + length].float(), -1)
-    written = log_probs.gather(-1, ids[:, len(context):, None])[..., 0]
+    written = token_log_probs(network, context, [row[:length] for row in rows])
     given = torch.tensor([token is not None for token in template[:length]])
     return written[:, given].sum(1)
 

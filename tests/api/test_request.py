@@ -27,6 +27,12 @@ MELODY = "X:1\nM:4/4\nL:1/4\nK:C\nc d e f|"
     ("folk-abc-small", api.SampleRequest({"temperature": 1.0, "beam_size": 4}),
      "--beam-size 4 with --temperature 1.0: beam search ranks by the model's own probabilities; drop --temperature "
      "or use --beam-size 1 to sample"),
+    ("folk-abc-small", api.SampleRequest(piece=MELODY, span="1", key="D"),
+     "a piece to fill is its own context: give it without a primer, --melody, --meter, --key or --unit-length"),
+    ("shakespeare-small", api.SampleRequest({"beam_size": 2}, piece="To be, or [...]"),
+     "infilling takes no beam-size: it draws candidates and keeps the best"),
+    ("bach-chorales-small", api.SampleRequest(piece="X:1\n", output_dir=Path("out")),
+     "infilling draws bars of ABC tunes or characters of texts; this is a voices model"),
     ("folk-abc-small", api.SampleRequest({"voice_leading": True}),
      "--voice-leading keeps four-part writing rules for voices models; this is a abc model (sample it without "
      "--voice-leading)"),

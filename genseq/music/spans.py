@@ -1,0 +1,112 @@
+"""The part of a piece a user wants drawn again (`TrainedModel.infill`): bars of an ABC tune, characters of a text,
+or a `[...]` marker in it, found as positions in the piece's text so that everything around them stays as written.
+
+Bars are numbered as a musician counts them: an incomplete first bar (a pickup, anacrusis) is bar 0 and the first
+full bar is bar 1; a section's own pickup (an incomplete bar just after a repeat sign or double bar) is not counted
+either. Repeat signs and endings do not renumber: each written bar counts once, a second ending too. They are the
+judge's bars (`music.bars`), so a fill is held to the same bars the judge counts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from genseq.errors import InputError
+from genseq.music.bars import BOUNDARY, Bar, read_tune
+
+MARKER = "[...]"
+"""What marks the place of a fill in a text when no characters are named."""
+MARKER_LENGTH = 50
+"""Characters a fill at a marker holds unless told (here, without torch, for `genseq --help`)."""
+_SPAN = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a fill goes in a piece's text: `text[start:end]` is replaced, the rest stays character for character."""
+
+    start: int
+    end: int
+    size: int | None
+    """Bars (ABC) or characters (text) the fill holds; None for a marker, whose fill length the caller chooses."""
+    first: int = 0
+    """The first bar or character of the span as the user numbered it (0 for a marker)."""
+
+
+def parse_span(value: str | tuple[int, int], option: str) -> tuple[int, int]:
+    """`5-8` (or `5`, or a pair) as the first and last number, both included; `option` names it in errors."""
+    if isinstance(value, tuple):
+        first, last = value
+    else:
+        match = _SPAN.fullmatch(value)
+        if not match:
+            raise InputError(f"{option} {value!r} is not a span; write e.g. {option} 5-8")
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+    return first, last
+
+
+def _check_not_empty(span: str, first: int, last: int) -> None:
+    if last < first:
+        raise InputError(f"{span} is empty: its last must not come before its first")
+
+
+def bar_span(tune: str, first: int, last: int) -> Span:
+    """Bars `first` to `last` of an ABC tune. The span must lie inside the tune, leave some of it, and hold only bars
+    of the meter's length (a fill is written in full bars): a half bar at a repeat is refused, saying so."""
+    read = read_tune(tune)
+    if not read.meter_known:
+        raise InputError("the tune has no readable meter (an M: line such as M:6/8), so its bars cannot be counted")
+    counted = [bar for i, bar in enumerate(read.bars) if not _pickup(bar, i)]
+    pickup = len(counted) < len(read.bars)
+    if not counted:
+        raise InputError("the tune has no full bars to draw again")
+    span = f"--bars {first}-{last}"
+    _check_not_empty(span, first, last)
+    if first < 1:
+        raise InputError(f"{span}: bars count from 1 (a pickup is bar 0 and stays as written)")
+    if last > len(counted):
+        raise InputError(f"{span} lies outside the tune, which has {len(counted)} bars"
+                         + (" besides its pickups" if pickup else ""))
+    if first == 1 and last == len(counted):
+        raise InputError(f"{span} is the whole tune; leave some of it to fill around (or draw a new tune with "
+                         "`genseq sample`)")
+    for number in range(first, last + 1):
+        if not counted[number - 1].full:
+            raise InputError(f"{span}: bar {number} is not a full bar (a half bar at a repeat or an uneven bar); "
+                             "choose bars of the meter's length")
+    start, end = counted[first - 1].start, counted[last - 1].end
+    if start is None or end is None:  # a full bar always has both; kept for the type checker
+        raise InputError(f"{span}: the bars cannot be found in the tune's text")
+    return Span(start, end, last - first + 1, first)
+
+
+def _pickup(bar: Bar, index: int) -> bool:
+    """Whether a bar is a pickup, not counted: an incomplete first bar, or one that opens a section."""
+    return not bar.full and (index == 0 or (bool(BOUNDARY.search(bar.opened_by)) and not bar.ending))
+
+
+def char_span(text: str, first: int, last: int) -> Span:
+    """Characters `first` to `last` of a text, counted from 1, both included."""
+    span = f"--chars {first}-{last}"
+    _check_not_empty(span, first, last)
+    if first < 1 or last > len(text):
+        raise InputError(f"{span} lies outside the text, which has {len(text)} characters (counted from 1)")
+    if first == 1 and last == len(text):
+        raise InputError(f"{span} is the whole text; leave some of it to fill around")
+    return Span(first - 1, last, last - first + 1, first)
+
+
+def marker_span(text: str) -> Span:
+    """The place of the one `[...]` marker in a text."""
+    found = text.count(MARKER)
+    if found != 1:
+        raise InputError(f"the text holds {found} {MARKER} markers; mark the place to fill with one, "
+                         "or name characters with --chars")
+    if text.strip() == MARKER:
+        raise InputError(f"the text is only its {MARKER} marker; leave some of it to fill around")
+    start = text.index(MARKER)
+    return Span(start, start + len(MARKER), None)
+
+
+__all__ = ["MARKER", "MARKER_LENGTH", "Span", "bar_span", "char_span", "marker_span", "parse_span"]

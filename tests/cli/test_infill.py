@@ -1,0 +1,62 @@
+"""`genseq infill`: the shipped models refill a span of a file, written as `genseq sample` writes samples; bad spans
+are one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genseq.music.spans import bar_span
+from tests.api.test_infill import JIG, TEXT
+from tests.helpers import assert_one_line_error, run_cli
+
+
+@pytest.fixture
+def jig(tmp_path):
+    path = tmp_path / "jig.abc"
+    path.write_text(JIG, encoding="utf-8")
+    return path
+
+
+def test_abc_versions_are_written_as_samples_are(jig, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("infill", "folk-abc-small", str(jig), "--bars", "4-7", "--num-samples", "2", "--candidates",
+                     "2", "--seed", "1", "--output-dir", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    span = bar_span(JIG, 4, 7)
+    for name in ("sample-01", "sample-02"):
+        version = (out / f"{name}.abc").read_text(encoding="utf-8")
+        assert version.startswith(JIG[:span.start]) and version.endswith(JIG[span.end:])
+        assert (out / f"{name}.mid").exists() and name in result.stdout
+
+
+def test_a_text_version_is_printed(tmp_path):
+    text = tmp_path / "scene.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    result = run_cli("infill", "shakespeare-small", str(text), "--chars", "20-60", "--candidates", "2", "--seed", "1",
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    (version,) = json.loads(result.stdout)
+    assert version[:19] == TEXT[:19] and version[60:] == TEXT[60:] and len(version) == len(TEXT)
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--bars", "20-24"], ["--bars 20-24 lies outside the tune, which has 16 bars"]),
+    (["--bars", "6-5"], ["--bars 6-5 is empty"]),
+    (["--bars", "1-16"], ["--bars 1-16 is the whole tune"]),
+    (["--bars", "8"], ["bar 8 is not a full bar"]),
+    (["--chars", "1-5"], ["--chars names characters of a text", "--bars 5-8"]),
+    ([], ["name the bars to draw again"]),
+])
+def test_bad_spans_are_one_line_errors(jig, args, fragments):
+    assert_one_line_error(run_cli("infill", "folk-abc-small", str(jig), *args), *fragments)
+
+
+def test_a_text_without_a_marker_or_a_span_is_a_one_line_error(tmp_path):
+    text = tmp_path / "scene.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    assert_one_line_error(run_cli("infill", "shakespeare-small", str(text)), "holds 0 [...] markers", "--chars")
+    assert_one_line_error(run_cli("infill", "shakespeare-small", str(text), "--chars", "0-500"), "outside the text")
+    assert_one_line_error(run_cli("infill", "shakespeare-small", str(tmp_path / "none.txt"), "--chars", "1-2"),
+                          "no such file")
