@@ -63,7 +63,7 @@ def fit_new_bias(model: LSTMLanguageModel, new: torch.Tensor, tokens: np.ndarray
     may go while all new symbols together take at most NEW_MASS on every context of the first FIT_TOKENS of
     `tokens` (each below every context's known logits by log(count / NEW_MASS))."""
     count = int(new.sum())
-    used = np.asarray(tokens[:FIT_TOKENS])
+    used = np.array(tokens[:FIT_TOKENS], dtype=np.int64)  # a copy: the tokens are a read-only memory map
     width = min(FIT_ROW, len(used))
     if not count or width < 2:
         return
