@@ -260,6 +260,27 @@ def abc_to_midi(text: str) -> pretty_midi.PrettyMIDI:
         raise InputError(f"music21 cannot turn this ABC tune into MIDI: {one_line(err)}") from None
 
 
+def _sound_chord_symbols(score: Score) -> None:
+    """Chord symbols (`"G"`, `"D7"`) play as block chords under the tune, each until the next: music21 reads them
+    without a length, and its MIDI writer then holds them for many bars. Where their lengths cannot be worked
+    out, the tune plays without them."""
+    from music21 import harmony
+
+    for part in score.parts:
+        symbols = list(part.recurse().getElementsByClass(harmony.ChordSymbol))
+        if not symbols:
+            continue
+        try:
+            with _quiet():
+                harmony.realizeChordSymbolDurations(part)
+        except Exception:  # music21 raises many kinds; the melody must still play
+            for symbol in symbols:
+                symbol.activeSite.remove(symbol)
+            continue
+        for symbol in symbols:
+            symbol.writeAsChord = True
+
+
 def _drop_repeats(score: Score) -> None:
     """Repeat signs and first and second endings made plain bar lines, so a tune whose repeats do not pair up
     (music21 cannot expand them, and its MIDI writer tries again and fails) still plays, through once."""
@@ -277,6 +298,7 @@ def _midi_bytes(text: str) -> bytes:
     from music21 import midi
 
     score = _parse_abc(text)
+    _sound_chord_symbols(score)
     try:
         with _quiet():
             score = score.expandRepeats()

@@ -80,6 +80,18 @@ def test_a_tune_whose_repeats_do_not_pair_up_plays_through_once():
     assert played.get_end_time() == pytest.approx(5 * 6 * 0.25)  # 5 bars of six quavers at 120 crotchets a minute
 
 
+def test_chord_symbols_play_as_chords_each_until_the_next_under_the_tune():
+    tune = 'X:1\nM:6/8\nL:1/8\nK:G\n"G"GAB "D7"cde|"G"dBG G3|]\n'
+    played = abc_to_midi(tune)
+    notes = sorted((n for track in played.instruments for n in track.notes), key=lambda n: (n.start, -n.pitch))
+    melody = [n for n in notes if n.pitch >= 67]
+    chords = [n for n in notes if n.pitch < 67]
+    assert [n.pitch for n in melody] == [67, 69, 71, 72, 74, 76, 74, 71, 67, 67]
+    # G for half a bar, D7 for half a bar, G for the last bar: quavers of 0.25 s at 120 crotchets a minute
+    assert sorted({(n.start, n.end) for n in chords}) == [(0.0, 0.75), (0.75, 1.5), (1.5, 3.0)]
+    assert {n.pitch % 12 for n in chords if n.start == 0.75} == {2, 6, 9, 0}  # D F# A C
+
+
 def test_complete_abc_leaves_full_headers_alone(real_tunes):
     assert all(complete_abc(tune) == tune for tune in real_tunes)
 
