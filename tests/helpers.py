@@ -269,20 +269,25 @@ def assert_one_line_4xx(response, *fragments: str, status: int = 400) -> None:
         assert fragment in message, message
 
 
+def read_events(response, on_event=None) -> list[tuple[str, dict]]:
+    """Every (event, data) of a Server-Sent Events response, to its end; `on_event` sees each as it arrives."""
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events, name = [], None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+            if on_event:
+                on_event(*events[-1])
+    return events
+
+
 def stream(client, settings: dict, on_event=None) -> list[tuple[str, dict]]:
     """Every (event, data) of one generation; `on_event` sees each as it arrives."""
-    events, name = [], None
     with client.stream("POST", "/api/generate", json=settings) as response:
         assert response.status_code == 200, response.read()
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[6:])))
-                if on_event:
-                    on_event(*events[-1])
-    return events
+        return read_events(response, on_event)
 
 
 def free_port() -> int:

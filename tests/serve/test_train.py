@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from genseq.serve import create_app, training
-from tests.helpers import FOLK, LOCAL, RAW, TUNES, assert_one_line_4xx
+from tests.helpers import FOLK, LOCAL, RAW, TUNES, assert_one_line_4xx, read_events
 
 ATTACKER = "http://attacker.example"
 
@@ -126,15 +126,8 @@ def test_no_training_starts_while_a_generation_runs(client, monkeypatch):
 
 def events(client) -> list[tuple[str, dict]]:
     """The training's stream to its end."""
-    found, name = [], None
     with client.stream("GET", "/api/train/events") as response:
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                found.append((name, json.loads(line[6:])))
-    return found
+        return read_events(response)
 
 
 def test_a_fine_tune_streams_its_loss_and_samples_refuses_others_and_stop_keeps_its_best(runs):
