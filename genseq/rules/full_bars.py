@@ -47,7 +47,7 @@ AFTER_NOTE = set("ABCDEFGabcdefgzx]',0123456789/")
 """Last characters after which a lengthening character changes a length (else it cannot, and is not checked)."""
 
 
-class _Tune:
+class TuneSoFar:
     """One sample's tune so far: the judge's reader after the last complete line, and the line being written."""
 
     def __init__(self) -> None:
@@ -106,7 +106,7 @@ def _inside_something(line: str) -> bool:
 class FullBars(TuneRule):
     """The rules above for a batch of samples of an ABC model: `start`, then `mask` and `advance` each step."""
 
-    new_tune = _Tune
+    new_tune = TuneSoFar
 
     def __init__(self, tokenizer: Tokenizer):
         if tokenizer.kind != "abc":

@@ -45,7 +45,7 @@ def test_a_text_version_is_printed(tmp_path):
     (["--bars", "20-24"], ["--bars 20-24 lies outside the tune, which has 16 bars"]),
     (["--bars", "6-5"], ["--bars 6-5 is empty"]),
     (["--bars", "1-16"], ["--bars 1-16 is the whole tune"]),
-    (["--bars", "8"], ["bar 8 is not a full bar"]),
+    (["--bars", "8-9"], ["bar 8 is not a full bar"]),
     (["--chars", "1-5"], ["--chars names characters of a text", "--bars 5-8"]),
     ([], ["name the bars to draw again"]),
 ])
