@@ -59,7 +59,8 @@ def bar_span(tune: str, first: int, last: int) -> Span:
     """Bars `first` to `last` of an ABC tune. The span must lie inside the tune, leave some of it, and hold bars of the
     meter's length (a fill is written in full bars), but for its last, which may be a section's closing half bar (the
     short bar before a repeat sign or double bar that pairs with the next section's pickup): the fill's last bar is
-    then as long. Any other short bar is refused, saying so."""
+    then as long. Any other short bar is refused, and so is a span that crosses a repeat sign, double bar or ending
+    (a fill's bars are parted by plain bar lines, so the tune's form would change), saying so."""
     read = read_tune(tune)
     if not read.meter_known:
         raise InputError("the tune has no readable meter (an M: line such as M:6/8), so its bars cannot be counted")
@@ -82,11 +83,21 @@ def bar_span(tune: str, first: int, last: int) -> Span:
         if not bar.full and not (number == last and _closing_half_bar(bar)):
             raise InputError(f"{span}: bar {number} is not a full bar (a half bar inside the span, or an uneven "
                              "bar); choose bars of the meter's length, or end the span at the half bar")
+    for number in range(first, last):
+        bar, after = counted[number - 1], counted[number]
+        if BOUNDARY.search(bar.closed_by) or BOUNDARY.search(after.opened_by) or after.ending != bar.ending:
+            raise InputError(f"{span} crosses a repeat sign, double bar or ending after bar {number}, which a fill "
+                             f"(plain bar lines) would drop; draw --bars {_bars(first, number)} and "
+                             f"--bars {_bars(number + 1, last)} apart")
     closing = counted[last - 1]
     start, end = counted[first - 1].start, closing.end
     if start is None or end is None:  # a counted bar always has both; kept for the type checker
         raise InputError(f"{span}: the bars cannot be found in the tune's text")
     return Span(start, end, last - first + 1, first, None if closing.full else closing.length)
+
+
+def _bars(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
 
 
 def _closing_half_bar(bar: Bar) -> bool:

@@ -31,7 +31,14 @@ def test_bars_count_from_the_first_full_bar_and_repeats_do_not_renumber():
     before, bars, after = parts(TUNE, 7, 7)
     assert bars == "B8" and before.endswith("|1") and after == ":|2c8|]\n"  # the first ending
     assert parts(TUNE, 8, 8)[1] == "c8"  # the second ending is a written bar too
-    assert bar_span(TUNE, 2, 5).size == 4 and bar_span(TUNE, 2, 5).first == 2
+    assert bar_span(TUNE, 1, 4).size == 4 and bar_span(TUNE, 2, 4).first == 2
+
+
+@pytest.mark.parametrize(("first", "last", "after"), [(2, 5, 4), (6, 7, 6), (7, 8, 7)])
+def test_a_span_that_crosses_a_repeat_or_an_ending_is_refused(first, last, after):
+    """A fill's bars are parted by plain bar lines: drawn across `:|`, `|:` or `|1`, the tune's form would change."""
+    with pytest.raises(InputError, match=f"crosses a repeat sign, double bar or ending after bar {after}"):
+        bar_span(TUNE, first, last)
 
 
 def test_bars_closed_by_line_ends_and_spans_at_the_start_and_the_end():
