@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from genseq.console import say
+from genseq.corpora.sources import builtin_corpora
 from genseq.errors import ConfigError, GenseqError, InputError
 from genseq.lm.config import SampleConfig, SampleOptions
 from genseq.lm.sampling import TokenRule, generate, token_log_probs
+from genseq.music.abc_header import UncleanTune, around_span_as_learnt
 from genseq.music.spans import MARKER_LENGTH, Span, bar_span, char_span, marker_span, parse_span
 from genseq.rules import CANDIDATES
 from genseq.rules.infill import FillBars, NoEnd
@@ -80,12 +82,26 @@ def find_span(kind: str, text: str, span: str | tuple[int, int] | None) -> Span:
 
 
 def piece_and_span(model: TrainedModel, piece: str | Path, span: str | tuple[int, int] | None) -> tuple[str, Span]:
-    """The piece's text and where its fill goes (`find_span`), checked before anything is drawn: what stays of it
-    holds only symbols the model knows."""
+    """The piece's text and where its fill goes (`find_span`), checked before anything is drawn: what the model
+    reads of it (`as_read`) holds only symbols it knows."""
     text = read_piece(piece)
     found = find_span(model.tokenizer.kind, text, span)
-    model.encode_primer(text[:found.start] + text[found.end:], "piece")
+    model.encode_primer("".join(as_read(model, text, found)), "piece")
     return text, found
+
+
+def as_read(model: TrainedModel, text: str, span: Span) -> tuple[str, str]:
+    """What comes before and after the span as the model reads them: a text as written; a tune cut down as the
+    built-in folk corpus cuts tunes (`abc_header.around_span_as_learnt`: no titles, sources or comments), which is
+    how the ABC models learnt tunes, so a tune from a collection's catalogue reads as one of them. The fill goes
+    into the text as written either way."""
+    left, right = text[:span.start], text[span.end:]
+    if model.tokenizer.kind != "abc":
+        return left, right
+    try:
+        return around_span_as_learnt(left, right, builtin_corpora()["folk-abc"]["fields"])
+    except UncleanTune as reason:
+        raise InputError(f"the tune cannot be read {reason}; give it an M: and a K: line before its music") from None
 
 
 def fill_config(model: TrainedModel, span: Span, options: SampleOptions) -> SampleConfig:
@@ -122,7 +138,7 @@ def infill(model: TrainedModel, piece: str | Path, span: str | tuple[int, int] |
         raise ConfigError(f"--candidates must be positive, got {candidates}")
     text, found = piece_and_span(model, piece, span)
     config = fill_config(model, found, SampleOptions(**options))
-    left, right = text[:found.start], text[found.end:]
+    left, right = as_read(model, text, found)
     end = model.tokenizer.end_of_document
     prelude = list(model.payload.get("prelude") or [end])
     kept = config.num_samples
@@ -140,7 +156,7 @@ def infill(model: TrainedModel, piece: str | Path, span: str | tuple[int, int] |
         say(f"only {int(fits.sum())} of {len(fills)} candidates closed their {found.size} bars in the length allowed: "
             f"{int(fits.sum())} version(s) written")
     order = scores.masked_fill(~fits, float("-inf")).argsort(descending=True)[:min(kept, int(fits.sum()))]
-    return [left + fills[i] + right for i in order.tolist()]
+    return [text[:found.start] + fills[i] + text[found.end:] for i in order.tolist()]
 
 
 def fill_scores(model: TrainedModel, left: str, fills: list[str], right: str | None,

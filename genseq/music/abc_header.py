@@ -8,7 +8,7 @@ transcribers, lyrics), as folk-rnn trains on meter, key and body only. No torch 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from fractions import Fraction
 
 FIELD_LINE = re.compile(r"^([A-Za-z+]):(.*)$")
@@ -111,8 +111,21 @@ def clean_tune(text: str, fields: Collection[str]) -> str:
     key_line = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
     if key_line is None:
         raise UncleanTune("without K:")
+    header = clean_header(lines[1:key_line + 1], fields)
+    body = []
+    for line in lines[key_line + 1:]:
+        if not line.strip():
+            break
+        body.extend(_body_line(line, fields))
+    if not body:
+        raise UncleanTune("without music")
+    return header + "".join(body)
+
+
+def clean_header(lines: Sequence[str], fields: Collection[str]) -> str:
+    """A header's lines after `X:`, up to its `K:` line, cut down as `clean_tune` cuts them (with `X:1` first)."""
     header: dict[str, list[str]] = {}
-    for line in lines[1:key_line]:
+    for line in lines[:-1]:
         field = FIELD_LINE.match(line)
         if field:
             header.setdefault(field.group(1), []).append(field_value(field.group(2)))
@@ -126,21 +139,41 @@ def clean_tune(text: str, fields: Collection[str]) -> str:
         raise UncleanTune("with an unreadable L:")
     others = [f"{name}:{value}\n" for name in header if name in fields and name not in ("X", *REQUIRED_FIELDS)
               for value in header[name]]
+    key = field_value(lines[-1][2:])
+    return "".join([f"X:1\nM:{meter}\nL:{unit}\n", *others, f"K:{key}\n"])
+
+
+def _body_line(line: str, fields: Collection[str]) -> list[str]:
+    """A line of a tune's body as `clean_tune` keeps it: music as written, a field of `fields` cleaned, nothing
+    for a comment or another field."""
+    field = FIELD_LINE.match(line)
+    if (field and field.group(1) == "V") or "[V:" in line:
+        raise UncleanTune("in more than one voice")
+    if field and field.group(1) in fields:
+        return [f"{field.group(1)}:{field_value(field.group(2))}\n"]
+    return [] if field or line.startswith("%") else [line + "\n"]
+
+
+def around_span_as_learnt(left: str, right: str, fields: Collection[str]) -> tuple[str, str]:
+    """What comes before and after a span of a tune's body, cut down as `clean_tune` cuts a tune (the header, whole
+    lines of comments and other fields, anything after the tune's end), so that a model trained on tunes cut down so
+    reads the piece as it learnt tunes: a catalogue header (titles, sources, transcribers) holds symbols it may
+    never have seen. The span's own line, in both parts, stays as written. UncleanTune where `left` has no header
+    with a meter."""
+    lines = left.split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("X:")), 0)
+    key_line = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
+    if key_line is None or key_line == len(lines) - 1:
+        raise UncleanTune("without K: before the span")
+    before = [kept for line in lines[key_line + 1:-1] for kept in _body_line(line, fields)]
+    first, *after = right.split("\n")
     body = []
-    for line in lines[key_line + 1:]:
+    for line in after:
         if not line.strip():
             break
-        field = FIELD_LINE.match(line)
-        if (field and field.group(1) == "V") or "[V:" in line:
-            raise UncleanTune("in more than one voice")
-        if field and field.group(1) in fields:
-            body.append(f"{field.group(1)}:{field_value(field.group(2))}\n")
-        elif not field and not line.startswith("%"):
-            body.append(line + "\n")
-    if not body:
-        raise UncleanTune("without music")
-    key = field_value(lines[key_line][2:])
-    return "".join([f"X:1\nM:{meter}\nL:{unit}\n", *others, f"K:{key}\n", *body])
+        body.extend(_body_line(line, fields))
+    return (clean_header(lines[start + 1:key_line + 1], fields) + "".join(before) + lines[-1],
+            first + "\n" * bool(after) + "".join(body))
 
 
 def clean_tunes(tunes: Iterable[str], fields: Collection[str]) -> tuple[list[str], dict[str, int]]:

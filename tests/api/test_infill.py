@@ -63,6 +63,15 @@ def test_an_abc_fill_is_exactly_its_full_bars_and_the_rest_is_unchanged(folk, tu
     assert_filled(tune, versions, first, last)
 
 
+def test_a_tune_with_a_catalogue_header_is_read_as_the_model_learnt_tunes_and_kept_as_written(folk):
+    """A Nottingham Music Database tune: its title, source and comment hold symbols folk-abc-small never saw (`%`,
+    `J`), which it would refuse; it reads the tune cut down, and the versions keep every line as written."""
+    tune = JIG.replace("X:1\n", "X: 41\nT:The Kesh\n% Nottingham Music Database\nS:Jan 1975\n")
+    versions = folk.infill(tune, "5-8", candidates=4, num_samples=2, seed=3)
+    assert_filled(tune, versions, 5, 8)
+    assert all(version.startswith("X: 41\nT:The Kesh\n% Nottingham") for version in versions)
+
+
 def test_a_text_fill_replaces_exactly_its_characters(shakespeare):
     for first, last in [(20, 60), (1, 12), (len(TEXT) - 9, len(TEXT))]:
         versions = shakespeare.infill(TEXT, (first, last), candidates=4, num_samples=2, seed=1)

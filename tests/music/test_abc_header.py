@@ -7,7 +7,14 @@ import pytest
 
 from genseq import api
 from genseq.corpora.sources import Document, builtin_documents
-from genseq.music.abc_header import clean_tunes, default_unit_length, is_meter, with_unit_length
+from genseq.music.abc_header import (
+    UncleanTune,
+    around_span_as_learnt,
+    clean_tunes,
+    default_unit_length,
+    is_meter,
+    with_unit_length,
+)
 from genseq.rules.valid_header import COMMON_METERS, COMMON_UNITS
 from genseq.tokenizers import AbcTokenizer, tokenizer_from_dict
 
@@ -110,3 +117,16 @@ def test_a_model_keeps_the_meters_and_units_of_its_tunes_and_writes_no_others(fo
         for name, kept in (("M", tokenizer.meters), ("L", tokenizer.units)):
             values = [line[2:].strip() for line in lines if line.startswith(f"{name}:")]
             assert len(values) <= 1 and set(values) <= set(kept), tune
+
+
+CATALOGUED = ("X: 41\nT:Cat in the Kitchen\n% Nottingham Music Database\nS:Bob McQuillen Jan 1975\nM:6/8\nK:Bm\n"
+              "F|B2c dcB|e2f gfe|\n% second line\nfbb bag|fgf edc:|\nW:words\n\nX:42\nT:Next\n")
+
+
+def test_around_a_span_the_tune_reads_as_the_corpus_writes_tunes_and_the_spans_line_stays():
+    at = CATALOGUED.index("e2f")
+    left, right = around_span_as_learnt(CATALOGUED[:at], CATALOGUED[at + 3:], ["M", "L", "K", "P"])
+    assert left == "X:1\nM:6/8\nL:1/8\nK:Bm\nF|B2c dcB|"  # no title, source or comment: symbols it never saw
+    assert right == " gfe|\nfbb bag|fgf edc:|\n"  # the comment, the lyrics and the next tune are not read
+    with pytest.raises(UncleanTune, match="without K:"):
+        around_span_as_learnt("X:1\nM:6/8\nB2c", "|", ["M", "L", "K"])
