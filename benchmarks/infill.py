@@ -4,6 +4,7 @@ themselves (whole bars, the rest unchanged, the time they take).
     python -m benchmarks.infill                       # 100 held-out tunes, passages and chorale spans
     python -m benchmarks.infill --tunes 20 --texts 20 --no-fills
     python -m benchmarks.infill --kinds chorale       # the chorale model alone
+    python -m benchmarks.infill --kinds chorale --chorale-spans 20 --chorale-fill-beats 16   # 4 bars of 4/4
 
 Cloze, ABC (folk-abc-small on the held-out split of the built-in folk-abc corpus): for each tune, its true bars 5
 to 8 and 9 other 4-bar spans (bars 5 to 8 of other held-out tunes of the same meter, unit length and mode, moved
@@ -210,10 +211,9 @@ def held_out_chorales(model: api.TrainedModel) -> list[Chorale]:
     return chorales
 
 
-def span_starts(chorale: Chorale, steps_per_beat: int) -> list[int]:
-    """First beats of the 8-beat spans tested in a chorale: 9, 17, ... while a beat is left after the span."""
-    beats = len(chorale.at) // steps_per_beat
-    return list(range(9, beats - SPAN_BEATS + 1, SPAN_BEATS))
+def span_starts(chorale: Chorale, steps_per_beat: int, beats: int = SPAN_BEATS) -> list[int]:
+    """First beats of the spans of `beats` tested in a chorale: 9, 9 + beats, ... while a beat is left after."""
+    return list(range(9, len(chorale.at) // steps_per_beat - beats + 1, beats))
 
 
 def moved_voices(chorale: Chorale, first: int, model: api.TrainedModel, shift: int) -> list[int]:
@@ -262,22 +262,24 @@ def chorale_cloze(model: api.TrainedModel, chorales: list[Chorale], count: int,
     return shares(scores), len(chosen)
 
 
-def chorale_fills(model: api.TrainedModel, chorales: list[Chorale], count: int) -> dict[str, float]:
-    """8-beat spans drawn again: the share with the rest unchanged, the faults introduced, the seconds per call."""
+def chorale_fills(model: api.TrainedModel, chorales: list[Chorale], count: int,
+                  beats: int = SPAN_BEATS) -> dict[str, float]:
+    """Spans of `beats` drawn again: the share with the rest unchanged, the faults introduced, the seconds a call."""
     tokenizer = model.tokenizer
     steps = tokenizer.steps_per_beat
-    spans = [(chorale, first) for round_ in range(8) for chorale in chorales
-             if len(starts := span_starts(chorale, steps)) > round_ for first in starts[round_:round_ + 1]][:count]
-    model.infill(Path(spans[0][0].path), (spans[0][1], spans[0][1] + SPAN_BEATS - 1), seed=0)  # warm-up
+    starts = {chorale.path: span_starts(chorale, steps, beats) for chorale in chorales}
+    spans = [(chorale, starts[chorale.path][round_]) for round_ in range(8) for chorale in chorales
+             if len(starts[chorale.path]) > round_][:count]
+    model.infill(Path(spans[0][0].path), (spans[0][1], spans[0][1] + beats - 1), seed=0)  # warm-up
     seconds, unchanged, parallels, crossings = [], 0, 0, 0
     every = tuple(range(tokenizer.voices))
     for seed, (chorale, first) in enumerate(spans):
-        last = first + SPAN_BEATS - 1
+        last = first + beats - 1
         started = time.perf_counter()
         (version,) = model.infill(Path(chorale.path), (first, last), seed=seed)
         seconds.append(time.perf_counter() - started)
         ids = tokenizer.encode(version)
-        plan = plan_fill(tokenizer, chorale.ids, Span(first - 1, last, SPAN_BEATS, first), every)
+        plan = plan_fill(tokenizer, chorale.ids, Span(first - 1, last, beats, first), every)
         unchanged += ids[:len(plan.left)] == plan.left and ids[len(ids) - len(plan.right):] == plan.right
         pitches, _ = tokenizer.frames(ids)
         found, _ = grid_faults(pitches, range((first - 1) * steps, min(last * steps + 1, len(pitches))), every)
@@ -294,6 +296,7 @@ def main() -> None:
     parser.add_argument("--tunes", type=int, default=100)
     parser.add_argument("--texts", type=int, default=100)
     parser.add_argument("--chorale-spans", type=int, default=100)
+    parser.add_argument("--chorale-fill-beats", type=int, default=SPAN_BEATS, help="Beats of each chorale fill.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-fills", action="store_true", help="Only the cloze tests.")
     args = parser.parse_args()
@@ -346,10 +349,11 @@ def measure_chorales(args: argparse.Namespace, rng: random.Random) -> None:
           f"context only {alone:.0%} ({infill - alone:+.0%}); joint score {joint:.0%} "
           f"({time.perf_counter() - started:.0f} s)")
     if not args.no_fills:
-        found = chorale_fills(model, chorales, args.chorale_spans)
-        print(f"chorale fills of 8 beats, {CANDIDATES} candidates, {found['spans']} spans of {found['chorales']} "
-              f"chorales: {found['unchanged']:.0%} with the rest unchanged; introduced {found['parallels']} parallel "
-              f"fifths or octaves and {found['crossings']} crossed voices; {found['median_s']:.2f} s median, "
+        found = chorale_fills(model, chorales, args.chorale_spans, args.chorale_fill_beats)
+        print(f"chorale fills of {args.chorale_fill_beats} beats, {CANDIDATES} candidates, {found['spans']} spans of "
+              f"{found['chorales']} chorales: {found['unchanged']:.0%} with the rest unchanged; introduced "
+              f"{found['parallels']} parallel fifths or octaves and {found['crossings']} crossed voices; "
+              f"{found['median_s']:.2f} s median, "
               f"{found['max_s']:.2f} s at most")
 
 
