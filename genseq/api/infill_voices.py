@@ -60,7 +60,7 @@ def drawn_voices(tokenizer: VoicesTokenizer, voices: str | Sequence[str] | None)
     """The voices to draw again (`alto,tenor`, names or initials in any case); None: all of them."""
     if voices is None:
         return tuple(range(tokenizer.voices))
-    names = voices.split(",") if isinstance(voices, str) else list(voices)
+    names = [name for name in (voices.split(",") if isinstance(voices, str) else voices) if name.strip()]
     keys = {name.lower(): voice for voice, name in enumerate(tokenizer.names)}
     keys |= FOUR_PART_KEYS if tokenizer.voices == 4 else {}
     known = ", ".join(name.lower() for name in tokenizer.names)

@@ -110,6 +110,8 @@ def test_bad_spans_and_voices_are_refused_before_anything_is_drawn(chorales):
         chorales.infill(CHORALE)
     with pytest.raises(InputError, match="'viola' is not a voice of this model"):
         chorales.infill(CHORALE, "9-16", voices="alto,viola")
+    with pytest.raises(InputError, match="names no voice"):
+        chorales.infill(CHORALE, "9-16", voices=" ,")
     with pytest.raises(InputError, match="no such file"):
         chorales.infill(ROOT / "no-such.mid", "9-16")
     with pytest.raises(InputError, match="give a .mid file"):
