@@ -85,8 +85,12 @@ def find_span(kind: str, text: str, span: str | tuple[int, int] | None) -> Span:
         return bar_span(text, *parse_span(span, "--bars"))
     if kind == "char":
         return marker_span(text) if span is None else char_span(text, *parse_span(span, "--chars"))
-    raise ConfigError(f"infilling draws bars of ABC tunes, beats of chorales or characters of texts; this is a {kind} "
-                      "model, which does not infill yet")
+    raise _not_yet(kind)
+
+
+def _not_yet(kind: str) -> ConfigError:
+    return ConfigError(f"infilling draws bars of ABC tunes, beats of chorales or characters of texts; this is a {kind} "
+                       "model, which does not infill yet")
 
 
 def piece_and_span(model: TrainedModel, piece: Any, span: str | tuple[int, int] | None,
@@ -96,6 +100,8 @@ def piece_and_span(model: TrainedModel, piece: Any, span: str | tuple[int, int] 
     the model's."""
     if model.tokenizer.kind == "voices":
         return piece, infill_voices.check(model, piece, span, voices)
+    if model.tokenizer.kind not in ("abc", "char"):
+        raise _not_yet(model.tokenizer.kind)
     if voices is not None:
         raise InputError(f"--voices names voices of a chorale; this {model.tokenizer.kind} model has none")
     text = read_piece(piece)
