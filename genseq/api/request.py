@@ -75,6 +75,8 @@ class SampleRequest:
         if self.melody is not None and (self.primer, self.primer_file, *header.values()) != (None,) * 5:
             raise InputError("--melody is the piece's top voice from its start: give it without a primer, --meter, "
                              "--key or --unit-length")
+        if self.voices is not None and self.piece is None:
+            raise InputError("--voices names the voices of a chorale to draw again: give it with a piece to fill")
         if self.piece is not None:  # the piece is read once, its span found before any other check
             if (self.primer, self.primer_file, self.melody, *header.values()) != (None,) * 6:
                 raise InputError("a piece to fill is its own context: give it without a primer, --melody, --meter, "

@@ -118,6 +118,8 @@ def test_bad_spans_and_voices_are_refused_before_anything_is_drawn(chorales):
         chorales.infill(ROOT / "tests" / "data" / "low-folk-tune.abc", "9-16")
     with pytest.raises(ConfigError, match="beam-size"):
         chorales.infill(CHORALE, "9-16", beam_size=2)
+    with pytest.raises(InputError, match="give it with a piece to fill"):
+        api.SampleRequest(voices="alto").prepare(chorales)
 
 
 def test_voices_are_refused_for_a_model_without_voices():
