@@ -90,6 +90,8 @@ def held_out_tunes() -> list[Tune]:
             span = bar_span(text, 5, 8)
         except InputError:
             continue
+        if span.last_bar is not None:  # bar 8 a section's closing half bar: no distractor of 4 full bars fits there
+            continue
         accidental = key[1:2] if key[1:2] in ("#", "b") else ""
         tonic, mode = SEMITONES[key[0]] + {"#": 1, "b": -1, "": 0}[accidental], key[1 + len(accidental):]
         tunes.append(Tune(text, span.start, span.end, (meter, field_value(unit.group(1)), mode), tonic))

@@ -358,7 +358,8 @@ def _draw_and_write(prepared: api.PreparedSample, settings: dict[str, Any], doin
         samples = prepared.draw(on_step=lambda ids: advance(1))
     if request.output_dir is not None:
         files = export.export_samples(samples, model.tokenizer, request.output_dir, request.outputs,
-                                      {**settings, **prepared.settings()}, force=request.force)
+                                      {**settings, **prepared.settings()}, force=request.force,
+                                      own_titles=request.piece is not None)
         _print_exported(files, json_output)
     elif json_output:
         typer.echo(json.dumps(samples, ensure_ascii=False))

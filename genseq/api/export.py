@@ -93,11 +93,14 @@ def planned_paths(stems: Sequence[str], tokenizer: Tokenizer, output_dir: Path, 
 
 
 def export_samples(samples: Sequence[Any], tokenizer: Tokenizer, output_dir: Path, outputs: Outputs,
-                   settings: dict[str, Any], force: bool = False, stems: Sequence[str] | None = None) -> Exported:
+                   settings: dict[str, Any], force: bool = False, stems: Sequence[str] | None = None,
+                   own_titles: bool = False) -> Exported:
     """Write sample-01<suffix>, ... (or `stems` with the suffix) and their MIDI, WAV, piano roll, score and
     report as asked. A sampled tune's score is titled "genseq tune N", whatever title the model wrote; files
-    named by `stems` (round trips of a user's files) keep their own."""
-    titles = [None] * len(samples) if stems is not None else [f"genseq tune {i}" for i in range(1, len(samples) + 1)]
+    named by `stems` (round trips of a user's files) and a user's pieces with a span drawn again (`own_titles`)
+    keep their own."""
+    own_titles = own_titles or stems is not None
+    titles = [None] * len(samples) if own_titles else [f"genseq tune {i}" for i in range(1, len(samples) + 1)]
     stems = list(stems) if stems is not None else [f"sample-{i:02d}" for i in range(1, len(samples) + 1)]
     existing = [p for p in planned_paths(stems, tokenizer, output_dir, outputs) if p.exists()]
     if existing and not force:

@@ -134,7 +134,7 @@ def fill_rule(model: TrainedModel, span: Span) -> TokenRule:
     """What the fill may write: full bars to the span's end (ABC), no end of the document (text)."""
     if model.tokenizer.kind == "abc":
         assert span.size is not None
-        return FillBars(model.tokenizer, span.size)
+        return FillBars(model.tokenizer, span.size, span.last_bar)
     return NoEnd(model.tokenizer)
 
 
@@ -186,8 +186,8 @@ def fill_scores(model: TrainedModel, left: str, fills: list[str], right: str | N
 
 
 def _fits(tune: str, span: Span, fill: str) -> bool:
-    """Whether a drawn ABC fill holds its span's bars, all full, and ends where the rest of the tune starts (or only
-    spaces part them)."""
+    """Whether a drawn ABC fill holds its span's bars, all full (the last as long as the span's where that is a closing
+    half bar), and ends where the rest of the tune starts (or only spaces part them)."""
     assert span.size is not None
     filled = tune[:span.start] + fill + tune[span.end:]
     try:
@@ -196,7 +196,8 @@ def _fits(tune: str, span: Span, fill: str) -> bool:
         return False
     # a bar closed by its line's end ends before the spaces that close the line
     end = span.start + len(fill)
-    return again.start == span.start and again.end <= end and not filled[again.end:end].strip()
+    return (again.start == span.start and again.end <= end and not filled[again.end:end].strip()
+            and again.last_bar == span.last_bar)
 
 
 __all__ = ["BAR_CHARACTERS", "fill_config", "fill_scores", "find_span", "infill", "piece_and_span", "read_piece",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from genseq.errors import InputError
 from genseq.music.bars import BOUNDARY, Bar, read_tune
@@ -33,6 +34,9 @@ class Span:
     """Bars (ABC) or characters (text) the fill holds; None for a marker, whose fill length the caller chooses."""
     first: int = 0
     """The first bar or character of the span as the user numbered it (0 for a marker)."""
+    last_bar: Fraction | None = None
+    """The length in whole notes of an ABC span's last bar where it is a section's closing half bar (which pairs with
+    the next section's pickup), for the fill's last bar to match; None where every bar is the meter's length."""
 
 
 def parse_span(value: str | tuple[int, int], option: str) -> tuple[int, int]:
@@ -53,8 +57,10 @@ def _check_not_empty(span: str, first: int, last: int) -> None:
 
 
 def bar_span(tune: str, first: int, last: int) -> Span:
-    """Bars `first` to `last` of an ABC tune. The span must lie inside the tune, leave some of it, and hold only bars
-    of the meter's length (a fill is written in full bars): a half bar at a repeat is refused, saying so."""
+    """Bars `first` to `last` of an ABC tune. The span must lie inside the tune, leave some of it, and hold bars of the
+    meter's length (a fill is written in full bars), but for its last, which may be a section's closing half bar (the
+    short bar before a repeat sign or double bar that pairs with the next section's pickup): the fill's last bar is
+    then as long. Any other short bar is refused, saying so."""
     read = read_tune(tune)
     if not read.meter_known:
         raise InputError("the tune has no readable meter (an M: line such as M:6/8), so its bars cannot be counted")
@@ -73,13 +79,21 @@ def bar_span(tune: str, first: int, last: int) -> Span:
         raise InputError(f"{span} is the whole tune; leave some of it to fill around (or draw a new tune with "
                          "`genseq sample`)")
     for number in range(first, last + 1):
-        if not counted[number - 1].full:
-            raise InputError(f"{span}: bar {number} is not a full bar (a half bar at a repeat or an uneven bar); "
-                             "choose bars of the meter's length")
-    start, end = counted[first - 1].start, counted[last - 1].end
-    if start is None or end is None:  # a full bar always has both; kept for the type checker
+        bar = counted[number - 1]
+        if not bar.full and not (number == last and _closing_half_bar(bar)):
+            raise InputError(f"{span}: bar {number} is not a full bar (a half bar inside the span, or an uneven "
+                             "bar); choose bars of the meter's length, or end the span at the half bar")
+    closing = counted[last - 1]
+    start, end = counted[first - 1].start, closing.end
+    if start is None or end is None:  # a counted bar always has both; kept for the type checker
         raise InputError(f"{span}: the bars cannot be found in the tune's text")
-    return Span(start, end, last - first + 1, first)
+    return Span(start, end, last - first + 1, first, None if closing.full else closing.length)
+
+
+def _closing_half_bar(bar: Bar) -> bool:
+    """Whether a short bar closes a section (a repeat sign or double bar after it), as the bar that pairs with the
+    next section's pickup does."""
+    return not bar.empty and bar.meter is not None and bar.length < bar.meter and bool(BOUNDARY.search(bar.closed_by))
 
 
 def _pickup(bar: Bar, index: int) -> bool:

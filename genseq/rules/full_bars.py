@@ -13,6 +13,7 @@ each character it removes
   judge closes such a bar at the line's end, as the Essen transcriptions write it, but music21 joins it
   to the next line's first bar and engraves a change of meter);
 - a digit, `/`, `>` or `<` that would make the bar longer than the meter;
+- an accidental that would make one ABC cannot read (`==`, `^_`, a third `^`: music21 refuses the whole tune);
 - a second space in a row, and a blank line (which would end the tune): where the model cannot write
   the bar line it wants, it would otherwise pad the bar with spaces.
 
@@ -41,13 +42,15 @@ NOTE_STARTS = "ABCDEFGabcdefgzxZ^_=(["
 """Characters that start something that takes time (the `[` of a chord; a `[1` ending is written after `|`)."""
 LENGTHENING = "0123456789/<>"
 """Characters that change the length of what was just written."""
+ACCIDENTALS = "^_="
+"""What an accidental is written with: `^` sharp, `_` flat, `=` natural; `^^` and `__` double them."""
 WIDEST = "9>"
 """The characters that lengthen the bar most: `9` after a note's length (a digit after `/` shortens it), `>`."""
 AFTER_NOTE = set("ABCDEFGabcdefgzx]',0123456789/")
 """Last characters after which a lengthening character changes a length (else it cannot, and is not checked)."""
 
 
-class _Tune:
+class TuneSoFar:
     """One sample's tune so far: the judge's reader after the last complete line, and the line being written."""
 
     def __init__(self) -> None:
@@ -106,7 +109,7 @@ def _inside_something(line: str) -> bool:
 class FullBars(TuneRule):
     """The rules above for a batch of samples of an ABC model: `start`, then `mask` and `advance` each step."""
 
-    new_tune = _Tune
+    new_tune = TuneSoFar
 
     def __init__(self, tokenizer: Tokenizer):
         if tokenizer.kind != "abc":
@@ -119,6 +122,7 @@ class FullBars(TuneRule):
         self.space, self.newline = known.get(" "), known.get("\n")
         self.note_starts = [known[c] for c in NOTE_STARTS if c in known]
         self.lengthening = [(c, known[c]) for c in LENGTHENING if c in known]
+        self.accidentals = {c: known[c] for c in ACCIDENTALS if c in known}
         self.tunes = [self.new_tune()]
 
     def mask(self, logits: torch.Tensor) -> None:
@@ -131,6 +135,11 @@ class FullBars(TuneRule):
             if bar.length < bar.meter and not bar.empty and not first \
                     and not (bar.ending or BOUNDARY.search(bar.opened_by)):
                 logits[row, self.closing] = float("-inf")
+            if tune.line and tune.line[-1] in ACCIDENTALS:
+                doubled = tune.line[-2:] in ("^^", "__")
+                for char, token in self.accidentals.items():  # `^^` and `__` only
+                    if doubled or char != tune.line[-1] or char == "=":
+                        logits[row, token] = float("-inf")
             if tune.line.endswith(" ") and self.space is not None:
                 logits[row, self.space] = float("-inf")
             if not tune.line and self.newline is not None:  # a blank line would end the tune

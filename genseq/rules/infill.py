@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from fractions import Fraction
 
 import torch
 
 from genseq.errors import ConfigError
-from genseq.rules.full_bars import FullBars
+from genseq.music.bars import BarReader
+from genseq.rules.full_bars import FullBars, TuneSoFar
 from genseq.tokenizers import Tokenizer
 
 NEVER_IN_A_FILL = ":\\"
@@ -27,12 +29,30 @@ _AFTER_BAR_LINE = re.compile(r"[|\[:]\s*\d*$")
 """A line that ends with a bar line (or `[`), where a digit would make a repeat ending."""
 
 
-class FillBars(FullBars):
-    """`bars` full bars after the context, then the end of the fill (see the module docstring)."""
+class _FillTune(TuneSoFar):
+    """A tune whose fill ends in a section's closing half bar: that bar is read as if the meter were its length, so
+    the full-bars rule holds it to exactly that length."""
 
-    def __init__(self, tokenizer: Tokenizer, bars: int):
+    last_number = 0
+    """How many bars the tune has begun once it is writing the fill's last bar (0: not set)."""
+    last_bar: Fraction | None = None
+
+    def read(self, tail: str = "") -> BarReader | None:
+        reader = super().read(tail)
+        if reader is not None and self.last_bar is not None and self.bars_begun(reader) == self.last_number:
+            reader.bars[-1].meter = self.last_bar  # the reader's own copy of the bar
+        return reader
+
+
+class FillBars(FullBars):
+    """`bars` full bars after the context, then the end of the fill (see the module docstring); the last bar
+    `last_bar` whole notes long instead where the span ends in a section's closing half bar."""
+
+    new_tune = _FillTune
+
+    def __init__(self, tokenizer: Tokenizer, bars: int, last_bar: Fraction | None = None):
         super().__init__(tokenizer)
-        self.bars = bars
+        self.bars, self.last_bar = bars, last_bar
         known = {char: token for token, char in self.char_of.items() if len(char) == 1}
         self.never = [known[c] for c in NEVER_IN_A_FILL if c in known]
         self.digits = [known[c] for c in "0123456789" if c in known]
@@ -47,6 +67,8 @@ class FillBars(FullBars):
         if reader is None:
             raise ConfigError("a fill starts in a tune's body, after a bar line or at the start of a line")
         self.begun = tune.bars_begun(reader)
+        for each in self.tunes:
+            each.last_number, each.last_bar = self.begun + self.bars - 1, self.last_bar
 
     def mask(self, logits: torch.Tensor) -> None:
         """Full bars (`FullBars.mask`), then the fill's own ends, in place."""

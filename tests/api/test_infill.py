@@ -21,7 +21,8 @@ from genseq.tokenizers.text import CharTokenizer
 JIG = ("X:1\nM:6/8\nL:1/8\nK:G\n"
        "|:D|GAG GAB|ABA ABd|edd gdd|edB dBA|\nGAG GAB|ABA ABd|edd gdB|AGF G2:|\n"
        "|:B|dgg gag|dgg gbg|dee ege|dee ege|\ndgg gag|dgg gab|age dBA|AGF G2:|\n")
-"""A pickup (bar 0), 16 bars, a pickup into the second section and halves of bars at the repeats."""
+"""A pickup (bar 0), 16 bars, a pickup into the second section and halves of bars at the repeats (bars 8 and 16,
+which a fill of bars 5-8 or 13-16 ends in)."""
 REEL = ("X:1\nM:4/4\nL:1/8\nK:D\n"
         "|:A2FA DAFA|BAFA d2fd|A2FA DAFA|BEEF E2D2:|\n|:d2fd adfd|g2eg fdec|d2fd adfd|BEEF E2D2:|\n")
 """Eight full bars, no pickup: spans at its very start and end."""
@@ -43,18 +44,19 @@ def shakespeare() -> TrainedModel:
 
 def assert_filled(tune: str, versions: list[str], first: int, last: int) -> None:
     """Every version keeps the tune around the span character for character and holds exactly its bars there, each
-    full, joined to the bar line after it, or to the line's end after spaces (`bar_span` refuses a bar that is not
-    full)."""
+    full (the last as long as the span's where that is a section's closing half bar), joined to the bar line after
+    it, or to the line's end after spaces (`bar_span` refuses any other bar that is not full)."""
     span = bar_span(tune, first, last)
     rest = tune[span.end:]
     for version in versions:
         again = bar_span(version, first, last)
         assert version[:again.start] == tune[:span.start] and version.endswith(rest), version
         assert again.start == span.start and not version[again.end:len(version) - len(rest)].strip()
+        assert again.last_bar == span.last_bar
 
 
-@pytest.mark.parametrize(("tune", "first", "last"), [(JIG, 4, 7), (JIG, 1, 2), (JIG, 13, 15), (REEL, 1, 2),
-                                                     (REEL, 7, 8), (ESSEN, 2, 4)])
+@pytest.mark.parametrize(("tune", "first", "last"), [(JIG, 4, 7), (JIG, 1, 2), (JIG, 13, 15), (JIG, 5, 8),
+                                                     (JIG, 13, 16), (REEL, 1, 2), (REEL, 7, 8), (ESSEN, 2, 4)])
 def test_an_abc_fill_is_exactly_its_full_bars_and_the_rest_is_unchanged(folk, tune, first, last):
     versions = folk.infill(tune, f"{first}-{last}", candidates=4, num_samples=2, seed=first)
     assert len(versions) == 2 and versions[0] != tune
@@ -75,7 +77,7 @@ def test_a_text_fill_replaces_exactly_its_characters(shakespeare):
 
 def test_bad_spans_and_options_are_refused_before_anything_is_drawn(folk, shakespeare):
     for span, fragment in [("0-2", "bars count from 1"), ("17-18", "outside the tune"), ("4-3", "empty"),
-                           ("1-16", "whole tune"), ("8", "bar 8 is not a full bar"), ("x", "not a span")]:
+                           ("1-16", "whole tune"), ("8-9", "bar 8 is not a full bar"), ("x", "not a span")]:
         with pytest.raises(InputError, match=fragment):
             folk.infill(JIG, span)
     with pytest.raises(InputError, match="name the bars"):

@@ -31,6 +31,18 @@ def test_abc_versions_are_written_as_samples_are(jig, tmp_path):
         assert (out / f"{name}.mid").exists() and name in result.stdout
 
 
+def test_a_refilled_tunes_score_keeps_its_title(tmp_path):
+    """The piece is the user's: its score is titled as the tune is, not as a sample ("genseq tune 1")."""
+    tune = tmp_path / "titled.abc"
+    tune.write_text(JIG.replace("X:1\n", "X:1\nT:The Kesh\n"), encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli("infill", "folk-abc-small", str(tune), "--bars", "5-8", "--candidates", "2", "--seed", "1",
+                     "--output-dir", str(out), "--score", "--quiet")
+    assert result.returncode == 0, result.stderr
+    score = (out / "sample-01.svg").read_text(encoding="utf-8")
+    assert "The Kesh" in score and "genseq tune" not in score
+
+
 def test_a_text_version_is_printed(tmp_path):
     text = tmp_path / "scene.txt"
     text.write_text(TEXT, encoding="utf-8")
@@ -45,7 +57,7 @@ def test_a_text_version_is_printed(tmp_path):
     (["--bars", "20-24"], ["--bars 20-24 lies outside the tune, which has 16 bars"]),
     (["--bars", "6-5"], ["--bars 6-5 is empty"]),
     (["--bars", "1-16"], ["--bars 1-16 is the whole tune"]),
-    (["--bars", "8"], ["bar 8 is not a full bar"]),
+    (["--bars", "8-9"], ["bar 8 is not a full bar"]),
     (["--chars", "1-5"], ["--chars is not for ABC tunes", "--bars 5-8"]),
     ([], ["name the bars to draw again"]),
 ])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from genseq.errors import InputError
@@ -46,11 +48,16 @@ def test_bad_bar_spans_say_why(first, last, fragment):
         bar_span(TUNE, first, last)
 
 
-def test_a_span_holds_full_bars_only():
+def test_a_span_holds_full_bars_but_may_end_in_a_sections_closing_half_bar():
     halves = "X:1\nM:4/4\nL:1/8\nK:G\nD|GABc dedB|dcBA G3:|\n|:d|g2fe d4|cBAG FGAB|]\n"
+    before, bars, after = parts(halves, 1, 2)  # G3 is the first half of a bar whose second half is the pickup d
+    assert bars == "GABc dedB|dcBA G3" and after.startswith(":|\n|:d|")
+    assert bar_span(halves, 1, 2).last_bar == Fraction(7, 8) and bar_span(halves, 1, 1).last_bar is None
     with pytest.raises(InputError, match="bar 2 is not a full bar"):
-        bar_span(halves, 1, 2)  # G3 is the first half of a bar whose second half is the pickup d
+        bar_span(halves, 2, 3)  # the half bar inside the span
     assert halves[bar_span(halves, 3, 3).start:].startswith("g2fe")
+    with pytest.raises(InputError, match="bar 2 is not a full bar"):
+        bar_span("X:1\nM:4/4\nL:1/8\nK:G\nGABc dedB|GABc d|efga b4|]\n", 1, 2)  # uneven, closing no section
 
 
 def test_a_tune_without_a_meter_has_no_bars_to_count():

@@ -43,6 +43,14 @@ def test_pickups_halves_at_repeats_and_text_that_takes_no_time_are_left_free():
     assert forbidden_after("X:1\nT:Test\nM:none\nK:G\nGABcdedBdcB") == set()  # no meter: no bars to keep
 
 
+def test_only_accidentals_abc_can_read_are_written():
+    assert {"=", "^", "_"} <= forbidden_after(HEADER + "GABc =")  # `==`, `=^`, `=_`: music21 refuses the tune
+    assert {"=", "_"} <= forbidden_after(HEADER + "GABc ^") and "^" not in forbidden_after(HEADER + "GABc ^")
+    assert {"=", "^", "_"} <= forbidden_after(HEADER + "GABc __")  # no third flat
+    assert not {"c", "C"} & forbidden_after(HEADER + "GABc ^^")  # the note itself is free
+    assert "=" not in forbidden_after(HEADER + "GABc ")
+
+
 def test_the_bar_reader_follows_lines_meters_and_broken_rhythm():
     assert "|" not in forbidden_after(HEADER + "D|GABc dedB|dcBA\nG2F2")  # a line break inside a bar continues it
     assert "|" in forbidden_after(HEADER + "D|GABc dedB|[M:3/4]dcB A")  # three eighths of a 3/4 bar
