@@ -278,9 +278,13 @@ def infill(
     checkpoint: Path = typer.Argument(..., help="Checkpoint file, run folder (its best.pt) or a shipped model's "
                                       "name (e.g. folk-abc-small)."),
     piece: Path = typer.Argument(..., help="The piece to draw a span of again: an .abc file of one tune (ABC "
-                                 "models) or a text file (text models)."),
+                                 "models), a .mid file of its voices (chorale models) or a text file (text models)."),
     bars: str | None = typer.Option(None, help="ABC models: the bars to draw again, e.g. 5-8, counted as a musician "
                                     "counts them (a pickup is bar 0); the fill is that many full bars."),
+    beats: str | None = typer.Option(None, help="Chorale (voices) models: the beats to draw again, e.g. 9-16, counted "
+                                     "from 1 at the start of the piece (a pickup's beats count)."),
+    voices: str | None = typer.Option(None, help="With --beats: the voices to draw again, e.g. alto,tenor; the others "
+                                      "keep their notes (default: all voices)."),
     chars: str | None = typer.Option(None, help="Text models: the characters to draw again, e.g. 120-180 (from 1, "
                                      "both included); without it, the place of a [...] marker in the text."),
     length: int | None = typer.Option(None, help=f"With a [...] marker: characters the fill holds (default "
@@ -298,9 +302,9 @@ def infill(
     precision: str | None = typer.Option(None, help="CPU sampling precision: auto, fp32 (reproducible), bf16 or int8 "
                                          f"(default {SampleConfig.precision}).", show_default=False),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the versions to this file."),
-    output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc>, ... into this folder."),
-    wav: bool = typer.Option(False, help="Also render each version to WAV (ABC models, with --output-dir)."),
-    png: bool = typer.Option(False, help="Also draw each version's piano roll (ABC models, with --output-dir)."),
+    output_dir: Path | None = typer.Option(None, help="Write sample-01.<txt|abc|mid>, ... into this folder."),
+    wav: bool = typer.Option(False, help="Also render each version to WAV (music models, with --output-dir)."),
+    png: bool = typer.Option(False, help="Also draw each version's piano roll (music models, with --output-dir)."),
     score: bool = typer.Option(False, help="Also engrave each version as SVG and MusicXML (with --output-dir)."),
     report: bool = typer.Option(False, help="Write index.html with audio, piano rolls and scores (with --output-dir)."),
     soundfont: Path | None = typer.Option(None, help="SoundFont (.sf2) for --wav instead of the built-in one."),
@@ -314,6 +318,8 @@ def infill(
 
       genseq infill folk-abc-small tune.abc --bars 5-8 --num-samples 4 --output-dir refills/
 
+      genseq infill bach-chorales-small chorale.mid --beats 9-16 --voices alto,tenor --output-dir refills/
+
       genseq infill shakespeare-small scene.txt --chars 120-180 --seed 1
 
       genseq infill shakespeare-small scene-with-a-gap.txt --length 80
@@ -322,16 +328,17 @@ def infill(
     from genseq.api import export, infill
 
     model = api.load(checkpoint)
-    span = infill.span_option(model.tokenizer.kind, bars, chars)
+    span = infill.span_option(model.tokenizer.kind, bars, chars, beats)
     options = SampleOptions(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
                             seed=seed, precision=precision)
     outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
                              soundfont=str(soundfont) if soundfont else None,
                              judge_reference=(model.info()["data"] or {}).get("corpus"),
                              progress=not (json_output or quiet))
-    prepared = api.SampleRequest(options, piece=piece, span=span, candidates=candidates, output=output,
-                                 output_dir=output_dir, outputs=outputs, force=force).prepare(model)
-    settings = {"checkpoint": str(model.path), "piece": str(piece), **_given(bars=bars, chars=chars),
+    prepared = api.SampleRequest(options, piece=piece, span=span, voices=voices, candidates=candidates,
+                                 output=output, output_dir=output_dir, outputs=outputs, force=force).prepare(model)
+    settings = {"checkpoint": str(model.path), "piece": str(piece),
+                **_given(bars=bars, beats=beats, voices=voices, chars=chars),
                 "candidates": candidates}
     _draw_and_write(prepared, settings, "infilling", prepared.config.length, json_output, quiet)
 

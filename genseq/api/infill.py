@@ -1,6 +1,7 @@
 """Infilling: a span of a piece drawn again so that it joins what follows, the rest kept character for character.
 
-The span is bars of an ABC tune, characters of a text, or a `[...]` marker in a text (`music.spans`). The LSTM
+The span is bars of an ABC tune, characters of a text, or a `[...]` marker in a text (`music.spans`); beats of a
+chorale are filled by `api.infill_voices` the same way, from a token template. The LSTM
 reads left to right, so the fill is drawn as candidates that continue what comes before the span, under the rules
 in force (`rules.infill`: an ABC fill is exactly the span's number of full bars and joins the bar line after it; a
 text fill is as many characters as the span, or as `length` for a marker). Each candidate is then scored by how
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from genseq.api import infill_voices
 from genseq.console import say
 from genseq.corpora.sources import builtin_corpora
 from genseq.errors import ConfigError, GenseqError, InputError
@@ -43,16 +45,23 @@ NOT_FOR_INFILL = ("beam_size", "stop_at_end", "voice_leading")
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 
 
-def span_option(kind: str, bars: str | None, chars: str | None) -> str | None:
-    """The one span of the command line's `--bars` (ABC models) and `--chars` (text models)."""
-    if bars is not None and chars is not None:
-        raise InputError("give --bars (ABC models) or --chars (text models), not both")
-    if kind == "abc" and chars is not None:
-        raise InputError("--chars names characters of a text; this ABC model draws bars again: give --bars 5-8")
-    if kind == "char" and bars is not None:
-        raise InputError("--bars names bars of an ABC tune; this is a text model: give --chars 120-180 or mark "
-                         "the place with [...]")
-    return bars if bars is not None else chars
+def span_option(kind: str, bars: str | None, chars: str | None, beats: str | None = None) -> str | None:
+    """The one span of the command line's `--bars` (ABC models), `--beats` (chorale models) and `--chars` (text
+    models)."""
+    if sum(option is not None for option in (bars, chars, beats)) > 1:
+        raise InputError("give one of --bars (ABC models), --beats (chorale models) or --chars (text models)")
+    if kind == "abc" and (chars is not None or beats is not None):
+        raise InputError(f"--{'chars' if chars is not None else 'beats'} is not for ABC tunes; this ABC model draws "
+                         "bars again: give --bars 5-8")
+    if kind == "char" and (bars is not None or beats is not None):
+        raise InputError(f"--{'bars' if bars is not None else 'beats'} names a span of music; this is a text model: "
+                         "give --chars 120-180 or mark the place with [...]")
+    if kind == "voices" and (bars is not None or chars is not None):
+        raise InputError(f"--{'bars' if bars is not None else 'chars'} is not for chorales; this chorale model draws "
+                         "beats again: give --beats 9-16 (counted from 1 at the start of the piece)")
+    if kind not in ("abc", "char", "voices") and beats is not None:
+        raise InputError(f"--beats names beats of a chorale; this {kind} model does not fill them")
+    return next((option for option in (bars, chars, beats) if option is not None), None)
 
 
 def read_piece(piece: str | Path) -> str:
@@ -78,12 +87,25 @@ def find_span(kind: str, text: str, span: str | tuple[int, int] | None) -> Span:
         return bar_span(text, *parse_span(span, "--bars"))
     if kind == "char":
         return marker_span(text) if span is None else char_span(text, *parse_span(span, "--chars"))
-    raise ConfigError(f"infilling draws bars of ABC tunes or characters of texts; this is a {kind} model")
+    raise _not_yet(kind)
 
 
-def piece_and_span(model: TrainedModel, piece: str | Path, span: str | tuple[int, int] | None) -> tuple[str, Span]:
-    """The piece's text and where its fill goes (`find_span`), checked before anything is drawn: what the model
-    reads of it (`as_read`) holds only symbols it knows."""
+def _not_yet(kind: str) -> ConfigError:
+    return ConfigError(f"infilling draws bars of ABC tunes, beats of chorales or characters of texts; this is a {kind} "
+                       "model, which does not infill yet")
+
+
+def piece_and_span(model: TrainedModel, piece: Any, span: str | tuple[int, int] | None,
+                   voices: str | Sequence[str] | None = None) -> tuple[Any, Span]:
+    """The piece (a text as read; a chorale as given) and where its fill goes (`find_span`, `infill_voices.check`),
+    checked before anything is drawn: what the model reads of it (`as_read`) holds only symbols it knows, the
+    voices named are the model's."""
+    if model.tokenizer.kind == "voices":
+        return piece, infill_voices.check(model, piece, span, voices)
+    if model.tokenizer.kind not in ("abc", "char"):
+        raise _not_yet(model.tokenizer.kind)
+    if voices is not None:
+        raise InputError(f"--voices names voices of a chorale; this {model.tokenizer.kind} model has none")
     text = read_piece(piece)
     found = find_span(model.tokenizer.kind, text, span)
     model.encode_primer("".join(as_read(model, text, found)), "piece")
@@ -115,7 +137,9 @@ def fill_config(model: TrainedModel, span: Span, options: SampleOptions) -> Samp
     if options.get("length") is not None and span.size is not None:
         raise ConfigError("a fill is as long as its span; a length is given only with a [...] marker")
     length = options.get("length") or MARKER_LENGTH
-    if span.size is not None:
+    if model.tokenizer.kind == "voices":
+        length = infill_voices.beats_length(model.tokenizer, span)
+    elif span.size is not None:
         length = span.size if model.tokenizer.kind == "char" else BAR_CHARACTERS * span.size + span.end - span.start
     given = {k: v for k, v in options.items() if k not in ("length", "full_bars", *NOT_FOR_INFILL)}
     return model.sample_config(**given, length=length, stop_at_end=model.tokenizer.kind == "abc",
@@ -130,14 +154,16 @@ def fill_rule(model: TrainedModel, span: Span) -> TokenRule:
     return NoEnd(model.tokenizer)
 
 
-def infill(model: TrainedModel, piece: str | Path, span: str | tuple[int, int] | None = None,
+def infill(model: TrainedModel, piece: Any, span: str | tuple[int, int] | None = None,
            candidates: int = CANDIDATES, on_step: Callable[[torch.Tensor], None] | None = None,
-           **options: Any) -> list[str]:
+           voices: str | Sequence[str] | None = None, **options: Any) -> list[Any]:
     """See `TrainedModel.infill`."""
     if candidates < 1:
         raise ConfigError(f"--candidates must be positive, got {candidates}")
-    text, found = piece_and_span(model, piece, span)
+    text, found = piece_and_span(model, piece, span, voices)
     config = fill_config(model, found, SampleOptions(**options))
+    if model.tokenizer.kind == "voices":
+        return infill_voices.infill_voices(model, piece, span, voices, config, candidates, on_step)
     left, right = as_read(model, text, found)
     end = model.tokenizer.end_of_document
     prelude = list(model.payload.get("prelude") or [end])

@@ -44,7 +44,10 @@ class SampleRequest:
     """A piece to draw a span of again (`TrainedModel.infill`): its text, or a Path to read. What surrounds the span
     is the context, so it takes no primer, melody or tune header."""
     span: str | tuple[int, int] | None = None
-    """With a piece: the bars (ABC models) or characters (text models) to draw again; None: a text's `[...]`."""
+    """With a piece: the bars (ABC models), beats (chorale models) or characters (text models) to draw again; None:
+    a text's `[...]`."""
+    voices: str | None = None
+    """With a chorale to fill: the voices drawn again (`alto,tenor`); the others are kept. None: all of them."""
     candidates: int = CANDIDATES
     """With a melody or a piece: settings or fills drawn for each one kept (`TrainedModel.harmonize`, `infill`)."""
     meter: str | None = None
@@ -72,11 +75,13 @@ class SampleRequest:
         if self.melody is not None and (self.primer, self.primer_file, *header.values()) != (None,) * 5:
             raise InputError("--melody is the piece's top voice from its start: give it without a primer, --meter, "
                              "--key or --unit-length")
+        if self.voices is not None and self.piece is None:
+            raise InputError("--voices names the voices of a chorale to draw again: give it with a piece to fill")
         if self.piece is not None:  # the piece is read once, its span found before any other check
             if (self.primer, self.primer_file, self.melody, *header.values()) != (None,) * 6:
                 raise InputError("a piece to fill is its own context: give it without a primer, --melody, --meter, "
                                  "--key or --unit-length")
-            piece, span = infill.piece_and_span(model, self.piece, self.span)
+            piece, span = infill.piece_and_span(model, self.piece, self.span, self.voices)
         if self.melody is not None and self.output_dir is None:
             raise InputError("a harmonised melody is written as .mid files: give --output-dir DIR")
         outputs = self.outputs
@@ -86,6 +91,8 @@ class SampleRequest:
         if self.output is not None and self.output_dir is None and self.output.exists() and not self.force:
             raise InputError(f"{self.output} already exists; pass --force to overwrite or pick another --output")
         if model.tokenizer.reads_midi and self.output_dir is None:
+            if self.piece is not None:
+                raise InputError("a chorale model writes its versions as .mid files: give --output-dir DIR")
             raise InputError("a MIDI model writes .mid files: give --output-dir DIR")
         primer = model.read_primer(self.primer_file) if self.primer_file is not None else self.primer
         if any(value is not None for value in header.values()):
@@ -118,7 +125,8 @@ class PreparedSample:
         """The samples (continuations of the primer, or settings of the melody), transposed as asked."""
         request, model = self.request, self.model
         if request.piece is not None:
-            samples = model.infill(self.primer, request.span, request.candidates, on_step, **request.options)
+            samples = model.infill(self.primer, request.span, request.candidates, on_step, voices=request.voices,
+                                   **request.options)
         elif request.melody is not None:
             samples = model.harmonize(request.melody, on_step, candidates=request.candidates, **request.options)
         else:

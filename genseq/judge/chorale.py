@@ -9,6 +9,7 @@ on four tracks are judged alike.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,11 +80,30 @@ def chorale_counts(notes: Notes) -> ChoraleCounts:
 
 
 def _parallels(before: np.ndarray, after: np.ndarray) -> int:
-    found = 0
-    motion = np.sign(after - before)
-    for upper in range(4):
-        for lower in range(upper + 1, 4):
-            interval = (before[upper] - before[lower]) % 12
-            found += bool(motion[upper] != 0 and motion[upper] == motion[lower] and interval in PARALLEL_INTERVALS
-                          and (after[upper] - after[lower]) % 12 == interval)
-    return found
+    return sum(parallel(before[upper], before[lower], after[upper], after[lower])
+               for upper in range(4) for lower in range(upper + 1, 4))
+
+
+def parallel(upper_before: int, lower_before: int, upper_after: int, lower_after: int) -> bool:
+    """Whether two voices move the same way from a fifth or octave (unison) to the same interval class again."""
+    motion = np.sign(upper_after - upper_before)
+    interval = (upper_before - lower_before) % 12
+    return bool(motion != 0 and motion == np.sign(lower_after - lower_before) and interval in PARALLEL_INTERVALS
+                and (upper_after - lower_after) % 12 == interval)
+
+
+def grid_faults(pitches: np.ndarray, steps: Iterable[int], voices: Collection[int]) -> tuple[int, int]:
+    """Parallel fifths or octaves into, and crossed voices on, each of `steps` of a voice grid (pitches [steps,
+    voices], highest voice first, -1 where silent: `VoicesTokenizer.frames`), between pairs of voices at least one
+    of which is in `voices`: what a fill of those voices introduced there."""
+    parallels = crossings = 0
+    for step in steps:
+        now, before = pitches[step], pitches[step - 1] if step > 0 else None
+        for upper in range(len(now)):
+            for lower in range(upper + 1, len(now)):
+                if (upper not in voices and lower not in voices) or now[upper] < 0 or now[lower] < 0:
+                    continue
+                crossings += bool(now[lower] > now[upper])
+                if before is not None and before[upper] >= 0 and before[lower] >= 0:
+                    parallels += parallel(before[upper], before[lower], now[upper], now[lower])
+    return parallels, crossings

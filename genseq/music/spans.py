@@ -1,5 +1,6 @@
 """The part of a piece a user wants drawn again (`TrainedModel.infill`): bars of an ABC tune, characters of a text,
-or a `[...]` marker in it, found as positions in the piece's text so that everything around them stays as written.
+or a `[...]` marker in it, found as positions in the piece's text so that everything around them stays as written;
+or beats of a chorale, found as beats from the start of the piece.
 
 Bars are numbered as a musician counts them: an incomplete first bar (a pickup, anacrusis) is bar 0 and the first
 full bar is bar 1; a section's own pickup (an incomplete bar just after a repeat sign or double bar) is not counted
@@ -122,6 +123,19 @@ def char_span(text: str, first: int, last: int) -> Span:
     return Span(first - 1, last, last - first + 1, first)
 
 
+def beat_span(beats: int, first: int, last: int) -> Span:
+    """Beats `first` to `last` of a piece `beats` long, counted from 1 at its very start (a pickup's beats count:
+    a MIDI file does not mark where its pickup ends), both included; `start` and `end` are beats from the start."""
+    span = f"--beats {first}-{last}"
+    _check_not_empty(span, first, last)
+    if first < 1 or last > beats:
+        raise InputError(f"{span} lies outside the piece, which has {beats} beats (counted from 1)")
+    if first == 1 and last == beats:
+        raise InputError(f"{span} is the whole piece; leave some of it to fill around (or draw a new piece with "
+                         "`genseq sample`)")
+    return Span(first - 1, last, last - first + 1, first)
+
+
 def marker_span(text: str) -> Span:
     """The place of the one `[...]` marker in a text."""
     found = text.count(MARKER)
@@ -134,4 +148,4 @@ def marker_span(text: str) -> Span:
     return Span(start, start + len(MARKER), None)
 
 
-__all__ = ["MARKER", "MARKER_LENGTH", "Span", "bar_span", "char_span", "marker_span", "parse_span"]
+__all__ = ["MARKER", "MARKER_LENGTH", "Span", "bar_span", "beat_span", "char_span", "marker_span", "parse_span"]

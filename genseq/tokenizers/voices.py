@@ -144,6 +144,23 @@ class VoicesTokenizer(GridEncoding):
             ids += frames[start:start + length].ravel().tolist()
         return ids
 
+    def frames(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Each grid step of an id sequence as it sounds: the pitch of every voice (-1 where silent) [steps, voices],
+        as `decode` reads it (a HOLD with no note is a rest); and the index in `ids` of each step's first voice
+        token [steps]."""
+        voice_ids = range(self._first["PITCH"], self._first["REST"] + 1)
+        at = [index for index, token in enumerate(ids) if token in voice_ids]
+        steps = len(at) // self.voices
+        pitches = np.full((steps, self.voices), -1, dtype=np.int64)
+        sounding = [-1] * self.voices
+        for step in range(steps):
+            for voice in range(self.voices):
+                token = ids[at[step * self.voices + voice]]
+                if token != self._first["HOLD"]:
+                    sounding[voice] = token - self._first["PITCH"] if token < self._first["HOLD"] else -1
+                pitches[step, voice] = sounding[voice]
+        return pitches, np.array(at[::self.voices][:steps], dtype=np.int64)
+
     def decode(self, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
         """A PrettyMIDI object with one named track per voice for any id sequence (rules in the module docstring)."""
         seconds_per_step = 60 / DEFAULT_TEMPO_BPM / self.steps_per_beat

@@ -58,7 +58,7 @@ def test_a_text_version_is_printed(tmp_path):
     (["--bars", "6-5"], ["--bars 6-5 is empty"]),
     (["--bars", "1-16"], ["--bars 1-16 is the whole tune"]),
     (["--bars", "8-9"], ["bar 8 is not a full bar"]),
-    (["--chars", "1-5"], ["--chars names characters of a text", "--bars 5-8"]),
+    (["--chars", "1-5"], ["--chars is not for ABC tunes", "--bars 5-8"]),
     ([], ["name the bars to draw again"]),
 ])
 def test_bad_spans_are_one_line_errors(jig, args, fragments):
@@ -72,3 +72,36 @@ def test_a_text_without_a_marker_or_a_span_is_a_one_line_error(tmp_path):
     assert_one_line_error(run_cli("infill", "shakespeare-small", str(text), "--chars", "0-500"), "outside the text")
     assert_one_line_error(run_cli("infill", "shakespeare-small", str(tmp_path / "none.txt"), "--chars", "1-2"),
                           "no such file")
+
+
+def test_chorale_versions_are_written_as_midi_with_piano_rolls(tmp_path):
+    import pretty_midi
+
+    from tests.api.test_infill_voices import CHORALE, voice_notes
+
+    out = tmp_path / "out"
+    result = run_cli("infill", "bach-chorales-small", str(CHORALE), "--beats", "9-16", "--voices", "alto,tenor",
+                     "--candidates", "2", "--seed", "1", "--output-dir", str(out), "--png", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (out / "sample-01.mid").exists() and (out / "sample-01.png").exists() and "sample-01" in result.stdout
+    original, version = (voice_notes(pretty_midi.PrettyMIDI(str(path))) for path in (CHORALE, out / "sample-01.mid"))
+    assert version[0] == original[0] and version[3] == original[3]  # soprano and bass kept
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--beats", "30-40"], ["--beats 30-40 lies outside the piece, which has 32 beats"]),
+    (["--beats", "1-32"], ["--beats 1-32 is the whole piece"]),
+    (["--beats", "9-16", "--voices", "alto,viola"], ["'viola' is not a voice of this model", "soprano, alto"]),
+    (["--bars", "5-8"], ["--bars is not for chorales", "--beats 9-16"]),
+    (["--beats", "9-16"], ["give --output-dir DIR"]),
+])
+def test_bad_chorale_spans_are_one_line_errors(tmp_path, args, fragments):
+    from tests.api.test_infill_voices import CHORALE
+
+    extra = [] if args == ["--beats", "9-16"] else ["--output-dir", str(tmp_path / "out")]
+    assert_one_line_error(run_cli("infill", "bach-chorales-small", str(CHORALE), *args, *extra), *fragments)
+
+
+def test_beats_to_an_abc_model_is_a_one_line_error(jig):
+    assert_one_line_error(run_cli("infill", "folk-abc-small", str(jig), "--beats", "9-16"),
+                          "--beats is not for ABC tunes", "--bars 5-8")
