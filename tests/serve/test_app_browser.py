@@ -316,6 +316,7 @@ def test_bars_chosen_on_the_score_are_drawn_again_beside_the_original_kept_and_s
     assert refilled == before + fill + original[len(before) + len(span):]  # the rest note for note
 
     page.click("#keep-new")
+    page.wait_for_selector("#result:not([hidden])")
     assert page.is_hidden("#compare") and page.inner_text("#samples pre") == refilled
     assert page.inner_text("#version-label") == "version 2 of 2"
     assert "bars 5-8 of" in page.inner_text("#result-meta")
@@ -343,7 +344,8 @@ def test_bars_typed_from_the_keyboard_a_bad_span_is_one_line_and_the_original_ca
     assert page.is_hidden("#error") and page.evaluate("document.activeElement.id") == "keep-new"
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")  # keep the original
-    assert page.is_visible("#result") and page.inner_text("#samples pre") == original
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.inner_text("#samples pre") == original
     assert page.inner_text("#version-label") == "version 1 of 2"
 
 
