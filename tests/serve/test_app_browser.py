@@ -319,7 +319,8 @@ def test_bars_chosen_on_the_score_are_drawn_again_beside_the_original_kept_and_s
     page.wait_for_selector("#result:not([hidden])")
     assert page.is_hidden("#compare") and page.inner_text("#samples pre") == refilled
     assert page.inner_text("#version-label") == "version 2 of 2"
-    assert "bars 5-8 of" in page.inner_text("#result-meta")
+    assert "bars 5-8 drawn again (best of 8)" in page.inner_text("#result-meta")
+    assert marked_bars(page, "#samples", "refilled") == ["5", "6", "7", "8"]  # the new bars stay marked
     page.click("#version-previous")
     page.wait_for_function("document.querySelector('#version-label').textContent === 'version 1 of 2'")
     assert page.inner_text("#samples pre") == original and not page.is_enabled("#version-previous")

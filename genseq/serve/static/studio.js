@@ -263,7 +263,7 @@ function describe(result) {
   if (s.voice_leading === false) parts.push("free voices");
   if (s.full_bars === false) parts.push("free bars");
   const refill = result.infill;
-  if (refill) parts.push(`${refill.unit} ${refill.first}-${refill.last} of ${refill.of} drawn again (best of ${s.candidates})`);
+  if (refill) parts.push(`${refill.unit} ${refill.first}-${refill.last} drawn again (best of ${s.candidates})`);
   parts.push(`${result.steps.toLocaleString()} tokens in ${result.seconds} s`);
   if (result.stopped) parts.push("stopped early");
   return parts.join(" · ");
@@ -280,7 +280,9 @@ function showResult(result) {
   $("#result-meta").textContent = describe(result);
   const box = $("#samples");
   box.replaceChildren();
-  result.samples.forEach((sample, index) => box.append(sampleCard(result, sample, index + 1)));
+  result.samples.forEach((sample, index) => {
+    box.append(sampleCard(result, sample, index + 1, refilledSpan(result, sample)));
+  });
   for (const row of document.querySelectorAll("#history tbody tr")) row.classList.toggle("current", row.dataset.result === result.id);
   showVersions(result);
   showRefillForm(result);
@@ -294,6 +296,14 @@ function showVersions(result) {
   $("#version-label").textContent = `version ${at + 1} of ${versions.length}`;
   $("#version-previous").disabled = at <= 0;
   $("#version-next").disabled = at >= versions.length - 1;
+}
+
+function refilledSpan(result, sample) {
+  // where a refill's new span lies in one of its samples (null for a result that is no refill)
+  const refill = result.infill;
+  if (!refill || !sample.text) return null;
+  return { first: refill.first, last: refill.last, start: refill.start, end: sample.text.length - refill.after,
+           kind: "refilled" };
 }
 
 function stepVersion(step) {
@@ -370,6 +380,7 @@ async function engrave(box, url, bars, number, marked) {
       frame.setAttribute(key, value);
     }
     frame.setAttribute("class", "bar-frame");
+    frame.setAttribute("style", "stroke: none");  // verovio's own style outlines every rect
     measure.prepend(frame);
     measure.classList.add("bar");
     measure.dataset.bar = bars[index];
@@ -489,11 +500,10 @@ async function showComparison(original, id) {
   $("#result").hidden = true;
   $("#compare").hidden = false;
   $("#compare-meta").textContent = `${refilled.unit} ${refilled.first}-${refilled.last} drawn again`;
-  const span = { first: refilled.first, last: refilled.last };
-  $("#compare-original").replaceChildren(
-    sampleCard(original, sample, refilled.sample, { ...span, start: refilled.start, end: refilled.end, kind: "chosen" }));
-  $("#compare-new").replaceChildren(...made.samples.map((version, index) => sampleCard(made, version, index + 1,
-    { ...span, start: refilled.start, end: version.text.length - refilled.after, kind: "refilled" })));
+  $("#compare-original").replaceChildren(sampleCard(original, sample, refilled.sample,
+    { first: refilled.first, last: refilled.last, start: refilled.start, end: refilled.end, kind: "chosen" }));
+  $("#compare-new").replaceChildren(
+    ...made.samples.map((version, index) => sampleCard(made, version, index + 1, refilledSpan(made, version))));
   $("#keep-new").focus();
 }
 
@@ -558,7 +568,8 @@ async function loadHistory() {
   for (const result of data.results) {
     const s = result.settings;
     const refilled = result.infill ? ` · ${result.infill.unit} ${result.infill.first}-${result.infill.last} again` : "";
-    const cells = [result.created, result.model + refilled, s.seed, s.temperature, s.top_k || "", s.top_p || "", s.length,
+    const cells = [result.created, result.model + refilled, s.seed, s.temperature, s.top_k || "", s.top_p || "",
+                   result.infill ? "" : s.length,
                    result.samples + (result.stopped ? " (stopped)" : "")];
     const row = element("tr", { "data-result": result.id }, ...cells.map((c) => element("td", { text: String(c) })));
     row.append(element("td", {},
