@@ -572,6 +572,7 @@ async function loadHistory() {
                    result.infill ? "" : s.length,
                    result.samples + (result.stopped ? " (stopped)" : "")];
     const row = element("tr", { "data-result": result.id }, ...cells.map((c) => element("td", { text: String(c) })));
+    row.classList.toggle("current", Boolean(state.current && state.current.id === result.id));
     row.append(element("td", {},
       element("button", { class: "link", type: "button", text: "show", onclick: () => showSaved(result.id) }),
       element("button", { class: "link", type: "button", text: "use settings", onclick: () => useSettings(result) })));
