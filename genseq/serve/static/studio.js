@@ -5,8 +5,8 @@ const $ = (selector) => document.querySelector(selector);
 // temperatureChosen: the user moved the slider or typed a temperature; until then none is sent, so each model
 // samples at its own (which the slider shows)
 // trainingBusy: why the studio refuses a generation now (a training runs), or null
-// current: the result shown (as GET /api/results/{id} gives it); compare: {original, sample, refill} while a refill
-// is shown beside its original
+// current: the result shown (as GET /api/results/{id} gives it); compare: {original, refill} while a refill is
+// shown beside its original
 const state = { models: [], model: null, job: null, upload: null, busy: false, temperatureChosen: false,
                 trainingBusy: null, current: null, compare: null };
 // the tokenizers of MIDI models (their primer is a .mid file)
@@ -313,8 +313,8 @@ function stepVersion(step) {
 }
 
 function sampleCard(result, sample, number, marked = null) {
-  // one sample: downloads, audio, piano roll, score and text; `marked` highlights a span ({unit, first, last,
-  // start, end, kind}: "chosen" or "refilled")
+  // one sample: downloads, audio, piano roll, score and text; `marked` highlights a span: bars first..last on the
+  // score, characters start..end of the text, as `kind` ("chosen" or "refilled")
   const url = (kind) => `/api/results/${result.id}/${number}/${kind}`;
   const card = element("div", { class: "sample", "data-sample": String(number) });
   const links = element("span", { class: "downloads" });
@@ -335,7 +335,7 @@ function sampleCard(result, sample, number, marked = null) {
     requestAnimationFrame(() => pianoRoll(canvas, sample.notes, audio));
   }
   if (sample.files.svg) {
-    const score = element("div", { class: "score", role: "img", "aria-label": "score" });
+    const score = element("div", { class: "score", role: "img", "aria-label": "score (type bars to choose them)" });
     card.append(score);
     engrave(score, `${url("svg")}?inline=1`, sample.bars || [], number, marked);
   }
