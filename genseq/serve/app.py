@@ -1,4 +1,5 @@
-"""HTTP for the studio: the page, JSON endpoints, a Server-Sent Events stream per generation and one per training.
+"""HTTP for the studio: the page, JSON endpoints, a Server-Sent Events stream per generation (or refill of a span) and
+one per training.
 
 Every endpoint is a thin layer over `Studio` (itself over the Python API) or, for the Train tab, `Trainings`.
 Errors a user can cause are a 4xx with {"error": one line}; nothing a request names is used as a path. `Guard`
@@ -215,8 +216,16 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
                                request.query_params.get("name", ""))
 
     async def generate(request: Request) -> Response:
+        return await _queued(request, studio.prepare)
+
+    async def refill(request: Request) -> Response:
+        return await _queued(request, studio.refill)
+
+    async def _queued(request: Request, prepare: Any) -> Response:
+        """A job `prepare` makes of the request's JSON, streamed as it waits its turn and runs: generations and
+        refills share one line, and both are refused while a training runs."""
         trainings.check_generation()
-        job = await to_thread.run_sync(studio.prepare, await _json(request))
+        job = await to_thread.run_sync(prepare, await _json(request))
         return StreamingResponse(_stream(request, job), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -226,9 +235,8 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
         events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         studio.enqueue(job)
         try:
-            primer = job.primer if isinstance(job.primer, str) else ""
             yield _event("job", {"id": job.id, "position": studio.position(job), "settings": job.settings,
-                                 "primer": primer})
+                                 "primer": job.shown_primer})
             shown = None
             while not studio.try_start(job):
                 if job.stop_reason is not None:
@@ -283,10 +291,10 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
         return JSONResponse({"results": studio.history(), "skipped": studio.skipped})
 
     async def result(request: Request) -> Response:
-        found = studio.results.get(request.path_params["result"])
-        if found is None:
-            raise HTTPException(404, f"no result {request.path_params['result']!r}")
-        return JSONResponse(found)
+        try:
+            return JSONResponse(await to_thread.run_sync(studio.result, request.path_params["result"]))
+        except LookupError as err:
+            raise HTTPException(404, str(err)) from None
 
     async def download(request: Request) -> Response:
         try:
@@ -344,6 +352,7 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
     routes = [
         Route("/", page), Route("/static/{name}", asset), Route("/api/models", models),
         Route("/api/primer", upload, methods=["POST"]), Route("/api/generate", generate, methods=["POST"]),
+        Route("/api/infill", refill, methods=["POST"]),
         Route("/api/jobs/{job}/stop", stop, methods=["POST"]), Route("/api/history", history),
         Route("/api/results/{result}", result),
         Route("/api/results/{result}/{index:int}/{kind}", download),

@@ -1,7 +1,9 @@
 """What the studio serves, without HTTP: the models on offer, one generation at a time, results kept on disk.
 
 Every generation is `genseq.load(...).sample(...)` with an `on_step` callback that streams tokens and
-ends the sampling when asked (`StopSampling`); its files are written by `export.export_samples`.
+ends the sampling when asked (`StopSampling`); its files are written by `export.export_samples`. A refill draws a
+span of a kept result's sample again (`TrainedModel.infill`) through the same line of jobs, and its result records
+which result it is a version of.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from genseq import api
-from genseq.api import export
+from genseq.api import export, infill
 from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
 from genseq.limits import read_json_number
 from genseq.lm.checkpoint import shipped_models
 from genseq.lm.config import SampleConfig, SampleOptions
 from genseq.lm.sampling import StopSampling
+from genseq.music import spans
+from genseq.music.bars import read_tune
 from genseq.music.score import MAX_FILE_BYTES, MIDI_SUFFIXES
+from genseq.rules import CANDIDATES
 from genseq.rules.harmonize import melody_template, pitched_tracks, read_melody
 
 MAX_LENGTH = 20_000
@@ -47,6 +52,13 @@ DOWNLOADS = {"abc": "text/vnd.abc; charset=utf-8", "txt": "text/plain; charset=u
 _EXPORTED = ("text_file", "midi", "wav", "score", "musicxml")
 """Keys of the files `export.export_samples` lists per sample."""
 _RESULT_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+INFILL_UNITS = {"abc": "bars", "char": "chars"}
+"""What a span to draw again counts, by the kind of model the library infills (a chorale's beats, chosen on its
+piano roll, join here once the library fills them)."""
+MAX_CANDIDATES = 32
+"""Fills drawn for each version kept: the batch is candidates x versions, so both are capped."""
+MAX_SPAN_CHARS = 40
+"""A span as the page sends it: `5-8`, `120-180`."""
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 """A file a record names: a plain name inside its folder (no separator, no leading dot, so never `..`)."""
 
@@ -61,6 +73,8 @@ class Job:
     """The request, checked against its model (`SampleRequest.prepare`): what `run` draws."""
     settings: dict[str, Any]
     """What it is drawn with, as the result records it (the seed drawn when the page asked for a new one)."""
+    infill: dict[str, Any] | None = None
+    """For a refill: which result and sample it draws a span of again, and where the span lies (`Studio.refill`)."""
     stop_reason: str | None = None
     """Set to end the sampling at the next token: "stop" (kept), "disconnected" or "shutdown" (dropped)."""
     finished: threading.Event = field(default_factory=threading.Event)
@@ -69,6 +83,13 @@ class Job:
     def primer(self) -> Any:
         """What the samples continue (the text, a MIDI primer's PrettyMIDI, or None)."""
         return self.prepared.primer
+
+    @property
+    def shown_primer(self) -> str:
+        """What the page's live text starts with: the text primer, or a refilled piece up to its span."""
+        if not isinstance(self.primer, str):
+            return ""
+        return self.primer if self.infill is None else self.primer[:self.infill["start"]]
 
 
 class Studio:
@@ -182,22 +203,9 @@ class Studio:
         if not isinstance(model_id, str):
             raise InputError(f"unknown model {model_id!r}; pick one from the list")
         model = self.model(model_id)
-        number = _number_reader(request)
-        precision = request.get("precision") or None
-        if not isinstance(precision, str | None):
-            raise InputError(f"--precision must be auto, fp32, bf16 or int8, got {precision!r}")
-        options = SampleOptions(
-            length=number("length", int, None), temperature=number("temperature", float, None),
-            top_k=number("top_k", int, None), top_p=number("top_p", float, None),
-            num_samples=number("num_samples", int, None),
-            seed=number("seed", int, None), precision=precision, stop_at_end=_flag(request.get("stop_at_end")),
-            voice_leading=_flag(request.get("voice_leading")), full_bars=_flag(request.get("full_bars")))
-        if options["length"] is not None and not 0 < options["length"] <= MAX_LENGTH:
-            raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {options['length']}")
-        if options["num_samples"] is not None and not 0 < options["num_samples"] <= MAX_SAMPLES:
-            raise InputError(f"number of samples must lie in 1..{MAX_SAMPLES}, got {options['num_samples']}")
-        if options["seed"] is None:
-            options["seed"] = secrets.randbelow(2**31)  # drawn here so that the result can show it
+        options = _options(request, length=_number_reader(request)("length", int, None),
+                           stop_at_end=_flag(request.get("stop_at_end")),
+                           voice_leading=_flag(request.get("voice_leading")), full_bars=_flag(request.get("full_bars")))
         sample, shown = self._request(model_id, request, options)
         prepared = sample.prepare(model)
         settings = {**prepared.settings(), **shown}
@@ -226,6 +234,46 @@ class Studio:
         return (api.SampleRequest(options, primer=text or None, transpose=transpose, output_dir=self.folder,
                                   **header),
                 {"primer": text, "transpose": transpose})
+
+    def refill(self, request: dict[str, Any]) -> Job:
+        """A job that draws a span of a kept result's sample again (`TrainedModel.infill`): the piece is looked up by
+        its result's id and sample number, never sent or named as a path; the library checks the span (a one-line
+        GenseqError). Only the sampler's distribution, seed, precision, versions and candidates are taken: a fill is
+        as long as its span and written under its own rules."""
+        parent, number, text = self._piece(request)
+        span = request.get("span")
+        if not isinstance(span, str) or not span.strip() or len(span) > MAX_SPAN_CHARS:
+            raise InputError("name the span to draw again, e.g. 5-8 (bars of a tune) or 120-180 (characters of a text)")
+        candidates = _number_reader(request)("candidates", int, CANDIDATES)
+        if not 0 < candidates <= MAX_CANDIDATES:
+            raise InputError(f"candidates must lie in 1..{MAX_CANDIDATES}, got {candidates}")
+        model = self.model(parent["model"])
+        sample = api.SampleRequest(_options(request), piece=text, span=span, candidates=candidates,
+                                   output_dir=self.folder)
+        prepared = sample.prepare(model)
+        found = infill.find_span(model.tokenizer.kind, text, span)  # checked by prepare; here: where it lies
+        assert found.size is not None
+        first, last = found.first, found.first + found.size - 1
+        record = {"of": parent["id"], "sample": number, "root": _root(parent),
+                  "unit": INFILL_UNITS[model.tokenizer.kind], "first": first, "last": last,
+                  "start": found.start, "end": found.end, "after": len(text) - found.end}
+        settings = {**prepared.settings(), "span": f"{first}-{last}", "candidates": candidates}
+        return Job(secrets.token_hex(6), parent["model"], prepared, settings, infill=record)
+
+    def _piece(self, request: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
+        """The kept result, the sample number (from 1) and the text a refill request names."""
+        result_id = request.get("result")
+        parent = self.results.get(result_id) if isinstance(result_id, str) else None
+        if parent is None:
+            raise InputError(f"no result {str(result_id)[:40]!r} to draw again; pick one from the history")
+        number = _number_reader(request)("sample", int, 1)
+        if not 0 < number <= len(parent["samples"]):
+            raise InputError(f"result {parent['id']} has no sample {number}")
+        text = parent["samples"][number - 1].get("text")
+        if not isinstance(text, str):
+            raise InputError(f"sample {number} of result {parent['id']} is not text: the studio draws again bars of "
+                             "ABC tunes and characters of texts")
+        return parent, number, text
 
     def enqueue(self, job: Job) -> None:
         self.waiting.append(job)
@@ -328,6 +376,8 @@ class Studio:
                   "kind": kind, "corpus": data.get("corpus") or data.get("source"), "settings": job.settings,
                   "steps": steps,
                   "seconds": round(seconds, 2), "stopped": job.stop_reason == "stop", "samples": entries}
+        if job.infill is not None:
+            result["infill"] = job.infill
         write_atomic(folder / "result.json", json.dumps(result, indent=1))
         self.results[result_id] = result
         return result
@@ -354,6 +404,18 @@ class Studio:
         return [{k: v for k, v in r.items() if k != "samples"} | {"samples": len(r["samples"])}
                 for r in sorted(self.results.values(), key=lambda r: r["id"], reverse=True)]
 
+    def result(self, result_id: str) -> dict[str, Any]:
+        """A kept result as the page shows it: with the ids of every version of its piece, oldest first (the
+        original, then each refill of it or of a refill), and for a tune, the number of each written bar."""
+        found = self.results.get(result_id)
+        if found is None:
+            raise LookupError(f"no result {result_id!r}")
+        root = _root(found)
+        versions = sorted(r["id"] for r in self.results.values() if _root(r) == root)
+        samples = [s | {"bars": bar_numbers(s["text"])} if found.get("kind") == "abc" and isinstance(s.get("text"), str)
+                   else s for s in found["samples"]]
+        return found | {"samples": samples, "versions": versions}
+
     def download(self, result_id: str, index: int, kind: str) -> tuple[Path, str, str]:
         """(path, media type, download name) of a file the studio wrote; ids are looked up, never joined raw."""
         result = self.results.get(result_id)
@@ -370,6 +432,27 @@ class Studio:
         return path, DOWNLOADS[kind], f"genseq-{result_id}-{index + 1}.{kind}"
 
 
+def _root(result: dict[str, Any]) -> str:
+    """The id of the original a result is a version of (itself, unless it is a refill)."""
+    return result["infill"]["root"] if "infill" in result else result["id"]
+
+
+def bar_numbers(tune: str) -> list[int | None]:
+    """The number of each written bar of a tune, in order, as `--bars` counts them (`music.spans`): None for a
+    pickup, which is not counted; the page maps them onto the engraved score's measures. Empty where the tune has no
+    readable meter (its bars cannot be counted)."""
+    read = read_tune(tune)
+    if not read.meter_known:
+        return []
+    numbers: list[int | None] = []
+    counted = 0
+    for index, bar in enumerate(read.bars):
+        pickup = spans._pickup(bar, index)  # the library's own rule, so that bar 5 here is its bar 5
+        counted += not pickup
+        numbers.append(None if pickup else counted)
+    return numbers
+
+
 def _is_result(record: Any, folder_name: str) -> bool:
     """Whether `record` is a result.json the studio wrote into the folder `folder_name`: its own id, samples whose
     files are plain names in that folder (no path, no link), each of the suffix it is offered as."""
@@ -377,6 +460,9 @@ def _is_result(record: Any, folder_name: str) -> bool:
         return False
     samples = record.get("samples")
     if not isinstance(samples, list) or not isinstance(record.get("settings"), dict):
+        return False
+    refill = record.get("infill")
+    if refill is not None and not _is_refill(refill):
         return False
     for sample in samples:
         files = sample.get("files") if isinstance(sample, dict) else None
@@ -387,6 +473,12 @@ def _is_result(record: Any, folder_name: str) -> bool:
                     or not name.endswith(f".{kind}"):
                 return False
     return True
+
+
+def _is_refill(record: Any) -> bool:
+    """Whether a result's `infill` is as `Studio.refill` writes it: the ids it names, where its span lies."""
+    return (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("of", "root"))
+            and all(type(record.get(k)) is int for k in ("sample", "first", "last", "start", "end", "after")))
 
 
 def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any, int | None]:
@@ -402,6 +494,26 @@ def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any, int | Non
         melody = primer
     template, _ = melody_template(model.tokenizer, melody)  # a melody the model cannot set fails now, in one line
     return "melody", melody, len(template) + 1
+
+
+def _options(request: dict[str, Any], **more: Any) -> SampleOptions:
+    """The sampler's distribution, versions, seed and precision a request names (and `more` options), checked as
+    the CLI checks them; a seed is drawn when none is named, so that the result can show it."""
+    number = _number_reader(request)
+    precision = request.get("precision") or None
+    if not isinstance(precision, str | None):
+        raise InputError(f"--precision must be auto, fp32, bf16 or int8, got {precision!r}")
+    options = SampleOptions(
+        temperature=number("temperature", float, None), top_k=number("top_k", int, None),
+        top_p=number("top_p", float, None), num_samples=number("num_samples", int, None),
+        seed=number("seed", int, None), precision=precision, **more)
+    if options.get("length") is not None and not 0 < options["length"] <= MAX_LENGTH:
+        raise InputError(f"length must lie in 1..{MAX_LENGTH:,}, got {options['length']}")
+    if options["num_samples"] is not None and not 0 < options["num_samples"] <= MAX_SAMPLES:
+        raise InputError(f"number of samples must lie in 1..{MAX_SAMPLES}, got {options['num_samples']}")
+    if options["seed"] is None:
+        options["seed"] = secrets.randbelow(2**31)
+    return options
 
 
 def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:

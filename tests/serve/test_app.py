@@ -204,7 +204,11 @@ def test_history_is_kept_on_disk_and_a_restart_loses_nothing(runs, client):
     with TestClient(create_app(runs), base_url=LOCAL) as restarted:
         history = restarted.get("/api/history").json()["results"]
         assert [h["id"] for h in history] == [result["id"]] and history[0]["settings"]["seed"] == 3
-        assert restarted.get(f"/api/results/{result['id']}").json() == result
+        shown = restarted.get(f"/api/results/{result['id']}").json()
+        assert shown == client.get(f"/api/results/{result['id']}").json()  # as the first studio showed it
+        assert {k: v for k, v in shown.items() if k not in ("samples", "versions")} == \
+            {k: v for k, v in result.items() if k != "samples"} and shown["versions"] == [result["id"]]
+        assert [{k: v for k, v in s.items() if k != "bars"} for s in shown["samples"]] == result["samples"]
         assert restarted.get(f"/api/results/{result['id']}/1/mid").content[:4] == b"MThd"
     assert (runs / "studio" / "results" / result["id"] / "result.json").is_file()
 

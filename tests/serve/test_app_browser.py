@@ -93,8 +93,8 @@ def test_generate_watch_it_write_see_the_score_play_and_download_the_midi(page, 
     tune = page.inner_text(".sample pre")
     assert tune.startswith("X:") and "K:" in tune
 
-    score = page.wait_for_selector(".sample .score img")
-    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=score)
+    page.wait_for_selector(".sample .score svg g.measure")  # engraved inline, its bars to be chosen
+    assert page.evaluate("document.querySelector('.sample .score svg').getBoundingClientRect().width") > 100
 
     assert page.evaluate("document.querySelector('.sample canvas').width") > 0  # the piano roll is drawn
     duration = page.evaluate("""async () => {
@@ -278,3 +278,102 @@ def test_train_on_uploaded_tunes_watch_the_loss_and_samples_stop_and_generate_wi
         page.click("#generate")
         page.wait_for_selector("#result:not([hidden]) .sample pre", timeout=90_000)
         assert page.inner_text(".sample pre").startswith("X:")
+
+
+def generate_tune(page, seed: int = 7) -> str:
+    """A folk tune generated with a fixed seed and shown with its engraved score; its text."""
+    page.click("#models li[data-model=folk-abc-small]")
+    page.fill("input[name=length]", "400")
+    page.uncheck("#new-seed")
+    page.fill("#seed", str(seed))
+    page.click("#generate")
+    page.wait_for_selector("#samples .score[data-bars=mapped] g.bar", timeout=90_000)
+    return page.inner_text("#samples pre")
+
+
+def marked_bars(page, where: str, kind: str) -> list[str]:
+    return page.eval_on_selector_all(f"{where} .score g.bar.{kind}", "bars => bars.map(b => b.dataset.bar)")
+
+
+def test_bars_chosen_on_the_score_are_drawn_again_beside_the_original_kept_and_stepped_back(page):
+    original = generate_tune(page)
+    page.click("#samples .score g.bar[data-bar='5']")
+    page.click("#samples .score g.bar[data-bar='8']", modifiers=["Shift"])
+    assert page.input_value("#refill-span") == "5-8"
+    assert marked_bars(page, "#samples", "chosen") == ["5", "6", "7", "8"]
+    page.click("#refill-go")
+    page.wait_for_selector("#compare:not([hidden]) #compare-new .score g.bar.refilled", timeout=90_000)
+    assert page.is_hidden("#result") and page.is_hidden("#error")
+    assert marked_bars(page, "#compare-original", "chosen") == ["5", "6", "7", "8"]
+    assert marked_bars(page, "#compare-new", "refilled") == ["5", "6", "7", "8"]
+    for side in ("#compare-original", "#compare-new"):  # heard and seen, side by side
+        assert page.locator(f"{side} audio").count() == 1 and page.locator(f"{side} .score > svg").count() == 1
+    left, right = (page.locator(side).bounding_box() for side in ("#compare-original", "#compare-new"))
+    assert left["x"] + left["width"] <= right["x"] and abs(left["y"] - right["y"]) < 5
+    assert page.inner_text("#compare-original pre") == original
+    refilled = page.inner_text("#compare-new pre")
+    fill = page.inner_text("#compare-new pre mark.refilled")
+    span = page.inner_text("#compare-original pre mark.chosen")
+    before = original[:original.index(span)]
+    assert refilled == before + fill + original[len(before) + len(span):]  # the rest note for note
+
+    page.click("#keep-new")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.is_hidden("#compare") and page.inner_text("#samples pre") == refilled
+    assert page.inner_text("#version-label") == "version 2 of 2"
+    assert "bars 5-8 drawn again (best of 8)" in page.inner_text("#result-meta")
+    assert marked_bars(page, "#samples", "refilled") == ["5", "6", "7", "8"]  # the new bars stay marked
+    page.click("#version-previous")
+    page.wait_for_function("document.querySelector('#version-label').textContent === 'version 1 of 2'")
+    assert page.inner_text("#samples pre") == original and not page.is_enabled("#version-previous")
+    page.wait_for_selector("#history tbody tr.current")  # the history marks the version shown, and each refill
+    assert page.locator("#history tbody tr:has-text('folk-abc-small · bars 5-8 again')").count() >= 1
+
+
+def test_bars_typed_from_the_keyboard_a_bad_span_is_one_line_and_the_original_can_be_kept(page):
+    original = generate_tune(page)
+    page.focus("#refill-span")
+    page.keyboard.type("5-")
+    assert page.inner_text("#refill-problem") == "write the span as 5-8, or one number"
+    page.keyboard.type("8")
+    assert page.inner_text("#refill-problem") == "" and marked_bars(page, "#samples", "chosen") == ["5", "6", "7", "8"]
+    page.fill("#refill-span", "40-44")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == "--bars 40-44 lies outside the tune, which has 18 bars besides its pickups"
+    page.fill("#refill-span", "5-8")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#compare:not([hidden]) #compare-new .score g.bar.refilled", timeout=90_000)
+    assert page.is_hidden("#error") and page.evaluate("document.activeElement.id") == "keep-new"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # keep the original
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.inner_text("#samples pre") == original
+    assert page.inner_text("#version-label") == "version 1 of 2"
+
+
+def test_characters_selected_in_a_text_are_drawn_again(page):
+    page.click("#models li[data-model=shakespeare-small]")
+    page.fill("input[name=length]", "200")
+    page.uncheck("#new-seed")
+    page.fill("#seed", "3")
+    page.click("#generate")
+    page.wait_for_selector("#samples pre.text", timeout=90_000)
+    original = page.inner_text("#samples pre")
+    page.evaluate("""() => {  // the user drags over characters 50 to 80
+        const text = document.querySelector('#samples pre.text').firstChild;
+        const range = document.createRange();
+        range.setStart(text, 49);
+        range.setEnd(text, 80);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+    }""")
+    page.dispatch_event("#samples pre.text", "mouseup")
+    assert page.input_value("#refill-span") == "50-80"
+    assert page.inner_text("#samples pre mark.chosen") == original[49:80]
+    page.click("#refill-go")
+    page.wait_for_selector("#compare:not([hidden]) #compare-new pre mark.refilled", timeout=90_000)
+    refilled = page.inner_text("#compare-new pre")
+    assert len(page.inner_text("#compare-new pre mark.refilled")) == 31
+    assert refilled[:49] == original[:49] and refilled[80:] == original[80:]
+    assert page.inner_text("#compare-original pre mark.chosen") == original[49:80]

@@ -5,12 +5,18 @@ const $ = (selector) => document.querySelector(selector);
 // temperatureChosen: the user moved the slider or typed a temperature; until then none is sent, so each model
 // samples at its own (which the slider shows)
 // trainingBusy: why the studio refuses a generation now (a training runs), or null
+// current: the result shown (as GET /api/results/{id} gives it); compare: {original, refill} while a refill is
+// shown beside its original
 const state = { models: [], model: null, job: null, upload: null, busy: false, temperatureChosen: false,
-                trainingBusy: null };
+                trainingBusy: null, current: null, compare: null };
 // the tokenizers of MIDI models (their primer is a .mid file)
 const MIDI_KINDS = ["midi", "beat", "voices"];
 // the tokenizers whose samples come with a score, as the studio's SCORED_KINDS
 const SCORED_KINDS = ["abc", "beat", "voices"];
+// what a span to draw again counts, by tokenizer (as the studio's INFILL_UNITS); a chorale's beats, chosen on its
+// piano roll, join here (with a picker beside pickBars and pickChars) once the library infills voices models
+const SPAN_UNITS = { abc: "bars", char: "chars" };
+const SPAN_FORMAT = /^\s*\d+\s*(-\s*\d+\s*)?$/;
 const COLOURS = ["#2f6fdf", "#d9822b", "#1f9d6b", "#b04fc8", "#c23b3b", "#3aa6b9", "#8a7a1f", "#5a5fd6"];
 
 function showError(message) {
@@ -72,6 +78,7 @@ function showTrainingBusy(reason) {
   $("#busy-note").textContent = reason ? `Generate is off: ${reason}` : "";
   $("#busy-note").hidden = !reason;
   $("#generate").disabled = state.busy || Boolean(reason);
+  $("#refill-go").disabled = state.busy || Boolean(reason);
 }
 
 function chooseModel(id) {
@@ -143,6 +150,7 @@ function settings() {
 function setBusy(busy) {
   state.busy = busy;
   $("#generate").disabled = busy || Boolean(state.trainingBusy);
+  $("#refill-go").disabled = busy || Boolean(state.trainingBusy);
   $("#stop").disabled = !busy;
 }
 
@@ -155,9 +163,13 @@ function liveText(count) {
 async function generate(event) {
   event.preventDefault();
   if (state.busy || !state.model) return;
+  await runJob("/api/generate", settings(), showSaved);
+}
+
+async function runJob(url, body, shown) {
+  // a generation or a refill: streamed into the live panel as it waits and is written, then `shown(result id)`
   showError("");
   setBusy(true);
-  const body = settings();
   let length = Number(body.length || 600);
   let panes = [];
   let written = 0;
@@ -166,8 +178,8 @@ async function generate(event) {
   $("#live-bar").style.width = "0";
   $("#live-status").textContent = "starting…";
   try {
-    const response = await fetch("/api/generate", { method: "POST", headers: { "Content-Type": "application/json" },
-                                                     body: JSON.stringify(body) });
+    const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+                                        body: JSON.stringify(body) });
     if (!response.ok) {
       const data = await response.json().catch(() => ({}));
       throw new Error(data.error || `${response.status} ${response.statusText}`);
@@ -192,8 +204,8 @@ async function generate(event) {
         $("#live-status").textContent = `rendering audio${SCORED_KINDS.includes(state.model.kind) ? " and score" : ""}…`;
       } else if (name === "result") {
         $("#live").hidden = true;
-        showResult(data);
-        loadHistory();
+        await shown(data.id);
+        await loadHistory();
       } else if (name === "error") {
         $("#live-status").textContent = "failed";
         showError(data.error);
@@ -250,23 +262,59 @@ function describe(result) {
   if (s.transpose) parts.push(`transposed ${s.transpose > 0 ? "+" : ""}${s.transpose}`);
   if (s.voice_leading === false) parts.push("free voices");
   if (s.full_bars === false) parts.push("free bars");
+  const refill = result.infill;
+  if (refill) parts.push(`${refill.unit} ${refill.first}-${refill.last} drawn again (best of ${s.candidates})`);
   parts.push(`${result.steps.toLocaleString()} tokens in ${result.seconds} s`);
   if (result.stopped) parts.push("stopped early");
   return parts.join(" · ");
 }
 
 function showResult(result) {
+  // the current piece: its samples, the versions of it, and the form that draws a span of it again
+  state.current = result;
+  state.compare = null;
+  $("#compare").hidden = true;
   $("#result").hidden = false;
   $("#empty").hidden = true;
   $("#result-title").textContent = `Result ${result.created}`;
   $("#result-meta").textContent = describe(result);
   const box = $("#samples");
   box.replaceChildren();
-  result.samples.forEach((sample, index) => box.append(sampleCard(result, sample, index + 1)));
+  result.samples.forEach((sample, index) => {
+    box.append(sampleCard(result, sample, index + 1, refilledSpan(result, sample)));
+  });
   for (const row of document.querySelectorAll("#history tbody tr")) row.classList.toggle("current", row.dataset.result === result.id);
+  showVersions(result);
+  showRefillForm(result);
 }
 
-function sampleCard(result, sample, number) {
+function showVersions(result) {
+  // original -> refill 1 -> refill 2 ...: every version of this piece, oldest first
+  const versions = result.versions || [result.id];
+  const at = versions.indexOf(result.id);
+  $("#versions").hidden = versions.length < 2;
+  $("#version-label").textContent = `version ${at + 1} of ${versions.length}`;
+  $("#version-previous").disabled = at <= 0;
+  $("#version-next").disabled = at >= versions.length - 1;
+}
+
+function refilledSpan(result, sample) {
+  // where a refill's new span lies in one of its samples (null for a result that is no refill)
+  const refill = result.infill;
+  if (!refill || !sample.text) return null;
+  return { first: refill.first, last: refill.last, start: refill.start, end: sample.text.length - refill.after,
+           kind: "refilled" };
+}
+
+function stepVersion(step) {
+  const versions = state.current.versions;
+  const next = versions[versions.indexOf(state.current.id) + step];
+  if (next) showSaved(next);
+}
+
+function sampleCard(result, sample, number, marked = null) {
+  // one sample: downloads, audio, piano roll, score and text; `marked` highlights a span: bars first..last on the
+  // score, characters start..end of the text, as `kind` ("chosen" or "refilled")
   const url = (kind) => `/api/results/${result.id}/${number}/${kind}`;
   const card = element("div", { class: "sample", "data-sample": String(number) });
   const links = element("span", { class: "downloads" });
@@ -287,10 +335,183 @@ function sampleCard(result, sample, number) {
     requestAnimationFrame(() => pianoRoll(canvas, sample.notes, audio));
   }
   if (sample.files.svg) {
-    card.append(element("div", { class: "score" }, element("img", { src: `${url("svg")}?inline=1`, alt: "score" })));
+    const score = element("div", { class: "score", role: "img", "aria-label": "score (type bars to choose them)" });
+    card.append(score);
+    engrave(score, `${url("svg")}?inline=1`, sample.bars || [], number, marked);
   }
-  if (sample.text) card.append(element("pre", { text: sample.text }));
+  if (sample.text) {
+    const text = element("pre", { class: "text" });
+    markText(text, sample.text, marked);
+    if (result.kind === "char") text.addEventListener("mouseup", () => pickChars(text, number));
+    card.append(text);
+  }
   return card;
+}
+
+async function engrave(box, url, bars, number, marked) {
+  // the score inline, so that its bars can be chosen: verovio's SVG, with anything active removed
+  const response = await fetch(url);
+  if (!response.ok) return;
+  const parsed = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
+  const svg = parsed.documentElement;
+  if (svg.nodeName !== "svg") return;
+  for (const node of svg.querySelectorAll("script, foreignObject, iframe, object, embed, a")) node.remove();
+  for (const node of [svg, ...svg.querySelectorAll("*")]) {
+    for (const { name, value } of [...node.attributes]) {
+      if (name.toLowerCase().startsWith("on") || (name.toLowerCase().endsWith("href") && !value.startsWith("#"))) {
+        node.removeAttribute(name);
+      }
+    }
+  }
+  svg.setAttribute("viewBox", `0 0 ${parseFloat(svg.getAttribute("width"))} ${parseFloat(svg.getAttribute("height"))}`);
+  svg.removeAttribute("width");
+  svg.removeAttribute("height");
+  box.replaceChildren(document.importNode(svg, true));
+  const measures = [...box.querySelectorAll("g.measure")];
+  if (measures.length !== bars.length) {  // the engraving split or joined a bar: choose bars by number instead
+    box.dataset.bars = "unmapped";
+    return;
+  }
+  measures.forEach((measure, index) => {
+    if (bars[index] == null) return;  // a pickup: not counted, not chosen
+    const found = measure.getBBox();
+    const frame = document.createElementNS(measure.namespaceURI, "rect");
+    for (const [key, value] of Object.entries({ x: found.x, y: found.y, width: found.width, height: found.height })) {
+      frame.setAttribute(key, value);
+    }
+    frame.setAttribute("class", "bar-frame");
+    frame.setAttribute("style", "stroke: none");  // verovio's own style outlines every rect
+    measure.prepend(frame);
+    measure.classList.add("bar");
+    measure.dataset.bar = bars[index];
+    measure.addEventListener("click", (event) => pickBars(number, bars[index], event.shiftKey));
+  });
+  box.dataset.bars = "mapped";
+  if (marked) markBars(box, marked.first, marked.last, marked.kind);
+}
+
+function markBars(box, first, last, kind) {
+  for (const bar of box.querySelectorAll("g.bar")) {
+    const number = Number(bar.dataset.bar);
+    bar.classList.toggle(kind, first != null && first <= number && number <= last);
+  }
+}
+
+function markText(pre, text, marked) {
+  // the text, with a span marked: characters start..end of it
+  if (!marked || marked.start == null) { pre.textContent = text; return; }
+  pre.replaceChildren(text.slice(0, marked.start),
+                      element("mark", { class: marked.kind, text: text.slice(marked.start, marked.end) }),
+                      text.slice(marked.end));
+}
+
+// drawing a span again ----------------------------------------------------------------------------------------
+
+function showRefillForm(result) {
+  const unit = SPAN_UNITS[result.kind];
+  $("#refill").hidden = !unit || !result.samples.some((s) => s.text);
+  if (!unit) return;
+  const several = result.samples.length > 1;
+  $("#refill-sample").hidden = $("#refill-sample-label").hidden = !several;
+  $("#refill-sample").max = result.samples.length;
+  $("#refill-sample").value = "1";
+  $("#refill-span").value = "";
+  $("#refill-problem").textContent = "";
+  $("#refill-unit").textContent = unit === "bars" ? "Bars" : "Characters";
+  $("#refill-span").placeholder = unit === "bars" ? "5-8" : "120-180";
+  $("#refill-hint").textContent = unit === "bars"
+    ? "Click a bar on the score, shift-click another to extend, or type the bars (5-8; a pickup is bar 0 and stays)."
+    : "Select the characters in the text, or type them (120-180, counted from 1).";
+}
+
+function pickBars(number, bar, extend) {
+  // a click chooses one bar; a shift-click stretches the span from the bar it starts at to this one
+  const [first] = spanNumbers($("#refill-span").value);
+  const same = Number($("#refill-sample").value) === number;
+  const span = extend && same && first != null ? [Math.min(first, bar), Math.max(first, bar)] : [bar, bar];
+  $("#refill-sample").value = String(number);
+  $("#refill-span").value = span[0] === span[1] ? `${span[0]}` : `${span[0]}-${span[1]}`;
+  showChosen();
+}
+
+function pickChars(pre, number) {
+  // the characters selected in a text, counted from 1 as the library counts them
+  const selection = window.getSelection();
+  if (!selection.rangeCount || selection.isCollapsed || !pre.contains(selection.anchorNode)) return;
+  const range = selection.getRangeAt(0);
+  const before = document.createRange();
+  before.setStart(pre, 0);
+  before.setEnd(range.startContainer, range.startOffset);
+  const start = before.toString().length;
+  $("#refill-sample").value = String(number);
+  $("#refill-span").value = `${start + 1}-${start + range.toString().length}`;
+  showChosen();
+}
+
+function spanNumbers(text) {
+  // [first, last] of a span as typed, or [] where it is not one
+  if (!SPAN_FORMAT.test(text)) return [];
+  const [first, last] = text.split("-").map((part) => Number(part.trim()));
+  return [first, last ?? first];
+}
+
+function showChosen() {
+  // the span typed or picked, marked on the page (the studio checks it against the piece when asked)
+  const typed = $("#refill-span").value;
+  const [first, last] = spanNumbers(typed);
+  $("#refill-problem").textContent = typed.trim() && first == null ? "write the span as 5-8, or one number" : "";
+  const number = Number($("#refill-sample").value);
+  for (const card of document.querySelectorAll("#samples .sample")) {
+    const here = Number(card.dataset.sample) === number && first != null;
+    const score = card.querySelector(".score");
+    if (score) markBars(score, here ? first : null, last, "chosen");
+    const pre = card.querySelector("pre.text");
+    if (pre && state.current.kind === "char") {
+      const text = state.current.samples[Number(card.dataset.sample) - 1].text;
+      markText(pre, text, here ? { start: first - 1, end: last, kind: "chosen" } : null);
+    }
+  }
+}
+
+async function refill(event) {
+  event.preventDefault();
+  if (state.busy || !state.current) return;
+  const span = $("#refill-span").value;
+  if (spanNumbers(span)[0] == null) {
+    $("#refill-problem").textContent = span.trim() ? "write the span as 5-8, or one number"
+      : `choose the ${SPAN_UNITS[state.current.kind]} to draw again first`;
+    $("#refill-span").focus();
+    return;
+  }
+  const chosen = settings();
+  const body = { result: state.current.id, sample: $("#refill-sample").value, span,
+                 candidates: $("#refill-candidates").value };
+  for (const key of ["temperature", "top_k", "top_p", "seed", "precision"]) if (key in chosen) body[key] = chosen[key];
+  const original = state.current;
+  await runJob("/api/infill", body, (id) => showComparison(original, id));
+}
+
+async function showComparison(original, id) {
+  // the refill beside its original: both heard and seen, the span marked in each; keep either
+  const made = await request(`/api/results/${id}`);
+  const refilled = made.infill;
+  const sample = original.samples[refilled.sample - 1];
+  state.compare = { original, refill: made };
+  $("#result").hidden = true;
+  $("#compare").hidden = false;
+  $("#compare-meta").textContent = `${refilled.unit} ${refilled.first}-${refilled.last} drawn again`;
+  $("#compare-original").replaceChildren(sampleCard(original, sample, refilled.sample,
+    { first: refilled.first, last: refilled.last, start: refilled.start, end: refilled.end, kind: "chosen" }));
+  $("#compare-new").replaceChildren(
+    ...made.samples.map((version, index) => sampleCard(made, version, index + 1, refilledSpan(made, version))));
+  $("#keep-new").focus();
+}
+
+function keep(which) {
+  // the kept version becomes the current piece (read again: its versions now include the refill); both stay in
+  // the history
+  const { original, refill: made } = state.compare;
+  return showSaved(which === "new" ? made.id : original.id);
 }
 
 function pianoRoll(canvas, notes, audio) {
@@ -346,9 +567,12 @@ async function loadHistory() {
   $("#history-count").textContent = data.results.length ? `${data.results.length} kept on disk` : "nothing yet";
   for (const result of data.results) {
     const s = result.settings;
-    const cells = [result.created, result.model, s.seed, s.temperature, s.top_k || "", s.top_p || "", s.length,
+    const refilled = result.infill ? ` · ${result.infill.unit} ${result.infill.first}-${result.infill.last} again` : "";
+    const cells = [result.created, result.model + refilled, s.seed, s.temperature, s.top_k || "", s.top_p || "",
+                   result.infill ? "" : s.length,
                    result.samples + (result.stopped ? " (stopped)" : "")];
     const row = element("tr", { "data-result": result.id }, ...cells.map((c) => element("td", { text: String(c) })));
+    row.classList.toggle("current", Boolean(state.current && state.current.id === result.id));
     row.append(element("td", {},
       element("button", { class: "link", type: "button", text: "show", onclick: () => showSaved(result.id) }),
       element("button", { class: "link", type: "button", text: "use settings", onclick: () => useSettings(result) })));
@@ -624,6 +848,13 @@ $("#temperature").addEventListener("input", (e) => {
 $("#new-seed").addEventListener("change", (e) => { $("#seed").disabled = e.target.checked; });
 $("#seed").disabled = true;
 $("#settings").addEventListener("submit", generate);
+$("#refill").addEventListener("submit", refill);
+$("#refill-span").addEventListener("input", showChosen);
+$("#refill-sample").addEventListener("input", showChosen);
+$("#keep-new").addEventListener("click", () => keep("new"));
+$("#keep-original").addEventListener("click", () => keep("original"));
+$("#version-previous").addEventListener("click", () => stepVersion(-1));
+$("#version-next").addEventListener("click", () => stepVersion(1));
 $("#stop").addEventListener("click", stop);
 $("#refresh-models").addEventListener("click", () => loadModels().catch((err) => showError(err.message)));
 $("#primer-file").addEventListener("change", (e) => { if (e.target.files[0]) uploadPrimer(e.target.files[0]); });
