@@ -157,8 +157,8 @@ def fills(model: api.TrainedModel, chosen: list[Tune], candidates: int) -> dict[
         seconds.append(time.perf_counter() - started)
         again = bar_span(version, 5, 8)  # raises if bars 5 to 8 are no longer four full bars
         rest = tune.text[tune.end:]
-        fit += version[:again.start] == tune.text[:tune.start] and version.endswith(rest) and \
-            not version[again.end:len(version) - len(rest)].strip()
+        fit += version[:tune.start] == tune.text[:tune.start] and version.endswith(rest) and \
+            not version[tune.start:again.start].strip() and not version[again.end:len(version) - len(rest)].strip()
         try:
             abc_to_midi(version)
             parsed += 1

@@ -212,8 +212,9 @@ def _fits(tune: str, span: Span, fill: str) -> bool:
         return False
     # a bar closed by its line's end ends before the spaces that close the line
     end = span.start + len(fill)
-    return (again.start == span.start and again.end <= end and not filled[again.end:end].strip()
-            and again.last_bar == span.last_bar)
+    # the bars start where the fill's music does, after any spaces or line break it opens with
+    return (span.start <= again.start and not filled[span.start:again.start].strip() and again.end <= end
+            and not filled[again.end:end].strip() and again.last_bar == span.last_bar)
 
 
 __all__ = ["BAR_CHARACTERS", "fill_config", "fill_scores", "find_span", "infill", "piece_and_span", "read_piece",

@@ -94,6 +94,8 @@ def bar_span(tune: str, first: int, last: int) -> Span:
     start, end = counted[first - 1].start, closing.end
     if start is None or end is None:  # a counted bar always has both; kept for the type checker
         raise InputError(f"{span}: the bars cannot be found in the tune's text")
+    while start < end and tune[start].isspace():  # a bar opened at a line's end starts on the next line: the line
+        start += 1  # break and the indentation stay as written, and the fill starts where its music does
     return Span(start, end, last - first + 1, first, None if closing.full else closing.length)
 
 

@@ -50,8 +50,8 @@ def assert_filled(tune: str, versions: list[str], first: int, last: int) -> None
     rest = tune[span.end:]
     for version in versions:
         again = bar_span(version, first, last)
-        assert version[:again.start] == tune[:span.start] and version.endswith(rest), version
-        assert again.start == span.start and not version[again.end:len(version) - len(rest)].strip()
+        assert version[:span.start] == tune[:span.start] and version.endswith(rest), version
+        assert not version[span.start:again.start].strip() and not version[again.end:len(version) - len(rest)].strip()
         assert again.last_bar == span.last_bar
 
 

@@ -41,6 +41,12 @@ def test_a_span_that_crosses_a_repeat_or_an_ending_is_refused(first, last, after
         bar_span(TUNE, first, last)
 
 
+def test_a_span_starts_where_its_music_does_after_a_line_break_or_indentation():
+    tune = "X:1\nM:4/4\nL:1/8\nK:D\nf>AA>A A>FA>A|a>ef>d e>dB<d:|\n   f<ab>a a<fe>d|g>ef>d B>AB<d:|\n"
+    before, bars, after = parts(tune, 3, 4)  # bar 3 opens after the `:|` that ends the line above
+    assert before.endswith(":|\n   ") and bars == "f<ab>a a<fe>d|g>ef>d B>AB<d"
+
+
 def test_bars_closed_by_line_ends_and_spans_at_the_start_and_the_end():
     assert parts(ESSEN, 1, 1) == ("X:1\nM:3/4\nL:1/4\nK:C\n", "CDE", "\nFGA\nBcd\n")
     assert parts(ESSEN, 3, 3) == ("X:1\nM:3/4\nL:1/4\nK:C\nCDE\nFGA\n", "Bcd", "\n")
