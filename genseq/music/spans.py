@@ -109,6 +109,18 @@ def _closing_half_bar(bar: Bar) -> bool:
     return not bar.empty and bar.meter is not None and bar.length < bar.meter and bool(BOUNDARY.search(bar.closed_by))
 
 
+def bar_numbers(tune: str) -> list[int | None]:
+    """The number of each written bar of a tune, in order, as `bar_span` counts them: None for a pickup, which is
+    not counted. Empty where the tune has no readable meter (its bars cannot be counted)."""
+    read = read_tune(tune)
+    if not read.meter_known:
+        return []
+    numbers: list[int | None] = []
+    for index, bar in enumerate(read.bars):
+        numbers.append(None if _pickup(bar, index) else sum(number is not None for number in numbers) + 1)
+    return numbers
+
+
 def _pickup(bar: Bar, index: int) -> bool:
     """Whether a bar is a pickup, not counted: an incomplete first bar, or one that opens a section."""
     return not bar.full and (index == 0 or (bool(BOUNDARY.search(bar.opened_by)) and not bar.ending))
@@ -150,4 +162,5 @@ def marker_span(text: str) -> Span:
     return Span(start, start + len(MARKER), None)
 
 
-__all__ = ["MARKER", "MARKER_LENGTH", "Span", "bar_span", "beat_span", "char_span", "marker_span", "parse_span"]
+__all__ = ["MARKER", "MARKER_LENGTH", "Span", "bar_numbers", "bar_span", "beat_span", "char_span", "marker_span",
+           "parse_span"]

@@ -29,9 +29,8 @@ from genseq.limits import read_json_number
 from genseq.lm.checkpoint import shipped_models
 from genseq.lm.config import SampleConfig, SampleOptions
 from genseq.lm.sampling import StopSampling
-from genseq.music import spans
-from genseq.music.bars import read_tune
 from genseq.music.score import MAX_FILE_BYTES, MIDI_SUFFIXES
+from genseq.music.spans import bar_numbers
 from genseq.rules import CANDIDATES
 from genseq.rules.harmonize import melody_template, pitched_tracks, read_melody
 
@@ -364,7 +363,8 @@ class Studio:
         result_id = folder.name
         kind = model.tokenizer.kind
         outputs = export.Outputs(wav=kind != "char", score=kind in SCORED_KINDS)
-        exported = export.export_samples(samples, model.tokenizer, folder, outputs, {})
+        exported = export.export_samples(samples, model.tokenizer, folder, outputs, {},
+                                         own_titles=job.infill is not None)  # a refilled piece keeps its title
         entries = []
         for entry in exported.files:
             paths = [Path(entry[key]) for key in _EXPORTED if entry.get(key) is not None]
@@ -435,22 +435,6 @@ class Studio:
 def _root(result: dict[str, Any]) -> str:
     """The id of the original a result is a version of (itself, unless it is a refill)."""
     return result["infill"]["root"] if "infill" in result else result["id"]
-
-
-def bar_numbers(tune: str) -> list[int | None]:
-    """The number of each written bar of a tune, in order, as `--bars` counts them (`music.spans`): None for a
-    pickup, which is not counted; the page maps them onto the engraved score's measures. Empty where the tune has no
-    readable meter (its bars cannot be counted)."""
-    read = read_tune(tune)
-    if not read.meter_known:
-        return []
-    numbers: list[int | None] = []
-    counted = 0
-    for index, bar in enumerate(read.bars):
-        pickup = spans._pickup(bar, index)  # the library's own rule, so that bar 5 here is its bar 5
-        counted += not pickup
-        numbers.append(None if pickup else counted)
-    return numbers
 
 
 def _is_result(record: Any, folder_name: str) -> bool:

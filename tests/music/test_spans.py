@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from genseq.errors import InputError
-from genseq.music.spans import MARKER, bar_span, char_span, marker_span, parse_span
+from genseq.music.spans import MARKER, bar_numbers, bar_span, char_span, marker_span, parse_span
 
 TUNE = ("X:1\nM:4/4\nL:1/8\nK:G\n"
         "D|GABc dedB|dcBA G2FG|\nABcd efge|d4 z4:|\n"
@@ -45,6 +45,12 @@ def test_a_span_starts_where_its_music_does_after_a_line_break_or_indentation():
     tune = "X:1\nM:4/4\nL:1/8\nK:D\nf>AA>A A>FA>A|a>ef>d e>dB<d:|\n   f<ab>a a<fe>d|g>ef>d B>AB<d:|\n"
     before, bars, after = parts(tune, 3, 4)  # bar 3 opens after the `:|` that ends the line above
     assert before.endswith(":|\n   ") and bars == "f<ab>a a<fe>d|g>ef>d B>AB<d"
+
+
+def test_every_written_bar_has_the_number_a_span_names_it_by():
+    numbers = bar_numbers(TUNE)
+    assert numbers == [None, 1, 2, 3, 4, None, 5, 6, 7, 8]  # the pickup D and the section's pickup B uncounted
+    assert bar_numbers("X:1\nK:G\nGABc|dedB|\n") == []  # no meter: no bars to count
 
 
 def test_bars_closed_by_line_ends_and_spans_at_the_start_and_the_end():
