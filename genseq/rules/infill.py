@@ -74,12 +74,13 @@ class FillBars(FullBars):
         """Full bars (`FullBars.mask`), then the fill's own ends, in place."""
         super().mask(logits)
         for row, tune in enumerate(self.tunes):
-            short = ending = False
+            short = ending = empty = False
             reader = tune.read()
             if reader is not None:
                 bar = reader.bars[-1]
                 grown = bar.whole_bars > 0 or (bar.meter is not None and bar.length >= bar.meter)
                 short = not bar.empty and not grown  # no short bar in a fill, wherever it starts
+                empty = bar.empty  # nor an empty one: no bar line opens a line after one that closed the last
                 ending = grown and tune.bars_begun(reader) - self.begun + 1 >= self.bars
             # the end of the fill stands for the bar line that would close its last bar (`|`, `:|`)
             end = torch.logsumexp(logits[row, self.bar_line_starts], 0) if ending else float("-inf")
@@ -90,6 +91,8 @@ class FillBars(FullBars):
                     logits[row, self.doubling] = float("-inf")
             if short or ending:
                 logits[row, self.closing] = float("-inf")
+            if empty:
+                logits[row, self.bar_line_starts] = float("-inf")
             logits[row, self.end] = end
 
 

@@ -45,6 +45,11 @@ def test_the_fill_ends_where_the_model_would_close_its_last_bar():
     assert math.isclose(logits[ABC.end_of_document].item(), math.log(2), abs_tol=1e-6)
 
 
+def test_a_fill_at_the_start_of_a_line_writes_no_empty_bar():
+    masked, _ = masked_in_fill(LEFT.rstrip("|") + ":|\n", "")  # `|` here would open an empty bar before bar 1
+    assert {"|", ":"} <= masked and not {"A", "[", " "} & masked
+
+
 def test_a_fill_at_the_start_of_a_tune_has_a_full_first_bar():
     masked, _ = masked_in_fill("X:1\nM:4/4\nL:1/8\nK:G\n", "GAB", bars=1)
     assert "|" in masked  # FullBars lets a first bar be a pickup; a fill's first bar is full
