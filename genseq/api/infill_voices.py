@@ -78,6 +78,8 @@ def drawn_voices(tokenizer: VoicesTokenizer, voices: str | Sequence[str] | None)
 def read_ids(tokenizer: VoicesTokenizer, piece: ChoralePiece) -> list[int]:
     """The piece's tokens as the model reads it."""
     if isinstance(piece, str):
+        if "\n" in piece or not piece.strip():
+            raise InputError("a chorale model draws beats of a MIDI file again; give the path of a .mid file, not text")
         piece = Path(piece)
     if isinstance(piece, Path):
         if not piece.is_file():

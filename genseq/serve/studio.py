@@ -41,6 +41,7 @@ MAX_PRIMER_CHARS = 100_000
 MAX_UPLOAD_BYTES = MAX_FILE_BYTES
 """An uploaded primer file: the cap the MIDI reader has for one file."""
 PRIMER_SUFFIXES = (*MIDI_SUFFIXES, ".abc", ".txt")
+REFILL_STOPPED = "stopped: a span is drawn again whole or not at all, so nothing was kept; the piece is as it was"
 FLUSH_SECONDS = 0.05
 """Tokens drawn are sent to the page at most this often (a step takes ~0.1 ms)."""
 SCORED_KINDS = ("abc", "beat", "voices")
@@ -336,10 +337,17 @@ class Studio:
                 if job.stop_reason is not None:
                     raise StopSampling
 
-            samples = job.prepared.draw(on_step)
+            try:
+                samples = job.prepared.draw(on_step)
+            except GenseqError:
+                if job.infill is None or job.stop_reason is None:
+                    raise
+                samples = []  # a refill stopped before any candidate closed its span
             flush()
             if job.stop_reason in ("disconnected", "shutdown"):
                 return None
+            if job.infill is not None and job.stop_reason == "stop":
+                raise GenseqError(REFILL_STOPPED)
             emit("rendering", {"samples": len(samples)})
             return self._keep(job, model, samples, steps[0], time.monotonic() - started)
         finally:

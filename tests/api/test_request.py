@@ -32,7 +32,7 @@ MELODY = "X:1\nM:4/4\nL:1/4\nK:C\nc d e f|"
     ("shakespeare-small", api.SampleRequest({"beam_size": 2}, piece="To be, or [...]"),
      "infilling takes no beam-size: it draws candidates and keeps the best"),
     ("bach-chorales-small", api.SampleRequest(piece="X:1\n", output_dir=Path("out")),
-     "infilling draws bars of ABC tunes or characters of texts; this is a voices model"),
+     "a chorale model draws beats of a MIDI file again; give the path of a .mid file, not text"),
     ("folk-abc-small", api.SampleRequest({"voice_leading": True}),
      "--voice-leading keeps four-part writing rules for voices models; this is a abc model (sample it without "
      "--voice-leading)"),

@@ -7,6 +7,7 @@ from starlette.testclient import TestClient
 
 from genseq.music.spans import bar_span
 from genseq.serve import create_app
+from genseq.serve.studio import REFILL_STOPPED
 from tests.helpers import FOLK, LOCAL, assert_one_line_4xx, read_events, stream
 
 ATTACKER = "http://attacker.example"
@@ -64,6 +65,22 @@ def test_characters_of_a_text_are_drawn_again_the_rest_kept_character_for_charac
     assert made["infill"]["unit"] == "chars" and (made["infill"]["start"], made["infill"]["end"]) == (49, 80)
     assert len(new) == len(text) and new[:49] == text[:49] and new[80:] == text[80:] and new != text
     assert "bars" not in client.get(f"/api/results/{made['id']}").json()["samples"][0]
+
+
+def test_a_stopped_refill_keeps_nothing_and_says_so(client):
+    """A span is drawn whole or not at all: a fill cut short would leave the piece with a hole or a half bar."""
+    original = generated(client, "shakespeare-small", 200, 3)
+
+    def stop_once_started(name, data):
+        if name == "job":
+            stop_once_started.job = data["id"]
+        if name == "started":
+            client.post(f"/api/jobs/{stop_once_started.job}/stop", json={})
+
+    with client.stream("POST", "/api/infill", json={"result": original["id"], "span": "2-120", "seed": 1}) as response:
+        events = read_events(response, on_event=stop_once_started)
+    assert events[-1] == ("error", {"error": REFILL_STOPPED})
+    assert [r["id"] for r in client.get("/api/history").json()["results"]] == [original["id"]]
 
 
 @pytest.mark.parametrize(("settings", "fragment"), [
