@@ -111,7 +111,7 @@ def clean_tune(text: str, fields: Collection[str]) -> str:
     key_line = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
     if key_line is None:
         raise UncleanTune("without K:")
-    header = clean_header(lines[1:key_line + 1], fields)
+    header = clean_header(lines[:key_line + 1], fields)
     body = []
     for line in lines[key_line + 1:]:
         if not line.strip():
@@ -123,7 +123,8 @@ def clean_tune(text: str, fields: Collection[str]) -> str:
 
 
 def clean_header(lines: Sequence[str], fields: Collection[str]) -> str:
-    """A header's lines after `X:`, up to its `K:` line, cut down as `clean_tune` cuts them (with `X:1` first)."""
+    """A header's lines up to its `K:` line (its `X:` line or not), cut down as `clean_tune` cuts them, with `X:1`
+    first."""
     header: dict[str, list[str]] = {}
     for line in lines[:-1]:
         field = FIELD_LINE.match(line)
@@ -172,7 +173,7 @@ def around_span_as_learnt(left: str, right: str, fields: Collection[str]) -> tup
         if not line.strip():
             break
         body.extend(_body_line(line, fields))
-    return (clean_header(lines[start + 1:key_line + 1], fields) + "".join(before) + lines[-1],
+    return (clean_header(lines[start:key_line + 1], fields) + "".join(before) + lines[-1],
             first + "\n" * bool(after) + "".join(body))
 
 

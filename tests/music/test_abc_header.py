@@ -128,5 +128,8 @@ def test_around_a_span_the_tune_reads_as_the_corpus_writes_tunes_and_the_spans_l
     left, right = around_span_as_learnt(CATALOGUED[:at], CATALOGUED[at + 3:], ["M", "L", "K", "P"])
     assert left == "X:1\nM:6/8\nL:1/8\nK:Bm\nF|B2c dcB|"  # no title, source or comment: symbols it never saw
     assert right == " gfe|\nfbb bag|fgf edc:|\n"  # the comment, the lyrics and the next tune are not read
+    bare = "M:6/8\nL:1/8\nK:G\nGAB c2d|e2d cBA|\n"  # no X: line: its first field is read all the same
+    left, _ = around_span_as_learnt(bare[:bare.index("e2d")], "|\n", ["M", "L", "K"])
+    assert left == "X:1\nM:6/8\nL:1/8\nK:G\nGAB c2d|"
     with pytest.raises(UncleanTune, match="without K:"):
         around_span_as_learnt("X:1\nM:6/8\nB2c", "|", ["M", "L", "K"])
