@@ -245,16 +245,12 @@ def sample(
       genseq sample bach-chorales-small --melody tune.abc --num-samples 4 --output-dir harmony/
     """
     from genseq import api
-    from genseq.api import export
 
     model = api.load(checkpoint)
     options = SampleOptions(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
                             seed=seed, stop_at_end=stop_at_end, precision=precision, beam_size=beam_size,
                             voice_leading=voice_leading, full_bars=full_bars)
-    outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
-                             soundfont=str(soundfont) if soundfont else None,
-                             judge_reference=(model.info()["data"] or {}).get("corpus"),
-                             progress=not (json_output or quiet))
+    outputs = _outputs(model, wav, png, score, report, soundfont, progress=not (json_output or quiet))
     prepared = api.SampleRequest(
         options, primer=primer, primer_file=primer_file, melody=melody, candidates=candidates, meter=meter, key=key,
         unit_length=unit_length, transpose=transpose, output=output, output_dir=output_dir, outputs=outputs,
@@ -325,22 +321,29 @@ def infill(
       genseq infill shakespeare-small scene-with-a-gap.txt --length 80
     """
     from genseq import api
-    from genseq.api import export, infill
+    from genseq.api import infill
 
     model = api.load(checkpoint)
     span = infill.span_option(model.tokenizer.kind, bars, chars, beats)
     options = SampleOptions(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
                             seed=seed, precision=precision)
-    outputs = export.Outputs(wav=wav, png=png, score=score, report=report,
-                             soundfont=str(soundfont) if soundfont else None,
-                             judge_reference=(model.info()["data"] or {}).get("corpus"),
-                             progress=not (json_output or quiet))
+    outputs = _outputs(model, wav, png, score, report, soundfont, progress=not (json_output or quiet))
     prepared = api.SampleRequest(options, piece=piece, span=span, voices=voices, candidates=candidates,
                                  output=output, output_dir=output_dir, outputs=outputs, force=force).prepare(model)
     settings = {"checkpoint": str(model.path), "piece": str(piece),
                 **_given(bars=bars, beats=beats, voices=voices, chars=chars),
                 "candidates": candidates}
     _draw_and_write(prepared, settings, "infilling", prepared.config.length, json_output, quiet)
+
+
+def _outputs(model: api.TrainedModel, wav: bool, png: bool, score: bool, report: bool, soundfont: Path | None,
+             progress: bool) -> export.Outputs:
+    """What `--output-dir` gets beside the samples (`export.Outputs`), a report judged against the model's corpus."""
+    from genseq.api import export
+
+    return export.Outputs(wav=wav, png=png, score=score, report=report,
+                          soundfont=str(soundfont) if soundfont else None,
+                          judge_reference=(model.info()["data"] or {}).get("corpus"), progress=progress)
 
 
 def _draw_and_write(prepared: api.PreparedSample, settings: dict[str, Any], doing: str, steps: int | None,
