@@ -257,7 +257,10 @@ class Studio:
         if not 0 < candidates <= MAX_CANDIDATES:
             raise InputError(f"candidates must lie in 1..{MAX_CANDIDATES}, got {candidates}")
         model = self.model(parent["model"])
-        unit = INFILL_UNITS[model.tokenizer.kind]
+        unit = INFILL_UNITS.get(model.tokenizer.kind)
+        if unit is None:
+            raise InputError(f"the studio draws again spans of pieces of {', '.join(INFILL_UNITS)} models; this is a "
+                             f"{model.tokenizer.kind} model")
         sample = api.SampleRequest(_options(request), piece=piece, span=span, voices=voices, candidates=candidates,
                                    output_dir=self.folder, **_unit_option(unit))
         prepared = sample.prepare(model)
