@@ -19,9 +19,11 @@ const ROLL_UNITS = ["beats", "seconds"];
 const SPAN_FORMAT = /^\s*\d+\s*(-\s*\d+\s*)?$/;
 const SECONDS_FORMAT = /^\s*\d+(\.\d+)?\s*(-\s*\d+(\.\d+)?\s*)?$/;
 const SPAN_FIELDS = {
-  bars: ["Bars", "5-8", "Click a bar on the score, shift-click another to extend, or type the bars (5-8; a pickup is bar 0 and stays)."],
+  bars: ["Bars", "5-8", "Click a bar on the score, shift-click another to extend, or type the bars "
+                        + "(5-8; a pickup is bar 0 and stays)."],
   chars: ["Characters", "120-180", "Select the characters in the text, or type them (120-180, counted from 1)."],
-  beats: ["Beats", "9-16", "Drag across the piano roll (whole beats), or type the beats (9-16, counted from 1 at the start). Voices: all, or some (alto,tenor); the others are kept."],
+  beats: ["Beats", "9-16", "Drag across the piano roll (whole beats), or type the beats (9-16, counted from 1 at "
+                           + "the start). Voices: all, or some (alto,tenor); the others are kept."],
   seconds: ["Seconds", "12.5-20", "Drag across the piano roll, or type the seconds (12.5-20)."],
 };
 // a span's shading on a piano roll: the one chosen, the one drawn again
@@ -358,7 +360,7 @@ function sampleCard(result, sample, number, marked = null, pickable = false) {
       pianoRoll(canvas, sample.notes, audio, sample.beats);
       if (onRoll) {
         canvas.classList.add("pickable");
-        pickOnRoll(canvas, number, unit, sample.beats);
+        pickOnRoll(canvas, number, unit, sample.beats || [0]);
       }
     });
   }
@@ -525,7 +527,8 @@ function beatAt(beats, seconds) {
 
 function spanSeconds(sample, unit, first, last) {
   // [from, to] of a span typed or picked, in seconds, where a piano roll shades it
-  return unit === "beats" ? [beatTime(sample.beats, first - 1), beatTime(sample.beats, last)] : [first, last];
+  const beats = sample.beats || [0];
+  return unit === "beats" ? [beatTime(beats, first - 1), beatTime(beats, last)] : [first, last];
 }
 
 function spanNumbers(text, unit = null) {
