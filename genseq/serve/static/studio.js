@@ -17,7 +17,7 @@ const SCORED_KINDS = ["abc", "beat", "voices"];
 const ROLL_UNITS = ["beats", "seconds"];
 // how each unit's span is written, and its field's label, example and hint
 const SPAN_FORMAT = /^\s*\d+\s*(-\s*\d+\s*)?$/;
-const SECONDS_FORMAT = /^\s*\d+(\.\d+)?\s*(-\s*\d+(\.\d+)?\s*)?$/;
+const SECONDS_FORMAT = /^\s*\d+(\.\d+)?\s*-\s*\d+(\.\d+)?\s*$/;
 const SPAN_FIELDS = {
   bars: ["Bars", "5-8", "Click a bar on the score, shift-click another to extend, or type the bars "
                         + "(5-8; a pickup is bar 0 and stays)."],
@@ -498,7 +498,7 @@ function pickOnRoll(canvas, number, unit, beats) {
       if (span[1] - span[0] < 0.1) return;  // a click: no span of time
     }
     $("#refill-sample").value = String(number);
-    $("#refill-span").value = span[0] === span[1] ? `${span[0]}` : `${span[0]}-${span[1]}`;
+    $("#refill-span").value = span[0] === span[1] && unit === "beats" ? `${span[0]}` : `${span[0]}-${span[1]}`;
     showChosen();
   };
   canvas.addEventListener("pointerdown", (event) => {
@@ -532,7 +532,7 @@ function spanSeconds(sample, unit, first, last) {
 }
 
 function spanNumbers(text, unit = null) {
-  // [first, last] of a span as typed, or [] where it is not one (seconds may have decimals)
+  // [first, last] of a span as typed, or [] where it is not one (seconds: a start and an end, with decimals)
   if (!(unit === "seconds" ? SECONDS_FORMAT : SPAN_FORMAT).test(text)) return [];
   const [first, last] = text.split("-").map((part) => Number(part.trim()));
   return [first, last ?? first];
@@ -564,7 +564,7 @@ function showChosen() {
 }
 
 function wrongSpan(unit) {
-  return unit === "seconds" ? "write the span as 12.5-20, or one number" : "write the span as 5-8, or one number";
+  return unit === "seconds" ? "write the span as 12.5-20 (its start and end)" : "write the span as 5-8, or one number";
 }
 
 async function refill(event) {
