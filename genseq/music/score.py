@@ -68,11 +68,44 @@ class Score:
 
     def quarter_notes(self, seconds: np.ndarray) -> np.ndarray:
         """Times in quarter notes from the start through the tempo map, so encodings can ignore the tempo."""
-        changes = self.tempo_changes or ((0.0, self.tempo_bpm),)
-        times, tempi = (np.array(column, dtype=np.float64) for column in zip(*changes, strict=True))
-        at_change = np.concatenate(([0.0], np.cumsum(np.diff(times) * tempi[:-1] / 60)))
+        times, tempi, at_change = self._tempo_segments()
         segment = np.clip(np.searchsorted(times, seconds, side="right") - 1, 0, None)
         return at_change[segment] + (seconds - times[segment]) * tempi[segment] / 60
+
+    def seconds(self, quarters: np.ndarray) -> np.ndarray:
+        """Times in seconds of positions in quarter notes: the inverse of `quarter_notes`, to place notes drawn on a
+        beat grid into this piece's tempo map."""
+        times, tempi, at_change = self._tempo_segments()
+        segment = np.clip(np.searchsorted(at_change, quarters, side="right") - 1, 0, None)
+        return times[segment] + (quarters - at_change[segment]) * 60 / tempi[segment]
+
+    def _tempo_segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each tempo starts (seconds), the tempo (quarter notes per minute) and its start in quarter notes."""
+        changes = self.tempo_changes or ((0.0, self.tempo_bpm),)
+        times, tempi = (np.array(column, dtype=np.float64) for column in zip(*changes, strict=True))
+        return times, tempi, np.concatenate(([0.0], np.cumsum(np.diff(times) * tempi[:-1] / 60)))
+
+    def end(self) -> float:
+        """When the last note ends, in seconds."""
+        return max((note.end for track in self.tracks for note in track.notes), default=0.0)
+
+    def bar_starts(self) -> np.ndarray:
+        """Where each bar starts, in seconds, up to the last note's end: bars of the time signatures (4/4 before the
+        first, as MIDI has it), a change in mid-bar starting a new bar there."""
+        times = np.array([time for time, _, _ in self.time_signatures], dtype=np.float64)
+        lengths = {0.0: 4.0}  # quarter notes a bar, from where a time signature starts (in quarter notes)
+        for at, (_, numerator, denominator) in zip(self.quarter_notes(times).tolist(), self.time_signatures,
+                                                   strict=True):
+            lengths[at] = numerator * 4 / denominator
+        changes = sorted(lengths)
+        end = float(self.quarter_notes(np.array([self.end()]))[0])
+        starts: list[float] = []
+        for index, position in enumerate(changes):
+            until = changes[index + 1] if index + 1 < len(changes) else end
+            while position < until - 1e-9:
+                starts.append(position)
+                position += lengths[changes[index]]
+        return self.seconds(np.array(starts, dtype=np.float64))
 
 
 def read_score(source: MidiSource, name: str | None = None) -> Score:

@@ -108,8 +108,8 @@ class VoicesTokenizer(GridEncoding):
         spans = []
         for voice in range(self.voices):
             notes = score.tracks[voices[voice]].notes
-            starts = self._steps(score, [note.start for note in notes])
-            ends = np.maximum(self._steps(score, [note.end for note in notes]), starts + 1)
+            starts = self.time_steps(score, [note.start for note in notes])
+            ends = np.maximum(self.time_steps(score, [note.end for note in notes]), starts + 1)
             pitches = np.array([note.pitch for note in notes], dtype=np.int64)
             order = np.lexsort((pitches, starts))
             starts, ends, pitches = starts[order], ends[order], pitches[order]
