@@ -62,6 +62,8 @@ class Score:
     """(seconds, quarter notes per minute) from the file's tempo map; empty: `tempo_bpm` throughout."""
     time_signatures: tuple[tuple[float, int, int], ...] = ()
     """(seconds, numerator, denominator) where the meter changes; empty: 4/4 throughout."""
+    resolution: int = 220
+    """MIDI ticks a quarter note, kept from the file read so that a piece written back keeps its notes' ticks."""
 
     def note_count(self) -> int:
         return sum(len(track.notes) for track in self.tracks)
@@ -89,9 +91,9 @@ class Score:
         """When the last note ends, in seconds."""
         return max((note.end for track in self.tracks for note in track.notes), default=0.0)
 
-    def bar_starts(self) -> np.ndarray:
-        """Where each bar starts, in seconds, up to the last note's end: bars of the time signatures (4/4 before the
-        first, as MIDI has it), a change in mid-bar starting a new bar there."""
+    def bar_lines(self) -> np.ndarray:
+        """Where each bar line is, in seconds, from the start to the one that closes the bar the last note ends in:
+        bars of the time signatures (4/4 before the first, as MIDI has it), a change in mid-bar starting a new bar."""
         times = np.array([time for time, _, _ in self.time_signatures], dtype=np.float64)
         lengths = {0.0: 4.0}  # quarter notes a bar, from where a time signature starts (in quarter notes)
         for at, (_, numerator, denominator) in zip(self.quarter_notes(times).tolist(), self.time_signatures,
@@ -99,13 +101,14 @@ class Score:
             lengths[at] = numerator * 4 / denominator
         changes = sorted(lengths)
         end = float(self.quarter_notes(np.array([self.end()]))[0])
-        starts: list[float] = []
+        lines: list[float] = []
         for index, position in enumerate(changes):
             until = changes[index + 1] if index + 1 < len(changes) else end
             while position < until - 1e-9:
-                starts.append(position)
+                lines.append(position)
                 position += lengths[changes[index]]
-        return self.seconds(np.array(starts, dtype=np.float64))
+        lines.append(position)  # the last bar's closing line
+        return self.seconds(np.array(lines, dtype=np.float64))
 
 
 def read_score(source: MidiSource, name: str | None = None) -> Score:
@@ -188,7 +191,8 @@ def score_from_pretty_midi(midi: pretty_midi.PrettyMIDI, name: str = "the MIDI o
             tracks.append(Track(int(instrument.program), bool(instrument.is_drum), tuple(notes), instrument.name))
     times, tempi = midi.get_tempo_changes()
     meters = tuple((float(ts.time), int(ts.numerator), int(ts.denominator)) for ts in midi.time_signature_changes)
-    score = Score(tuple(tracks), _initial_tempo(midi), name, tuple(zip(map(float, times), map(float, tempi))), meters)
+    score = Score(tuple(tracks), _initial_tempo(midi), name, tuple(zip(map(float, times), map(float, tempi))), meters,
+                  midi.resolution)
     _check_note_count(score.note_count(), name)
     return score
 
@@ -208,7 +212,7 @@ def _initial_tempo(midi: pretty_midi.PrettyMIDI) -> float:
 def to_pretty_midi(score: Score) -> pretty_midi.PrettyMIDI:
     """A PrettyMIDI object with one instrument per track, the time signatures and the tempo map, ready to
     `.write(path)`; the notes keep their times in seconds, so their beats and bars follow the tempo map."""
-    midi = pretty_midi.PrettyMIDI(initial_tempo=score.tempo_bpm)
+    midi = pretty_midi.PrettyMIDI(resolution=score.resolution, initial_tempo=score.tempo_bpm)
     if score.tempo_changes:
         _set_tempo_map(midi, score.tempo_changes)
     midi.time_signature_changes = [pretty_midi.TimeSignature(n, d, time) for time, n, d in score.time_signatures]

@@ -130,7 +130,7 @@ class BeatTokenizer(GridEncoding):
     def encode(self, document: Any) -> list[int]:
         score, instruments = self._score_with_notes(document)
         events = self._events(score, instruments)
-        bars = self._bars(score, events[-1][0])
+        bars = self.grid_bars(score, events[-1][0])
         if self.tempo:
             events = sorted(events + self._tempo_events(score, events[-1][0]))
         ids: list[int] = []

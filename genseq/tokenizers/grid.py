@@ -60,7 +60,7 @@ class GridEncoding(MidiEncoding):
         """Steps of a bar before the first time signature or METER token."""
         return self._bar_lengths(DEFAULT_METER_BEATS, 4)[0]
 
-    def _bars(self, score: Score, last_onset: int) -> list[tuple[int, int]]:
+    def grid_bars(self, score: Score, last_onset: int) -> list[tuple[int, int]]:
         """(first step, length in steps) of every bar up to the one holding `last_onset`."""
         meters = {0: self._bar_lengths(DEFAULT_METER_BEATS, 4)}
         starts = self.time_steps(score, [time for time, _, _ in score.time_signatures])

@@ -238,7 +238,7 @@ class MidiTokenizer(MidiEncoding):
         ids: list[int] = []
         now, instrument, velocity_bin = 0, None, None
         for step, index, is_on, pitch, velocity in self._events(score, instruments):
-            ids.extend(self._time_shifts(step - now))
+            ids.extend(self.time_shifts(step - now))
             now = step
             if index != instrument:
                 ids.append(self._instrument_token(instruments[index]))
@@ -266,7 +266,9 @@ class MidiTokenizer(MidiEncoding):
         events.sort()
         return events
 
-    def _time_shifts(self, steps: int) -> list[int]:
+    def time_shifts(self, steps: int) -> list[int]:
+        """The TIME_SHIFT tokens that take a stream `steps` steps on: the longest shift as often as it fits, then the
+        rest."""
         whole, rest = divmod(steps, self.max_shift_steps)
         longest = self._first["TIME_SHIFT"] + self.max_shift_steps - 1
         return [longest] * whole + ([self._first["TIME_SHIFT"] + rest - 1] if rest else [])

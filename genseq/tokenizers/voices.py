@@ -117,7 +117,7 @@ class VoicesTokenizer(GridEncoding):
             starts, ends, pitches = starts[last_of_step], ends[last_of_step], pitches[last_of_step]
             spans.append((starts, np.minimum(ends, np.append(starts[1:], ends[-1:])), pitches))
         length = max(int(ends.max()) for _, ends, _ in spans)
-        bars = self._bars(score, length - 1)
+        bars = self.grid_bars(score, length - 1)
         frames = np.full((bars[-1][0] + bars[-1][1], self.voices), self._first["REST"])
         for voice, (starts, ends, pitches) in enumerate(spans):
             for start, end, pitch in zip(starts.tolist(), ends.tolist(), pitches.tolist()):
