@@ -121,7 +121,7 @@ def piece_and_span(model: TrainedModel, piece: Any, span: str | tuple[Any, Any] 
     if kind == "voices":
         return piece, infill_voices.check(model, piece, span, voices)
     if model.tokenizer.reads_midi:
-        score = infill_midi.read_midi_piece(model.tokenizer, piece, "draws bars or seconds")
+        score = infill_midi.read_midi_piece(model.tokenizer, piece, "MIDI", "bars or seconds")
         return score, infill_midi.find_time_span(model.tokenizer, score, span, unit)
     text = read_piece(piece)
     found = find_span(kind, text, span)

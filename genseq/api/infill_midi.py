@@ -46,19 +46,19 @@ step of a piano piece takes about 3 (a position, pitches and lengths), a 10 ms s
 SPARE_TOKENS = 64
 
 
-def read_midi_piece(tokenizer: MidiEncoding, piece: MidiPiece, doing: str) -> Score:
+def read_midi_piece(tokenizer: MidiEncoding, piece: MidiPiece, model: str, draws: str) -> Score:
     """The notes of a piece to fill: a .mid file named by a Path or its name, MIDI bytes, a PrettyMIDI or a Score.
-    `doing` says what the model draws again ("draws beats"), for the error when text is given instead."""
+    `model` names the kind of model and `draws` what it draws again ("chorale", "beats"), for the errors."""
     if isinstance(piece, str):
         if "\n" in piece or not piece.strip():
-            raise InputError(f"a {tokenizer.kind} model {doing} of a MIDI file again; give the path of a .mid file, "
+            raise InputError(f"a {model} model draws {draws} of a MIDI file again; give the path of a .mid file, "
                              "not text")
         piece = Path(piece)
     if isinstance(piece, Path):
         if not piece.is_file():
             raise InputError(f"{piece}: no such file")
         if piece.suffix.lower() not in MIDI_SUFFIXES:
-            raise InputError(f"{piece}: a {tokenizer.kind} model fills a MIDI file; give a .mid file")
+            raise InputError(f"{piece}: a {model} model fills a MIDI file; give a .mid file")
         return read_score(piece)
     return tokenizer.score(piece)
 
@@ -146,7 +146,7 @@ def infill_midi(model: TrainedModel, piece: MidiPiece, span: str | tuple[Any, An
     """See `TrainedModel.infill`: `config` is the sampler's for one version (`api.infill.fill_config`)."""
     tokenizer = model.tokenizer
     assert isinstance(tokenizer, MidiEncoding)
-    score = read_midi_piece(tokenizer, piece, "draws bars or seconds")
+    score = read_midi_piece(tokenizer, piece, "MIDI", "bars or seconds")
     found = find_time_span(tokenizer, score, span, unit)
     left = led_context(tokenizer, score, tokenizer.encode(score), found)
     kept = config.num_samples

@@ -77,7 +77,7 @@ def drawn_voices(tokenizer: VoicesTokenizer, voices: str | Sequence[str] | None)
 
 def read_ids(tokenizer: VoicesTokenizer, piece: ChoralePiece) -> list[int]:
     """The piece's tokens as the model reads it."""
-    return tokenizer.encode(read_midi_piece(tokenizer, piece, "draws beats"))
+    return tokenizer.encode(read_midi_piece(tokenizer, piece, "chorale", "beats"))
 
 
 def find_beats(tokenizer: VoicesTokenizer, ids: list[int], span: str | tuple[int, int] | None) -> Span:
