@@ -274,9 +274,12 @@ def infill(
     checkpoint: Path = typer.Argument(..., help="Checkpoint file, run folder (its best.pt) or a shipped model's "
                                       "name (e.g. folk-abc-small)."),
     piece: Path = typer.Argument(..., help="The piece to draw a span of again: an .abc file of one tune (ABC "
-                                 "models), a .mid file of its voices (chorale models) or a text file (text models)."),
-    bars: str | None = typer.Option(None, help="ABC models: the bars to draw again, e.g. 5-8, counted as a musician "
-                                    "counts them (a pickup is bar 0); the fill is that many full bars."),
+                                 "models), a .mid file (MIDI and chorale models) or a text file (text models)."),
+    bars: str | None = typer.Option(None, help="ABC and MIDI models: the bars to draw again, e.g. 5-8. A tune's "
+                                    "bars count as a musician counts them (a pickup is bar 0) and the fill is that "
+                                    "many full bars; a MIDI file's count from 1 at its start, by its time "
+                                    "signatures."),
+    seconds: str | None = typer.Option(None, help="MIDI models: the seconds to draw again, e.g. 12-20 or 12.5-20."),
     beats: str | None = typer.Option(None, help="Chorale (voices) models: the beats to draw again, e.g. 9-16, counted "
                                      "from 1 at the start of the piece (a pickup's beats count)."),
     voices: str | None = typer.Option(None, help="With --beats: the voices to draw again, e.g. alto,tenor; the others "
@@ -316,6 +319,8 @@ def infill(
 
       genseq infill bach-chorales-small chorale.mid --beats 9-16 --voices alto,tenor --output-dir refills/
 
+      genseq infill runs/piano/best.pt piece.mid --seconds 12-20 --wav --output-dir refills/
+
       genseq infill shakespeare-small scene.txt --chars 120-180 --seed 1
 
       genseq infill shakespeare-small scene-with-a-gap.txt --length 80
@@ -324,14 +329,14 @@ def infill(
     from genseq.api import infill
 
     model = api.load(checkpoint)
-    span = infill.span_option(model.tokenizer.kind, bars, chars, beats)
+    span, unit = infill.span_option(model.tokenizer.kind, bars=bars, chars=chars, beats=beats, seconds=seconds)
     options = SampleOptions(length=length, temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples,
                             seed=seed, precision=precision)
     outputs = _outputs(model, wav, png, score, report, soundfont, progress=not (json_output or quiet))
-    prepared = api.SampleRequest(options, piece=piece, span=span, voices=voices, candidates=candidates,
+    prepared = api.SampleRequest(options, piece=piece, span=span, unit=unit, voices=voices, candidates=candidates,
                                  output=output, output_dir=output_dir, outputs=outputs, force=force).prepare(model)
     settings = {"checkpoint": str(model.path), "piece": str(piece),
-                **_given(bars=bars, beats=beats, voices=voices, chars=chars),
+                **_given(bars=bars, beats=beats, seconds=seconds, voices=voices, chars=chars),
                 "candidates": candidates}
     _draw_and_write(prepared, settings, "infilling", prepared.config.length, json_output, quiet)
 

@@ -1,7 +1,8 @@
 """Infilling: a span of a piece drawn again so that it joins what follows, the rest kept character for character.
 
 The span is bars of an ABC tune, characters of a text, or a `[...]` marker in a text (`music.spans`); beats of a
-chorale are filled by `api.infill_voices` the same way, from a token template. The LSTM
+chorale are filled by `api.infill_voices` the same way, from a token template, and bars or seconds of a MIDI piece
+by `api.infill_midi`, on the model's grid. The LSTM
 reads left to right, so the fill is drawn as candidates that continue what comes before the span, under the rules
 in force (`rules.infill`: an ABC fill is exactly the span's number of full bars and joins the bar line after it; a
 text fill is as many characters as the span, or as `length` for a marker). Each candidate is then scored by how
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from genseq.api import infill_voices
+from genseq.api import infill_midi, infill_voices
 from genseq.console import say
 from genseq.corpora.sources import builtin_corpora
 from genseq.errors import ConfigError, GenseqError, InputError
@@ -45,23 +46,30 @@ NOT_FOR_INFILL = ("beam_size", "stop_at_end", "voice_leading")
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
 
 
-def span_option(kind: str, bars: str | None, chars: str | None, beats: str | None = None) -> str | None:
-    """The one span of the command line's `--bars` (ABC models), `--beats` (chorale models) and `--chars` (text
-    models)."""
-    if sum(option is not None for option in (bars, chars, beats)) > 1:
-        raise InputError("give one of --bars (ABC models), --beats (chorale models) or --chars (text models)")
-    if kind == "abc" and (chars is not None or beats is not None):
-        raise InputError(f"--{'chars' if chars is not None else 'beats'} is not for ABC tunes; this ABC model draws "
-                         "bars again: give --bars 5-8")
-    if kind == "char" and (bars is not None or beats is not None):
-        raise InputError(f"--{'bars' if bars is not None else 'beats'} names a span of music; this is a text model: "
-                         "give --chars 120-180 or mark the place with [...]")
-    if kind == "voices" and (bars is not None or chars is not None):
-        raise InputError(f"--{'bars' if bars is not None else 'chars'} is not for chorales; this chorale model draws "
-                         "beats again: give --beats 9-16 (counted from 1 at the start of the piece)")
-    if kind not in ("abc", "char", "voices") and beats is not None:
-        raise InputError(f"--beats names beats of a chorale; this {kind} model does not fill them")
-    return next((option for option in (bars, chars, beats) if option is not None), None)
+SPAN_UNITS = {"abc": ("bars",), "char": ("chars",), "voices": ("beats",), "midi": ("bars", "seconds"),
+              "beat": ("bars", "seconds")}
+"""What a span to draw again counts, by the kind of model (the first is the default)."""
+_MODELS = {"abc": "ABC", "char": "text", "voices": "chorale", "midi": "MIDI (performance)", "beat": "MIDI (beat grid)"}
+_PIECES = {"abc": "ABC tunes", "char": "texts", "voices": "chorales", "midi": "MIDI performances",
+           "beat": "MIDI pieces on a beat grid"}
+_EXAMPLES = {"bars": "--bars 5-8", "chars": "--chars 120-180 or mark the place with [...]",
+             "beats": "--beats 9-16 (counted from 1 at the start of the piece)", "seconds": "--seconds 12-20"}
+
+
+def span_option(kind: str, bars: str | None = None, chars: str | None = None, beats: str | None = None,
+                seconds: str | None = None) -> tuple[str | None, str | None]:
+    """The one span of the command line (`--bars`, `--chars`, `--beats`, `--seconds`) and what it counts, checked
+    against what the kind of model draws again (`SPAN_UNITS`)."""
+    given = {unit: value for unit, value in (("bars", bars), ("chars", chars), ("beats", beats),
+                                             ("seconds", seconds)) if value is not None}
+    if len(given) > 1:
+        raise InputError(f"give one span, not {' and '.join(f'--{unit}' for unit in given)}")
+    units = SPAN_UNITS[kind]
+    for unit in given:
+        if unit not in units:
+            raise InputError(f"--{unit} is not for {_PIECES[kind]}; this {_MODELS[kind]} model draws "
+                             f"{' or '.join(units)} again: give {' or '.join(_EXAMPLES[u] for u in units)}")
+    return next(iter(given.values()), None), next(iter(given), None)
 
 
 def read_piece(piece: str | Path) -> str:
@@ -87,27 +95,36 @@ def find_span(kind: str, text: str, span: str | tuple[int, int] | None) -> Span:
         return bar_span(text, *parse_span(span, "--bars"))
     if kind == "char":
         return marker_span(text) if span is None else char_span(text, *parse_span(span, "--chars"))
-    raise _not_yet(kind)
+    raise ConfigError(f"a {kind} model's piece is not text: its span is found from its notes (`piece_and_span`)")
 
 
-def _not_yet(kind: str) -> ConfigError:
-    return ConfigError(f"infilling draws bars of ABC tunes, beats of chorales or characters of texts; this is a {kind} "
-                       "model, which does not infill yet")
+def check_unit(kind: str, unit: str | None) -> str:
+    """What the span counts: `unit` where the kind of model draws that again, else its first (`SPAN_UNITS`)."""
+    if unit is None:
+        return SPAN_UNITS[kind][0]
+    if unit not in SPAN_UNITS[kind]:
+        raise InputError(f"a span of {unit} is not for {_PIECES[kind]}; this {_MODELS[kind]} model draws "
+                         f"{' or '.join(SPAN_UNITS[kind])} again")
+    return unit
 
 
-def piece_and_span(model: TrainedModel, piece: Any, span: str | tuple[int, int] | None,
-                   voices: str | Sequence[str] | None = None) -> tuple[Any, Span]:
-    """The piece (a text as read; a chorale as given) and where its fill goes (`find_span`, `infill_voices.check`),
-    checked before anything is drawn: what the model reads of it (`as_read`) holds only symbols it knows, the
-    voices named are the model's."""
-    if model.tokenizer.kind == "voices":
+def piece_and_span(model: TrainedModel, piece: Any, span: str | tuple[Any, Any] | None,
+                   voices: str | Sequence[str] | None = None, unit: str | None = None) -> tuple[Any, Span]:
+    """The piece (a text as read; a chorale as given; a MIDI piece's notes) and where its fill goes (`find_span`,
+    `infill_voices.check`, `infill_midi.find_time_span`), checked before anything is drawn: what the model reads of
+    it (`as_read`) holds only symbols it knows, the voices named are the model's, the span counts what the model
+    draws again (`check_unit`)."""
+    kind = model.tokenizer.kind
+    unit = check_unit(kind, unit)
+    if voices is not None and kind != "voices":
+        raise InputError(f"--voices names voices of a chorale; this {kind} model has none")
+    if kind == "voices":
         return piece, infill_voices.check(model, piece, span, voices)
-    if model.tokenizer.kind not in ("abc", "char"):
-        raise _not_yet(model.tokenizer.kind)
-    if voices is not None:
-        raise InputError(f"--voices names voices of a chorale; this {model.tokenizer.kind} model has none")
+    if model.tokenizer.reads_midi:
+        score = infill_midi.read_midi_piece(model.tokenizer, piece, "MIDI", "bars or seconds")
+        return score, infill_midi.find_time_span(model.tokenizer, score, span, unit)
     text = read_piece(piece)
-    found = find_span(model.tokenizer.kind, text, span)
+    found = find_span(kind, text, span)
     model.encode_primer("".join(as_read(model, text, found)), "piece")
     return text, found
 
@@ -139,6 +156,8 @@ def fill_config(model: TrainedModel, span: Span, options: SampleOptions) -> Samp
     length = options.get("length") or MARKER_LENGTH
     if model.tokenizer.kind == "voices":
         length = infill_voices.beats_length(model.tokenizer, span)
+    elif model.tokenizer.reads_midi:
+        length = infill_midi.fill_length(model.tokenizer, span)
     elif span.size is not None:
         length = span.size if model.tokenizer.kind == "char" else BAR_CHARACTERS * span.size + span.end - span.start
     given = {k: v for k, v in options.items() if k not in ("length", "full_bars", *NOT_FOR_INFILL)}
@@ -154,16 +173,19 @@ def fill_rule(model: TrainedModel, span: Span) -> TokenRule:
     return NoEnd(model.tokenizer)
 
 
-def infill(model: TrainedModel, piece: Any, span: str | tuple[int, int] | None = None,
+def infill(model: TrainedModel, piece: Any, span: str | tuple[Any, Any] | None = None,
            candidates: int = CANDIDATES, on_step: Callable[[torch.Tensor], None] | None = None,
-           voices: str | Sequence[str] | None = None, **options: Any) -> list[Any]:
+           voices: str | Sequence[str] | None = None, unit: str | None = None, **options: Any) -> list[Any]:
     """See `TrainedModel.infill`."""
     if candidates < 1:
         raise ConfigError(f"--candidates must be positive, got {candidates}")
-    text, found = piece_and_span(model, piece, span, voices)
+    text, found = piece_and_span(model, piece, span, voices, unit)
     config = fill_config(model, found, SampleOptions(**options))
     if model.tokenizer.kind == "voices":
         return infill_voices.infill_voices(model, piece, span, voices, config, candidates, on_step)
+    if model.tokenizer.reads_midi:
+        return infill_midi.infill_midi(model, text, span, check_unit(model.tokenizer.kind, unit), config, candidates,
+                                       on_step)
     left, right = as_read(model, text, found)
     end = model.tokenizer.end_of_document
     prelude = list(model.payload.get("prelude") or [end])
@@ -217,5 +239,5 @@ def _fits(tune: str, span: Span, fill: str) -> bool:
             and not filled[again.end:end].strip() and again.last_bar == span.last_bar)
 
 
-__all__ = ["BAR_CHARACTERS", "fill_config", "fill_scores", "find_span", "infill", "piece_and_span", "read_piece",
-           "span_option"]
+__all__ = ["BAR_CHARACTERS", "SPAN_UNITS", "check_unit", "fill_config", "fill_scores", "find_span", "infill",
+           "piece_and_span", "read_piece", "span_option"]

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import pretty_midi
 import torch
 
+from genseq.api.infill_midi import read_midi_piece
 from genseq.errors import InputError
 from genseq.lm.config import SampleConfig
 from genseq.lm.sampling import Rules, generate, token_log_probs
-from genseq.music.score import MIDI_SUFFIXES
 from genseq.music.spans import Span, beat_span, parse_span
 from genseq.rules.harmonize import GivenVoice, Template
 from genseq.rules.infill_voices import FillVoices
@@ -77,17 +77,7 @@ def drawn_voices(tokenizer: VoicesTokenizer, voices: str | Sequence[str] | None)
 
 def read_ids(tokenizer: VoicesTokenizer, piece: ChoralePiece) -> list[int]:
     """The piece's tokens as the model reads it."""
-    if isinstance(piece, str):
-        if "\n" in piece or not piece.strip():
-            raise InputError("a chorale model draws beats of a MIDI file again; give the path of a .mid file, not text")
-        piece = Path(piece)
-    if isinstance(piece, Path):
-        if not piece.is_file():
-            raise InputError(f"{piece}: no such file")
-        if piece.suffix.lower() not in MIDI_SUFFIXES:
-            raise InputError(f"{piece}: a chorale model fills a MIDI file of its voices; give a .mid file")
-        return tokenizer.encode(str(piece))
-    return tokenizer.encode(piece)
+    return tokenizer.encode(read_midi_piece(tokenizer, piece, "chorale", "beats"))
 
 
 def find_beats(tokenizer: VoicesTokenizer, ids: list[int], span: str | tuple[int, int] | None) -> Span:

@@ -160,21 +160,22 @@ class TrainedModel:
             rows = [rows[i] for i in scores.argsort(descending=True)[:kept].tolist()]
         return [self.tokenizer.decode(row) for row in rows]
 
-    def infill(self, piece: Any, span: str | tuple[int, int] | None = None, candidates: int = CANDIDATES,
+    def infill(self, piece: Any, span: str | tuple[Any, Any] | None = None, candidates: int = CANDIDATES,
                on_step: Callable[[torch.Tensor], None] | None = None, *, voices: str | Sequence[str] | None = None,
-               **options: Unpack[SampleOptions]) -> list[Any]:
+               unit: str | None = None, **options: Unpack[SampleOptions]) -> list[Any]:
         """The piece with `span` drawn again, `num_samples` times, best first; the rest stays character for
-        character (note for note). `piece`: a tune's or text's text, or a Path to read; for a voices (chorale)
-        model a MIDI file (a Path), its bytes or a PrettyMIDI, and the versions are PrettyMIDI. `span`: bars of an
-        ABC model's tune (`"5-8"` or `(5, 8)`, a pickup being bar 0), filled with exactly that many full bars;
-        beats of a chorale (`"9-16"`, from 1 at the start of the piece), in the `voices` named (`"alto,tenor"`;
-        the others kept as written; default all), under voice leading at both joins (`api.infill_voices`);
-        characters of a text model's text (`"120-180"`, from 1, both included), or None for the one `[...]`
-        marker in it (a fill of `length` characters, default `spans.MARKER_LENGTH`). Each fill is the best of
-        `candidates` drawn from what comes before, by how likely the model then finds all that follows it
-        (`genseq.api.infill`). Options are SampleConfig fields (no beam search). A span outside the piece, empty
-        or all of it is an InputError."""
-        return infill.infill(self, piece, span, candidates, on_step, voices, **options)
+        character (note for note). `piece`: a tune's or text's text, or a Path to read; for a MIDI model a MIDI
+        file (a Path), its bytes or a PrettyMIDI, and the versions are PrettyMIDI. `span`: bars of an ABC model's
+        tune (`"5-8"` or `(5, 8)`, a pickup being bar 0), filled with exactly that many full bars; beats of a
+        chorale (`"9-16"`, from 1 at the start of the piece), in the `voices` named (`"alto,tenor"`; the others
+        kept as written; default all), under voice leading at both joins (`api.infill_voices`); bars of a MIDI
+        model's piece (`"5-8"`, from 1 at the start of the file by its time signatures) or, with `unit="seconds"`,
+        seconds (`"12-20"`), in the piece's instruments, meter and tempo (`api.infill_midi`); characters of a text
+        model's text (`"120-180"`, from 1, both included), or None for the one `[...]` marker in it (a fill of
+        `length` characters, default `spans.MARKER_LENGTH`). Each fill is the best of `candidates` drawn from
+        what comes before, by how likely the model then finds all that follows it (`genseq.api.infill`). Options
+        are SampleConfig fields (no beam search). A span outside the piece, empty or all of it is an InputError."""
+        return infill.infill(self, piece, span, candidates, on_step, voices, unit, **options)
 
     def read_primer(self, path: str | Path) -> Any:
         """A primer document from a file, checked against the kind of model (MIDI or text)."""

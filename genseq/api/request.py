@@ -44,8 +44,11 @@ class SampleRequest:
     """A piece to draw a span of again (`TrainedModel.infill`): its text, or a Path to read. What surrounds the span
     is the context, so it takes no primer, melody or tune header."""
     span: str | tuple[int, int] | None = None
-    """With a piece: the bars (ABC models), beats (chorale models) or characters (text models) to draw again; None:
-    a text's `[...]`."""
+    """With a piece: the bars (ABC and MIDI models), beats (chorale models), seconds (MIDI models, with `unit`) or
+    characters (text models) to draw again; None: a text's `[...]`."""
+    unit: str | None = None
+    """What `span` counts where a model draws more than one kind of span (MIDI models: "bars" or "seconds"); None:
+    the model's first (`infill.SPAN_UNITS`)."""
     voices: str | None = None
     """With a chorale to fill: the voices drawn again (`alto,tenor`); the others are kept. None: all of them."""
     candidates: int = CANDIDATES
@@ -81,7 +84,7 @@ class SampleRequest:
             if (self.primer, self.primer_file, self.melody, *header.values()) != (None,) * 6:
                 raise InputError("a piece to fill is its own context: give it without a primer, --melody, --meter, "
                                  "--key or --unit-length")
-            piece, span = infill.piece_and_span(model, self.piece, self.span, self.voices)
+            piece, span = infill.piece_and_span(model, self.piece, self.span, self.voices, self.unit)
         if self.melody is not None and self.output_dir is None:
             raise InputError("a harmonised melody is written as .mid files: give --output-dir DIR")
         outputs = self.outputs
@@ -91,9 +94,8 @@ class SampleRequest:
         if self.output is not None and self.output_dir is None and self.output.exists() and not self.force:
             raise InputError(f"{self.output} already exists; pass --force to overwrite or pick another --output")
         if model.tokenizer.reads_midi and self.output_dir is None:
-            if self.piece is not None:
-                raise InputError("a chorale model writes its versions as .mid files: give --output-dir DIR")
-            raise InputError("a MIDI model writes .mid files: give --output-dir DIR")
+            written = "its versions as .mid files" if self.piece is not None else ".mid files"
+            raise InputError(f"a MIDI model writes {written}: give --output-dir DIR")
         primer = model.read_primer(self.primer_file) if self.primer_file is not None else self.primer
         if any(value is not None for value in header.values()):
             if primer is not None:
@@ -126,7 +128,7 @@ class PreparedSample:
         request, model = self.request, self.model
         if request.piece is not None:
             samples = model.infill(self.primer, request.span, request.candidates, on_step, voices=request.voices,
-                                   **request.options)
+                                   unit=request.unit, **request.options)
         elif request.melody is not None:
             samples = model.harmonize(request.melody, on_step, candidates=request.candidates, **request.options)
         else:

@@ -62,17 +62,53 @@ class Score:
     """(seconds, quarter notes per minute) from the file's tempo map; empty: `tempo_bpm` throughout."""
     time_signatures: tuple[tuple[float, int, int], ...] = ()
     """(seconds, numerator, denominator) where the meter changes; empty: 4/4 throughout."""
+    resolution: int = 220
+    """MIDI ticks a quarter note, kept from the file read so that a piece written back keeps its notes' ticks."""
 
     def note_count(self) -> int:
         return sum(len(track.notes) for track in self.tracks)
 
     def quarter_notes(self, seconds: np.ndarray) -> np.ndarray:
         """Times in quarter notes from the start through the tempo map, so encodings can ignore the tempo."""
-        changes = self.tempo_changes or ((0.0, self.tempo_bpm),)
-        times, tempi = (np.array(column, dtype=np.float64) for column in zip(*changes, strict=True))
-        at_change = np.concatenate(([0.0], np.cumsum(np.diff(times) * tempi[:-1] / 60)))
+        times, tempi, at_change = self._tempo_segments()
         segment = np.clip(np.searchsorted(times, seconds, side="right") - 1, 0, None)
         return at_change[segment] + (seconds - times[segment]) * tempi[segment] / 60
+
+    def seconds(self, quarters: np.ndarray) -> np.ndarray:
+        """Times in seconds of positions in quarter notes: the inverse of `quarter_notes`, to place notes drawn on a
+        beat grid into this piece's tempo map."""
+        times, tempi, at_change = self._tempo_segments()
+        segment = np.clip(np.searchsorted(at_change, quarters, side="right") - 1, 0, None)
+        return times[segment] + (quarters - at_change[segment]) * 60 / tempi[segment]
+
+    def _tempo_segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each tempo starts (seconds), the tempo (quarter notes per minute) and its start in quarter notes."""
+        changes = self.tempo_changes or ((0.0, self.tempo_bpm),)
+        times, tempi = (np.array(column, dtype=np.float64) for column in zip(*changes, strict=True))
+        return times, tempi, np.concatenate(([0.0], np.cumsum(np.diff(times) * tempi[:-1] / 60)))
+
+    def end(self) -> float:
+        """When the last note ends, in seconds."""
+        return max((note.end for track in self.tracks for note in track.notes), default=0.0)
+
+    def bar_lines(self) -> np.ndarray:
+        """Where each bar line is, in seconds, from the start to the one that closes the bar the last note ends in:
+        bars of the time signatures (4/4 before the first, as MIDI has it), a change in mid-bar starting a new bar."""
+        times = np.array([time for time, _, _ in self.time_signatures], dtype=np.float64)
+        lengths = {0.0: 4.0}  # quarter notes a bar, from where a time signature starts (in quarter notes)
+        for at, (_, numerator, denominator) in zip(self.quarter_notes(times).tolist(), self.time_signatures,
+                                                   strict=True):
+            lengths[at] = numerator * 4 / denominator
+        changes = sorted(lengths)
+        end = float(self.quarter_notes(np.array([self.end()]))[0])
+        lines: list[float] = []
+        for index, position in enumerate(changes):
+            until = changes[index + 1] if index + 1 < len(changes) else end
+            while position < until - 1e-9:
+                lines.append(position)
+                position += lengths[changes[index]]
+        lines.append(position)  # the last bar's closing line
+        return self.seconds(np.array(lines, dtype=np.float64))
 
 
 def read_score(source: MidiSource, name: str | None = None) -> Score:
@@ -155,7 +191,8 @@ def score_from_pretty_midi(midi: pretty_midi.PrettyMIDI, name: str = "the MIDI o
             tracks.append(Track(int(instrument.program), bool(instrument.is_drum), tuple(notes), instrument.name))
     times, tempi = midi.get_tempo_changes()
     meters = tuple((float(ts.time), int(ts.numerator), int(ts.denominator)) for ts in midi.time_signature_changes)
-    score = Score(tuple(tracks), _initial_tempo(midi), name, tuple(zip(map(float, times), map(float, tempi))), meters)
+    score = Score(tuple(tracks), _initial_tempo(midi), name, tuple(zip(map(float, times), map(float, tempi))), meters,
+                  midi.resolution)
     _check_note_count(score.note_count(), name)
     return score
 
@@ -175,7 +212,7 @@ def _initial_tempo(midi: pretty_midi.PrettyMIDI) -> float:
 def to_pretty_midi(score: Score) -> pretty_midi.PrettyMIDI:
     """A PrettyMIDI object with one instrument per track, the time signatures and the tempo map, ready to
     `.write(path)`; the notes keep their times in seconds, so their beats and bars follow the tempo map."""
-    midi = pretty_midi.PrettyMIDI(initial_tempo=score.tempo_bpm)
+    midi = pretty_midi.PrettyMIDI(resolution=score.resolution, initial_tempo=score.tempo_bpm)
     if score.tempo_changes:
         _set_tempo_map(midi, score.tempo_changes)
     midi.time_signature_changes = [pretty_midi.TimeSignature(n, d, time) for time, n, d in score.time_signatures]

@@ -1,6 +1,7 @@
 """The part of a piece a user wants drawn again (`TrainedModel.infill`): bars of an ABC tune, characters of a text,
 or a `[...]` marker in it, found as positions in the piece's text so that everything around them stays as written;
-or beats of a chorale, found as beats from the start of the piece.
+beats of a chorale, found as beats from the start of the piece; bars or seconds of a MIDI file, checked here and
+found on the model's grid by `api.infill_midi`.
 
 Bars are numbered as a musician counts them: an incomplete first bar (a pickup, anacrusis) is bar 0 and the first
 full bar is bar 1; a section's own pickup (an incomplete bar just after a repeat sign or double bar) is not counted
@@ -22,6 +23,7 @@ MARKER = "[...]"
 MARKER_LENGTH = 50
 """Characters a fill at a marker holds unless told (here, without torch, for `genseq --help`)."""
 _SPAN = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
+_SECONDS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*")
 
 
 @dataclass(frozen=True)
@@ -140,14 +142,38 @@ def char_span(text: str, first: int, last: int) -> Span:
 def beat_span(beats: int, first: int, last: int) -> Span:
     """Beats `first` to `last` of a piece `beats` long, counted from 1 at its very start (a pickup's beats count:
     a MIDI file does not mark where its pickup ends), both included; `start` and `end` are beats from the start."""
-    span = f"--beats {first}-{last}"
+    return _counted(beats, first, last, "--beats", "beats")
+
+
+def midi_bar_span(bars: int, first: int, last: int) -> Span:
+    """Bars `first` to `last` of a MIDI file of `bars` bars, counted from 1 at its very start as its time signatures
+    give them (a MIDI file does not mark a pickup); `start` and `end` are bars from the start."""
+    return _counted(bars, first, last, "--bars", "bars")
+
+
+def _counted(count: int, first: int, last: int, option: str, unit: str) -> Span:
+    span = f"{option} {first}-{last}"
     _check_not_empty(span, first, last)
-    if first < 1 or last > beats:
-        raise InputError(f"{span} lies outside the piece, which has {beats} beats (counted from 1)")
-    if first == 1 and last == beats:
+    if first < 1 or last > count:
+        raise InputError(f"{span} lies outside the piece, which has {count} {unit} (counted from 1)")
+    if first == 1 and last == count:
         raise InputError(f"{span} is the whole piece; leave some of it to fill around (or draw a new piece with "
                          "`genseq sample`)")
     return Span(first - 1, last, last - first + 1, first)
+
+
+def parse_seconds(value: str | tuple[float, float]) -> tuple[float, float]:
+    """`12-20` or `12.5-20` (seconds from the start of a piece) as the span's start and end."""
+    if isinstance(value, tuple):
+        start, end = (float(v) for v in value)
+    else:
+        match = _SECONDS.fullmatch(value)
+        if not match:
+            raise InputError(f"--seconds {value!r} is not a span of time; write e.g. --seconds 12-20 (or 12.5-20)")
+        start, end = float(match.group(1)), float(match.group(2))
+    if end <= start:
+        raise InputError(f"--seconds {start:g}-{end:g} is empty: its end must come after its start")
+    return start, end
 
 
 def marker_span(text: str) -> Span:
@@ -163,4 +189,4 @@ def marker_span(text: str) -> Span:
 
 
 __all__ = ["MARKER", "MARKER_LENGTH", "Span", "bar_numbers", "bar_span", "beat_span", "char_span", "marker_span",
-           "parse_span"]
+           "midi_bar_span", "parse_seconds", "parse_span"]

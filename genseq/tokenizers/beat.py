@@ -36,7 +36,7 @@ import pretty_midi
 from genseq.errors import ConfigError
 from genseq.music.score import DEFAULT_TEMPO_BPM, Note, Score
 from genseq.tokenizers.grid import GridEncoding
-from genseq.tokenizers.midi import DEFAULT_VELOCITY, Instrument, instrument_of
+from genseq.tokenizers.midi import DEFAULT_VELOCITY, Instrument, StepNote, instrument_of
 
 MIN_TEMPO_BPM, MAX_TEMPO_BPM = 20, 300
 """Whole bpm of the TEMPO tokens; tempi outside are clamped (a 10 bpm file comes back at 20 bpm)."""
@@ -100,8 +100,8 @@ class BeatTokenizer(GridEncoding):
         index = {instrument: i for i, instrument in enumerate(instruments)}
         events = []
         for track in score.tracks:
-            starts = self._steps(score, [note.start for note in track.notes]).tolist()
-            ends = self._steps(score, [note.end for note in track.notes]).tolist()
+            starts = self.time_steps(score, [note.start for note in track.notes]).tolist()
+            ends = self.time_steps(score, [note.end for note in track.notes]).tolist()
             for note, start, end in zip(track.notes, starts, ends, strict=True):
                 duration = min(max(end - start, 1), self.max_duration_steps)
                 events.append((start, index[instrument_of(track)], note.pitch, duration, note.velocity))
@@ -112,7 +112,7 @@ class BeatTokenizer(GridEncoding):
         """(step, -1, tempo in 1/32 bpm, 0, 0) at the start and where the binned tempo changes, up to
         `last_onset`; of changes on one step the last holds, and -1 sorts them before that step's notes."""
         changes = score.tempo_changes or ((0.0, score.tempo_bpm),)
-        at_step = dict(zip([0, *self._steps(score, [time for time, _ in changes[1:]]).tolist()],
+        at_step = dict(zip([0, *self.time_steps(score, [time for time, _ in changes[1:]]).tolist()],
                            (self._tempo_units(bpm) for _, bpm in changes), strict=True))
         events, current = [], None
         for step in sorted(at_step):
@@ -130,7 +130,7 @@ class BeatTokenizer(GridEncoding):
     def encode(self, document: Any) -> list[int]:
         score, instruments = self._score_with_notes(document)
         events = self._events(score, instruments)
-        bars = self._bars(score, events[-1][0])
+        bars = self.grid_bars(score, events[-1][0])
         if self.tempo:
             events = sorted(events + self._tempo_events(score, events[-1][0]))
         ids: list[int] = []
@@ -163,10 +163,27 @@ class BeatTokenizer(GridEncoding):
     def decode(self, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
         """A PrettyMIDI object for any id sequence, at the tempi its TEMPO tokens give (120 bpm before the first):
         a PITCH not followed by a DUR is dropped, and so is a TEMPO_+f/32 that does not follow a TEMPO."""
+        notes, meters, tempi = self._read(ids)
+        seconds, tempo_map = self._clock(tempi)
+        timed = {key: [Note(p, seconds(start), seconds(end), v) for p, start, end, v in found]
+                 for key, found in notes.items()}
+        signatures = tuple((seconds(start), *self._time_signature(length))
+                           for start, length in meters if self._time_signature(length))
+        return self._to_midi(timed, time_signatures=signatures, **tempo_map)
+
+    def step_notes(self, ids: Sequence[int], until: int | None = None) -> dict[Instrument, list[StepNote]]:
+        """The notes of an id sequence in grid steps, by instrument (each lasts as its DUR says: `until` is unused,
+        kept for the performance encoding's open notes)."""
+        return self._read(ids)[0]
+
+    def _read(self, ids: Sequence[int]) -> tuple[dict[Instrument, list[StepNote]], list[tuple[int, int]],
+                                                  dict[int, float]]:
+        """The notes of an id sequence in grid steps, where the bar length changes (step, steps a bar) and the
+        tempi (step: bpm)."""
         meter = self.default_bar_steps
         bar_start, bar_length, position, pitch, tempo_step = 0, 0, 0, None, None
         instrument, velocity = (0, False), DEFAULT_VELOCITY
-        notes: dict[Instrument, list[tuple[int, int, int, int]]] = {}
+        notes: dict[Instrument, list[StepNote]] = {}
         meters: list[tuple[int, int]] = []
         tempi: dict[int, float] = {}
         for name, value in self._tokens(ids):
@@ -192,12 +209,7 @@ class BeatTokenizer(GridEncoding):
                 velocity = self._bin_velocity(value)
             pitch = value if name == "PITCH" else None
             tempo_step = tempo_step if name == "TEMPO" else None
-        seconds, tempo_map = self._clock(tempi)
-        timed = {key: [Note(p, seconds(start), seconds(end), v) for p, start, end, v in found]
-                 for key, found in notes.items()}
-        signatures = tuple((seconds(start), *self._time_signature(length))
-                           for start, length in meters if self._time_signature(length))
-        return self._to_midi(timed, time_signatures=signatures, **tempo_map)
+        return notes, meters, tempi
 
     def _clock(self, tempi: dict[int, float]) -> tuple[Callable[[int], float], dict[str, Any]]:
         """Seconds of a grid step under the decoded tempi (step: bpm), and the Score fields of that tempo map

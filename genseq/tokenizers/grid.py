@@ -39,10 +39,14 @@ class GridEncoding(MidiEncoding):
     def _grid_steps(self, score: Score, seconds: np.ndarray) -> np.ndarray:
         return score.quarter_notes(seconds) * self.steps_per_beat
 
-    def _steps(self, score: Score, seconds: Sequence[float]) -> np.ndarray:
+    def time_steps(self, score: Score, seconds: Sequence[float]) -> np.ndarray:
         """Grid steps of times in seconds, rounded half up (a tiny margin keeps exact halves from float noise)."""
         quarters = score.quarter_notes(np.asarray(seconds, dtype=np.float64))
         return np.floor(quarters * self.steps_per_beat + 0.5 + 1e-6).astype(np.int64)
+
+    def step_seconds(self, score: Score, steps: Sequence[int]) -> np.ndarray:
+        """Times in seconds of grid steps, through `score`'s tempo map (the inverse of `time_steps`)."""
+        return score.seconds(np.asarray(steps, dtype=np.float64) / self.steps_per_beat)
 
     def _bar_lengths(self, numerator: int, denominator: int) -> list[int]:
         """Steps of the bars one time signature makes: one bar, or the fewest equal parts of at most max_bar_beats."""
@@ -56,10 +60,10 @@ class GridEncoding(MidiEncoding):
         """Steps of a bar before the first time signature or METER token."""
         return self._bar_lengths(DEFAULT_METER_BEATS, 4)[0]
 
-    def _bars(self, score: Score, last_onset: int) -> list[tuple[int, int]]:
+    def grid_bars(self, score: Score, last_onset: int) -> list[tuple[int, int]]:
         """(first step, length in steps) of every bar up to the one holding `last_onset`."""
         meters = {0: self._bar_lengths(DEFAULT_METER_BEATS, 4)}
-        starts = self._steps(score, [time for time, _, _ in score.time_signatures])
+        starts = self.time_steps(score, [time for time, _, _ in score.time_signatures])
         for start, (_, numerator, denominator) in zip(starts.tolist(), score.time_signatures, strict=True):
             meters[start] = self._bar_lengths(numerator, denominator)
         changes = sorted(meters)

@@ -30,6 +30,8 @@ DEFAULT_VELOCITY = 64
 
 Instrument = tuple[int, bool]
 """(program, is_drum): tracks with the same pair share one instrument in the token stream."""
+StepNote = tuple[int, int, int, int]
+"""(pitch, onset, end, velocity) of a decoded note, its times in steps of the encoding's grid."""
 KEPT_MARGIN_STEPS = 0.01
 """Slack on the half-step tolerance of `kept_notes`: a time exactly half a step off the grid comes back half a
 step off, plus the tiny drift of a tempo stored in whole microseconds (140 bpm is 140.00014 in a file)."""
@@ -223,12 +225,20 @@ class MidiTokenizer(MidiEncoding):
         return (f"same instrument and pitch, onset and end within half a time step "
                 f"({self.time_shift_ms / 2:g} ms)")
 
+    def time_steps(self, score: Score, seconds: Sequence[float]) -> np.ndarray:
+        """Time steps of times in seconds, rounded to the nearest (halves to even)."""
+        return np.round(np.asarray(seconds, dtype=np.float64) / (self.time_shift_ms / 1000)).astype(np.int64)
+
+    def step_seconds(self, score: Score, steps: Sequence[int]) -> np.ndarray:
+        """Times in seconds of time steps (the inverse of `time_steps`)."""
+        return np.asarray(steps, dtype=np.float64) * (self.time_shift_ms / 1000)
+
     def encode(self, document: Any) -> list[int]:
         score, instruments = self._score_with_notes(document)
         ids: list[int] = []
         now, instrument, velocity_bin = 0, None, None
         for step, index, is_on, pitch, velocity in self._events(score, instruments):
-            ids.extend(self._time_shifts(step - now))
+            ids.extend(self.time_shifts(step - now))
             now = step
             if index != instrument:
                 ids.append(self._instrument_token(instruments[index]))
@@ -245,19 +255,20 @@ class MidiTokenizer(MidiEncoding):
         Every note lasts at least one step so its note-off never precedes its note-on.
         """
         index = {instrument: i for i, instrument in enumerate(instruments)}
-        seconds_per_step = self.time_shift_ms / 1000
         events = []
         for track in score.tracks:
             i = index[instrument_of(track)]
-            for note in track.notes:
-                start = round(note.start / seconds_per_step)
-                end = max(round(note.end / seconds_per_step), start + 1)
+            starts = self.time_steps(score, [note.start for note in track.notes]).tolist()
+            ends = self.time_steps(score, [note.end for note in track.notes]).tolist()
+            for note, start, end in zip(track.notes, starts, ends, strict=True):
                 events.append((start, i, 1, note.pitch, note.velocity))
-                events.append((end, i, 0, note.pitch, 0))
+                events.append((max(end, start + 1), i, 0, note.pitch, 0))
         events.sort()
         return events
 
-    def _time_shifts(self, steps: int) -> list[int]:
+    def time_shifts(self, steps: int) -> list[int]:
+        """The TIME_SHIFT tokens that take a stream `steps` steps on: the longest shift as often as it fits, then the
+        rest."""
         whole, rest = divmod(steps, self.max_shift_steps)
         longest = self._first["TIME_SHIFT"] + self.max_shift_steps - 1
         return [longest] * whole + ([self._first["TIME_SHIFT"] + rest - 1] if rest else [])
@@ -265,15 +276,20 @@ class MidiTokenizer(MidiEncoding):
     def decode(self, ids: Sequence[int]) -> pretty_midi.PrettyMIDI:
         """A PrettyMIDI object for any id sequence: stray note-offs are ignored, open notes end with the piece."""
         seconds_per_step = self.time_shift_ms / 1000
+        return self._to_midi({instrument: [Note(pitch, start * seconds_per_step, end * seconds_per_step, velocity)
+                                           for pitch, start, end, velocity in found]
+                              for instrument, found in self.step_notes(ids).items()})
+
+    def step_notes(self, ids: Sequence[int], until: int | None = None) -> dict[Instrument, list[StepNote]]:
+        """The notes of an id sequence in time steps, by instrument: stray note-offs are ignored, notes still open
+        end at step `until` (default: where the sequence ends), each at least one step long."""
         now, instrument, velocity = 0, (0, False), DEFAULT_VELOCITY
         sounding: dict[tuple[Instrument, int], deque[tuple[int, int]]] = defaultdict(deque)
-        notes: dict[Instrument, list[Note]] = {}
+        notes: dict[Instrument, list[StepNote]] = {}
 
         def close(key: tuple[Instrument, int], end: int) -> None:
             start, note_velocity = sounding[key].popleft()
-            end = max(end, start + 1)
-            notes.setdefault(key[0], []).append(Note(key[1], start * seconds_per_step, end * seconds_per_step,
-                                                     note_velocity))
+            notes.setdefault(key[0], []).append((key[1], start, max(end, start + 1), note_velocity))
 
         for name, value in self._tokens(ids):
             if name == "TIME_SHIFT":
@@ -288,5 +304,5 @@ class MidiTokenizer(MidiEncoding):
                 close((instrument, value), now)
         for key, queue in sounding.items():
             while queue:
-                close(key, now)
-        return self._to_midi(notes)
+                close(key, now if until is None else until)
+        return notes

@@ -108,8 +108,8 @@ class VoicesTokenizer(GridEncoding):
         spans = []
         for voice in range(self.voices):
             notes = score.tracks[voices[voice]].notes
-            starts = self._steps(score, [note.start for note in notes])
-            ends = np.maximum(self._steps(score, [note.end for note in notes]), starts + 1)
+            starts = self.time_steps(score, [note.start for note in notes])
+            ends = np.maximum(self.time_steps(score, [note.end for note in notes]), starts + 1)
             pitches = np.array([note.pitch for note in notes], dtype=np.int64)
             order = np.lexsort((pitches, starts))
             starts, ends, pitches = starts[order], ends[order], pitches[order]
@@ -117,7 +117,7 @@ class VoicesTokenizer(GridEncoding):
             starts, ends, pitches = starts[last_of_step], ends[last_of_step], pitches[last_of_step]
             spans.append((starts, np.minimum(ends, np.append(starts[1:], ends[-1:])), pitches))
         length = max(int(ends.max()) for _, ends, _ in spans)
-        bars = self._bars(score, length - 1)
+        bars = self.grid_bars(score, length - 1)
         frames = np.full((bars[-1][0] + bars[-1][1], self.voices), self._first["REST"])
         for voice, (starts, ends, pitches) in enumerate(spans):
             for start, end, pitch in zip(starts.tolist(), ends.tolist(), pitches.tolist()):

@@ -136,21 +136,3 @@ def test_the_frames_are_the_decoded_notes_on_the_grid(chorales, original):
         for pitch, onset, ending in notes:
             step = int(round(onset / SECONDS_PER_BEAT * 4))
             assert np.all(pitches[step:int(round(ending / SECONDS_PER_BEAT * 4)), voice] == pitch)
-
-
-def test_other_midi_models_say_they_do_not_infill_yet():
-    from pathlib import Path
-
-    from genseq.api.infill import span_option
-    from genseq.lm.config import ModelConfig, to_dict
-    from genseq.lm.model import LSTMLanguageModel
-    from genseq.tokenizers import MidiTokenizer
-
-    tokenizer = MidiTokenizer()
-    config = ModelConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_layers=1)
-    payload = {"tokenizer": tokenizer.to_dict(), "model_config": to_dict(config),
-               "model": LSTMLanguageModel(config).state_dict()}
-    with pytest.raises(ConfigError, match="this is a midi model, which does not infill yet"):
-        TrainedModel(payload, Path("tiny-midi.pt")).infill(CHORALE, "1-2")
-    with pytest.raises(InputError, match="--beats names beats of a chorale; this midi model"):
-        span_option("midi", None, None, "9-16")

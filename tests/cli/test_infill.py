@@ -105,3 +105,48 @@ def test_bad_chorale_spans_are_one_line_errors(tmp_path, args, fragments):
 def test_beats_to_an_abc_model_is_a_one_line_error(jig):
     assert_one_line_error(run_cli("infill", "folk-abc-small", str(jig), "--beats", "9-16"),
                           "--beats is not for ABC tunes", "--bars 5-8")
+
+
+@pytest.fixture(scope="module")
+def beat_run(tmp_path_factory):
+    """A beat-grid model trained for seconds on pieces of four instruments, and one of its pieces."""
+    from genseq import api
+    from tests.tokenizers.test_beat import score_file
+
+    folder = tmp_path_factory.mktemp("pieces")
+    for seed in range(8):
+        (folder / f"score{seed:02d}.mid").write_bytes(score_file(seed))
+    run = tmp_path_factory.mktemp("runs") / "beat"
+    api.train(str(folder), tokenizer="beat", name=str(run), progress=False, model={"hidden_size": 32, "num_layers": 1},
+              steps=60, eval_every=1000, batch_size=4, seq_len=64, learning_rate=1e-2, threads=1)
+    return run, folder / "score00.mid"
+
+
+@pytest.mark.parametrize("span", [["--bars", "5-7"], ["--seconds", "3.3-7.9"]])
+def test_midi_versions_are_written_with_piano_rolls(beat_run, tmp_path, span):
+    import pretty_midi
+
+    run, piece = beat_run
+    out = tmp_path / "out"
+    result = run_cli("infill", str(run), str(piece), *span, "--num-samples", "2", "--candidates", "2", "--seed", "1",
+                     "--output-dir", str(out), "--png", "--quiet")
+    assert result.returncode == 0, result.stderr
+    original = pretty_midi.PrettyMIDI(str(piece))
+    for name in ("sample-01", "sample-02"):
+        version = pretty_midi.PrettyMIDI(str(out / f"{name}.mid"))
+        assert (out / f"{name}.png").exists()
+        assert [i.program for i in version.instruments] == [i.program for i in original.instruments]
+        after = [(n.pitch, round(n.start, 3)) for n in original.instruments[0].notes if n.start > 15]
+        assert after and after == [(n.pitch, round(n.start, 3)) for n in version.instruments[0].notes if n.start > 15]
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--beats", "9-16"], ["--beats is not for MIDI pieces on a beat grid", "--bars 5-8 or --seconds 12-20"]),
+    (["--bars", "4-5"], ["--bars 4-5 crosses a change of meter at 8.23 s"]),
+    (["--seconds", "2-90"], ["--seconds 2-90 lies outside the piece, which lasts"]),
+    (["--bars", "5-7"], ["a MIDI model writes its versions as .mid files: give --output-dir DIR"]),
+])
+def test_bad_midi_spans_are_one_line_errors(beat_run, tmp_path, args, fragments):
+    run, piece = beat_run
+    extra = [] if args == ["--bars", "5-7"] else ["--output-dir", str(tmp_path / "out")]
+    assert_one_line_error(run_cli("infill", str(run), str(piece), *args, *extra), *fragments)
