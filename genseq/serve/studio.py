@@ -31,10 +31,11 @@ from genseq.lm.checkpoint import shipped_models
 from genseq.lm.config import SampleConfig, SampleOptions
 from genseq.lm.sampling import StopSampling
 from genseq.music.score import MAX_FILE_BYTES, MIDI_SUFFIXES
-from genseq.music.spans import bar_numbers
+from genseq.music.spans import bar_numbers, parse_seconds
 from genseq.rules import CANDIDATES
 from genseq.rules.harmonize import melody_template, pitched_tracks, read_melody
 from genseq.serve.rolls import beat_times, beats_in_seconds, midi_notes
+from genseq.tokenizers.midi import MidiEncoding
 
 MAX_LENGTH = 20_000
 """Tokens per sample a request may ask for (the sampler allocates length x samples up front)."""
@@ -261,12 +262,12 @@ class Studio:
         if unit is None:
             raise InputError(f"the studio draws again spans of pieces of {', '.join(INFILL_UNITS)} models; this is a "
                              f"{model.tokenizer.kind} model")
-        sample = api.SampleRequest(_options(request), piece=piece, span=span, voices=voices, candidates=candidates,
-                                   output_dir=self.folder, **_unit_option(unit))
+        sample = api.SampleRequest(_options(request), piece=piece, span=span, unit=unit, voices=voices,
+                                   candidates=candidates, output_dir=self.folder)
         prepared = sample.prepare(model)
         record = {"of": parent["id"], "sample": number, "root": _root(parent), "unit": unit,
                   **self._where(model, parent, number, piece, span, voices)}
-        settings = {**prepared.settings(), "span": f"{record['first']}-{record['last']}", "candidates": candidates}
+        settings = {**prepared.settings(), "span": f"{record['first']:g}-{record['last']:g}", "candidates": candidates}
         if voices is not None:
             settings["voices"] = record["voices"] = voices
         return Job(secrets.token_hex(6), parent["model"], prepared, settings, infill=record)
@@ -281,14 +282,17 @@ class Studio:
             assert found.size is not None
             return {"first": found.first, "last": found.first + found.size - 1, "start": found.start,
                     "end": found.end, "after": len(piece) - found.end}
-        midi = self.download(parent["id"], number - 1, "mid")[0]
-        if INFILL_UNITS[kind] == "beats":
-            found = infill.piece_and_span(model, piece, span, voices)[1]
+        unit = INFILL_UNITS[kind]
+        score, found = infill.piece_and_span(model, piece, span, voices, unit)
+        if unit == "beats":
             assert found.size is not None
+            midi = self.download(parent["id"], number - 1, "mid")[0]
             return {"first": found.first, "last": found.first + found.size - 1,
                     "seconds": beats_in_seconds(midi, found.start, found.end)}
-        first, last = _seconds(span)
-        return {"first": first, "last": last, "seconds": [first, last]}
+        first, last = parse_seconds(span)  # as asked; the fill lies on the model's grid, which `seconds` shades
+        assert isinstance(model.tokenizer, MidiEncoding)
+        steps = model.tokenizer.step_seconds(score, [found.start, found.end])
+        return {"first": first, "last": last, "seconds": [round(float(t), 3) for t in steps]}
 
     def _piece(self, request: dict[str, Any]) -> tuple[dict[str, Any], int, str | bytes]:
         """The kept result, the sample number (from 1) and the piece a refill request names: a sample's text, or
@@ -528,22 +532,6 @@ def _is_refill(record: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
-
-
-def _unit_option(unit: str) -> dict[str, str]:
-    """What names a span's unit to the library where a kind of model counts spans in more than one (MIDI models: bars
-    or seconds; the studio's piano roll chooses seconds).
-
-    HOOK (#29): `TrainedModel.infill(..., unit="seconds")` for midi and beat models is on its way; until
-    `SampleRequest` takes a unit, nothing is passed and the library refuses those kinds in one line ("... does not
-    infill yet")."""
-    return {}
-
-
-def _seconds(span: str) -> tuple[float, float]:
-    """First and last second of a span the library accepted (`12.5-20`), for the piano roll to shade."""
-    first, _, last = span.partition("-")
-    return float(first), float(last or first)
 
 
 def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any, int | None]:

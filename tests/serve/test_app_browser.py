@@ -12,7 +12,8 @@ from pathlib import Path
 import pretty_midi
 import pytest
 
-from tests.helpers import ROOT, TUNES, studio_process
+from genseq import api
+from tests.helpers import ROOT, TUNES, band_with_tempo_changes, studio_process
 
 playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -451,3 +452,42 @@ def test_beats_typed_from_the_keyboard_are_shaded_a_bad_span_is_one_line_and_the
     page.keyboard.press("Enter")  # keep the original
     page.wait_for_selector("#result:not([hidden])")
     assert page.inner_text("#version-label") == "version 1 of 2" and band(page, "#samples", "refilled") is None
+
+
+def test_seconds_dragged_across_a_midi_pieces_piano_roll_are_drawn_again_and_shaded_where_the_fill_lies(browser,
+                                                                                                        tmp_path):
+    """A beat-grid model of one's own (none ships): a tiny one trained in seconds continues a band file; a drag
+    across the piano roll chooses tenths of seconds, and the fill's band lies on the model's grid."""
+    bands = tmp_path / "bands"
+    bands.mkdir()
+    for seed in range(8):
+        (bands / f"band{seed}.mid").write_bytes(band_with_tempo_changes(seed))
+    api.train(str(bands), tokenizer="beat", name=str(tmp_path / "runs" / "tiny-beat"), progress=False,
+              model={"hidden_size": 32, "num_layers": 1}, steps=20, eval_every=10, batch_size=4, seq_len=32,
+              learning_rate=1e-2, threads=1)
+    with studio_process(tmp_path / "runs") as (url, _), studio_page(browser, url) as page:
+        page.click("#models li[data-model='run:tiny-beat']")
+        page.set_input_files("#primer-file", str(bands / "band3.mid"))
+        page.wait_for_selector("#upload-chip:not([hidden])")
+        page.fill("input[name=length]", "100")
+        page.uncheck("#new-seed")
+        page.fill("#seed", "1")
+        page.click("#generate")
+        page.wait_for_selector("#samples canvas.roll.pickable", timeout=90_000)
+        assert page.inner_text("#refill-unit") == "Seconds" and page.is_hidden("#refill-voices")
+        roll = page.locator("#samples canvas.roll")
+        box = roll.bounding_box()
+        start, end = roll.evaluate("roll => [roll.roll.x(2.52), roll.roll.x(4.24)]")
+        page.mouse.move(box["x"] + start, box["y"] + 60)
+        page.mouse.down()
+        page.mouse.move(box["x"] + end, box["y"] + 60, steps=4)
+        page.mouse.up()
+        assert page.input_value("#refill-span") == "2.5-4.3" and band(page, "#samples", "chosen") == [2.5, 4.3]
+        page.click("#refill-go")
+        page.wait_for_selector("#compare:not([hidden]) #compare-new canvas.roll", timeout=90_000)
+        assert page.is_hidden("#error") and page.inner_text("#compare-meta") == "seconds 2.5-4.3 drawn again"
+        shaded = band(page, "#compare-new", "refilled")
+        assert shaded == band(page, "#compare-original", "chosen") and abs(shaded[0] - 2.5) < 0.2
+        page.click("#keep-new")
+        page.wait_for_selector("#result:not([hidden]) #samples canvas.roll")
+        assert page.inner_text("#version-label") == "version 2 of 2" and band(page, "#samples", "refilled") == shaded

@@ -11,7 +11,7 @@ from genseq import api
 from genseq.music.spans import bar_span
 from genseq.serve import create_app
 from genseq.serve.studio import REFILL_STOPPED
-from tests.helpers import FOLK, LOCAL, assert_one_line_4xx, band_with_tempo_changes, read_events, stream
+from tests.helpers import FOLK, LOCAL, RAW, assert_one_line_4xx, band_with_tempo_changes, read_events, stream
 
 ATTACKER = "http://attacker.example"
 
@@ -273,11 +273,50 @@ def beat_runs(tmp_path_factory) -> Path:
     return runs
 
 
-def test_seconds_of_a_beat_model_piece_are_refused_in_one_line_until_the_library_fills_them(beat_runs):
+@pytest.fixture(scope="module")
+def beat_client(beat_runs):
     with TestClient(create_app(beat_runs), base_url=LOCAL) as client:
-        assert client.get("/api/models").json()["infill"]["beat"] == "seconds"
-        piece = generated(client, "run:tiny-beat", 200, 1)
-        assert piece["samples"][0]["files"]["mid"] and "beats" not in client.get(
-            f"/api/results/{piece['id']}").json()["samples"][0]
-        assert_one_line_4xx(client.post("/api/infill", json={"result": piece["id"], "span": "1.5-3"}),
-                            "this is a beat model, which does not infill yet")
+        yield client
+
+
+@pytest.fixture(scope="module")
+def band_piece(beat_client) -> dict:
+    """A piece kept by the studio: the tiny beat model continuing a band file (8.4 s with seed 1)."""
+    upload = beat_client.post("/api/primer?model=run:tiny-beat&name=band.mid", content=band_with_tempo_changes(3),
+                              headers=RAW).json()["upload"]
+    return stream(beat_client, {"model": "run:tiny-beat", "length": 100, "seed": 1, "upload": upload})[-1][1]
+
+
+def test_seconds_of_a_beat_model_piece_are_drawn_again_on_its_grid_and_the_rest_stays_note_for_note(beat_client,
+                                                                                                   band_piece):
+    assert beat_client.get("/api/models").json()["infill"] == {"abc": "bars", "char": "chars", "voices": "beats",
+                                                               "midi": "seconds", "beat": "seconds"}
+    assert "beats" not in beat_client.get(f"/api/results/{band_piece['id']}").json()["samples"][0]
+    events = refill(beat_client, {"result": band_piece["id"], "span": "2.5-4.25", "seed": 1, "candidates": 4})
+    assert [name for name, _ in events][-2:] == ["rendering", "result"]
+    made = events[-1][1]
+    record = made["infill"]
+    assert (record["unit"], record["first"], record["last"]) == ("seconds", 2.5, 4.25)
+    start, end = record["seconds"]  # where the fill lies, on the model's grid
+    assert abs(start - 2.5) < 0.2 and abs(end - 4.25) < 0.2 and made["settings"]["span"] == "2.5-4.25"
+    before, after = band_piece["samples"][0]["notes"], made["samples"][0]["notes"]
+
+    def near(note, notes):
+        return any(n[0] == note[0] and abs(n[1] - note[1]) < 0.01 and abs(n[2] - note[2]) < 0.01 for n in notes)
+
+    kept = [note for note in before if not start - 0.05 <= note[1] <= end + 0.05]
+    assert kept and all(near(note, after) for note in kept)  # every note starting outside the span, as it was
+    drawn = [note for note in after if not near(note, before)]
+    assert all(start - 0.01 <= note[1] and note[2] <= end + 0.01 for note in drawn)  # the new notes, inside it
+    assert beat_client.get(f"/api/results/{made['id']}").json()["versions"] == [band_piece["id"], made["id"]]
+
+
+@pytest.mark.parametrize(("settings", "fragment"), [
+    ({"span": "0-100"}, "--seconds 0-100 lies outside the piece, which lasts 8.4 s"),
+    ({"span": "3-1"}, "--seconds 3-1 is empty"),
+    ({"span": "5"}, "--seconds '5' is not a span of time; write e.g. --seconds 12-20"),
+    ({"span": "2-4", "voices": "alto"}, "--voices names voices of a chorale; this beat model has none"),
+])
+def test_a_bad_span_of_seconds_is_a_one_line_400(beat_client, band_piece, settings, fragment):
+    assert_one_line_4xx(beat_client.post("/api/infill", json={"result": band_piece["id"], **settings}), fragment)
+    assert beat_client.app.state.studio.running is None and not beat_client.app.state.studio.waiting
