@@ -312,6 +312,9 @@ class Studio:
         except LookupError:
             raise InputError(f"sample {number} of result {parent['id']} is neither text nor MIDI: the studio draws "
                              "again spans of tunes, texts and MIDI pieces") from None
+        if midi.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"sample {number} of result {parent['id']} is over the {MAX_FILE_BYTES // 2**20} MiB cap "
+                             "for a MIDI piece")
         return parent, number, midi.read_bytes()
 
     def enqueue(self, job: Job) -> None:
