@@ -267,7 +267,8 @@ class Studio:
         prepared = sample.prepare(model)
         record = {"of": parent["id"], "sample": number, "root": _root(parent), "unit": unit,
                   **self._where(model, parent, number, piece, span, voices)}
-        settings = {**prepared.settings(), "span": f"{record['first']:g}-{record['last']:g}", "candidates": candidates}
+        shown = [f"{record[k]:g}" if isinstance(record[k], float) else str(record[k]) for k in ("first", "last")]
+        settings = {**prepared.settings(), "span": "-".join(shown), "candidates": candidates}
         if voices is not None:
             settings["voices"] = record["voices"] = voices
         return Job(secrets.token_hex(6), parent["model"], prepared, settings, infill=record)
