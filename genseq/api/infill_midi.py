@@ -121,23 +121,29 @@ def led_context(tokenizer: MidiEncoding, score: Score, ids: list[int], span: Spa
 
 def with_fill(tokenizer: MidiEncoding, score: Score, span: Span, notes: dict[Any, list[StepNote]]) -> Score:
     """`score` with the notes that start inside `span` replaced by `notes` (grid steps by instrument, those that
-    start inside the span kept, cut at its end), placed on the score's tempo map; every other note as it was."""
-    tracks = []
-    added = {key: [note for note in found if span.start <= note[1] < span.end] for key, found in notes.items()}
+    start inside the span kept, cut at its end), placed on the score's tempo map; every other note as it was. Where
+    tracks share an instrument (the voices of a choir), each new note goes to the one whose notes lie nearest its
+    pitch (their median), as the encoding does not tell them apart."""
+    kept: list[list[Note]] = []
     for track in score.tracks:
-        onsets = tokenizer.time_steps(score, [note.start for note in track.notes])
-        kept = [note for note, onset in zip(track.notes, onsets.tolist(), strict=True)
-                if not span.start <= onset < span.end]
-        drawn = added.pop(instrument_of(track), [])
-        if drawn:
-            pitches, starts, ends, velocities = zip(*drawn, strict=True)
-            starts_s = tokenizer.step_seconds(score, starts).tolist()
-            ends_s = tokenizer.step_seconds(score, [min(end, span.end) for end in ends]).tolist()
-            kept += [Note(pitch, start, end, velocity)
-                     for pitch, start, end, velocity in zip(pitches, starts_s, ends_s, velocities, strict=True)]
-        if kept:
-            tracks.append(replace(track, notes=tuple(sorted(kept, key=lambda n: (n.start, n.pitch, n.end)))))
-    return replace(score, tracks=tuple(tracks))
+        onsets = tokenizer.time_steps(score, [note.start for note in track.notes]).tolist()
+        kept.append([note for note, onset in zip(track.notes, onsets, strict=True)
+                     if not span.start <= onset < span.end])
+    registers = [float(np.median([n.pitch for n in notes])) if notes else 60.0 for notes in kept]
+    for instrument, found in notes.items():
+        drawn = [note for note in found if span.start <= note[1] < span.end]
+        homes = [i for i, track in enumerate(score.tracks) if instrument_of(track) == instrument]
+        if not drawn or not homes:
+            continue
+        pitches, starts, ends, velocities = zip(*drawn, strict=True)
+        starts_s = tokenizer.step_seconds(score, starts).tolist()
+        ends_s = tokenizer.step_seconds(score, [min(end, span.end) for end in ends]).tolist()
+        for pitch, start, end, velocity in zip(pitches, starts_s, ends_s, velocities, strict=True):
+            home = min(homes, key=lambda i: abs(registers[i] - pitch))
+            kept[home].append(Note(pitch, start, end, velocity))
+    tracks = tuple(replace(track, notes=tuple(sorted(notes, key=lambda n: (n.start, n.pitch, n.end))))
+                   for track, notes in zip(score.tracks, kept, strict=True))  # a track left silent stays
+    return replace(score, tracks=tracks)
 
 
 def infill_midi(model: TrainedModel, piece: MidiPiece, span: str | tuple[Any, Any] | None, unit: str,
