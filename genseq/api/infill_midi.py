@@ -149,14 +149,12 @@ def with_fill(tokenizer: MidiEncoding, score: Score, span: Span, notes: dict[Any
     return replace(score, tracks=tracks)
 
 
-def infill_midi(model: TrainedModel, piece: MidiPiece, span: str | tuple[Any, Any] | None, unit: str,
-                config: SampleConfig, candidates: int,
+def infill_midi(model: TrainedModel, score: Score, found: Span, config: SampleConfig, candidates: int,
                 on_step: Callable[[torch.Tensor], None] | None) -> list[pretty_midi.PrettyMIDI]:
-    """See `TrainedModel.infill`: `config` is the sampler's for one version (`api.infill.fill_config`)."""
+    """See `TrainedModel.infill`: the piece's notes and its span as `find_time_span` found it; `config` is the
+    sampler's for one version (`api.infill.fill_config`)."""
     tokenizer = model.tokenizer
     assert isinstance(tokenizer, MidiEncoding)
-    score = read_midi_piece(tokenizer, piece, "MIDI", "bars or seconds")
-    found = find_time_span(tokenizer, score, span, unit)
     left = led_context(tokenizer, score, tokenizer.encode(score), found)
     kept = config.num_samples
     drawn = dataclasses.replace(config, num_samples=kept * candidates, stop_at_end=True)
