@@ -5,6 +5,7 @@ themselves (whole bars, the rest unchanged, the time they take).
     python -m benchmarks.infill --tunes 20 --texts 20 --no-fills
     python -m benchmarks.infill --kinds chorale       # the chorale model alone
     python -m benchmarks.infill --kinds chorale --chorale-spans 20 --chorale-fill-beats 16   # 4 bars of 4/4
+    python -m benchmarks.infill --kinds midi --midi-model checkpoints/chorale-beat   # a MIDI model you trained
 
 Cloze, ABC (folk-abc-small on the held-out split of the built-in folk-abc corpus): for each tune, its true bars 5
 to 8 and 9 other 4-bar spans (bars 5 to 8 of other held-out tunes of the same meter, unit length and mode, moved
@@ -29,6 +30,11 @@ joins and inside (`judge.chorale.grid_faults`), with the seconds per call.
 Fills: for the same tunes, bars 5 to 8 drawn again with `TrainedModel.infill` (4 candidates, and the default
 number): whether every version has exactly 4 full bars there and the rest unchanged, whether music21 reads it, and
 the seconds each call takes (the first call, which warms up, is not counted).
+
+MIDI fills (no MIDI model ships: `--midi-model` names one you trained): bars 3 to 6 of each piece of `--midi-pieces`
+(default: the held-out chorales of the built-in bach-chorales corpus) drawn again, 4 candidates and the default
+number: the share of versions in which every note that does not start in the span is as the file has it and every
+new note lies inside the span, and the seconds per call.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import torch
 
 from genseq import api
 from genseq.api.infill import fill_scores
+from genseq.api.infill_midi import find_time_span
 from genseq.api.infill_voices import plan_fill
 from genseq.errors import GenseqError, InputError
 from genseq.judge.chorale import grid_faults
@@ -55,6 +62,7 @@ from genseq.lm.sampling import token_log_probs
 from genseq.music.abc import abc_to_midi
 from genseq.music.abc_header import field_value, key_name, meter_and_key
 from genseq.music.controls import transpose_abc
+from genseq.music.score import read_score
 from genseq.music.spans import Span, bar_span
 from genseq.rules import CANDIDATES
 
@@ -301,6 +309,9 @@ def main() -> None:
     parser.add_argument("--chorale-fill-beats", type=int, default=SPAN_BEATS, help="Beats of each chorale fill.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-fills", action="store_true", help="Only the cloze tests.")
+    parser.add_argument("--midi-model", type=Path, help="With --kinds midi: a MIDI model (a run folder or .pt).")
+    parser.add_argument("--midi-pieces", type=Path, help="With --kinds midi: a folder of .mid files (default: the "
+                        "held-out chorales of the built-in bach-chorales corpus).")
     args = parser.parse_args()
     kinds = set(args.kinds.split(","))
     rng = random.Random(args.seed)
@@ -316,6 +327,8 @@ def main() -> None:
               f"({time.perf_counter() - started:.0f} s)")
     if "chorale" in kinds:
         measure_chorales(args, random.Random(args.seed))
+    if "midi" in kinds:
+        measure_midi(args)
 
 
 def measure_abc(args: argparse.Namespace, rng: random.Random) -> None:
@@ -357,6 +370,50 @@ def measure_chorales(args: argparse.Namespace, rng: random.Random) -> None:
               f"{found['parallels']} parallel fifths or octaves and {found['crossings']} crossed voices; "
               f"{found['median_s']:.2f} s median, "
               f"{found['max_s']:.2f} s at most")
+
+
+
+def midi_fills(model: api.TrainedModel, paths: list[Path], candidates: int, bars: str = "3-6") -> dict[str, float]:
+    """`bars` of each piece drawn again: the pieces refused (too short, a change of meter inside), the share of
+    versions that keep every other note and hold the new ones inside the span, the seconds per call."""
+    seconds, kept, refused = [], 0, 0
+    model.infill(paths[0], bars, candidates=candidates, seed=0)  # warm-up
+    for seed, path in enumerate(paths):
+        score = read_score(path)
+        try:
+            started = time.perf_counter()
+            (version,) = model.infill(path, bars, candidates=candidates, seed=seed)
+            seconds.append(time.perf_counter() - started)
+        except InputError:
+            refused += 1
+            continue
+        found = find_time_span(model.tokenizer, score, bars, "bars")
+        start, end = model.tokenizer.step_seconds(score, [found.start, found.end]).tolist()
+        fits = len(version.instruments) == len(score.tracks)
+        for track, instrument in zip(score.tracks, version.instruments, strict=False):
+            onsets = model.tokenizer.time_steps(score, [note.start for note in track.notes]).tolist()
+            outside = {(n.pitch, n.start, n.end, n.velocity) for n, onset in zip(track.notes, onsets, strict=True)
+                       if not found.start <= onset < found.end}
+            notes = {(n.pitch, n.start, n.end, n.velocity) for n in instrument.notes}
+            fits &= outside <= notes and all(start - 1e-6 <= on < end and off <= end + 1e-6
+                                             for _, on, off, _ in notes - outside)
+        kept += fits
+    return {"pieces": len(paths), "refused": refused, "kept": kept / max(1, len(seconds)),
+            "median_s": statistics.median(seconds), "max_s": max(seconds)}
+
+
+def measure_midi(args: argparse.Namespace) -> None:
+    if args.midi_model is None:
+        raise SystemExit("--kinds midi needs --midi-model: a MIDI model you trained (no MIDI model ships)")
+    model = api.load(args.midi_model)
+    paths = (sorted(args.midi_pieces.glob("*.mid")) if args.midi_pieces else
+             [Path(document.path) for document in reference_sets("bach-chorales", None)[0]])
+    print(f"MIDI: {model!r}, {len(paths)} pieces")
+    for candidates in sorted({4, CANDIDATES}):
+        found = midi_fills(model, paths, candidates)
+        print(f"MIDI fills of bars 3-6, {candidates} candidates, {found['pieces']} pieces ({found['refused']} "
+              f"refused): {found['kept']:.0%} keep every other note and hold the new ones inside the span; "
+              f"{found['median_s']:.2f} s median, {found['max_s']:.2f} s at most")
 
 
 if __name__ == "__main__":

@@ -319,7 +319,7 @@ def infill(
 
       genseq infill bach-chorales-small chorale.mid --beats 9-16 --voices alto,tenor --output-dir refills/
 
-      genseq infill runs/piano/best.pt piece.mid --seconds 12-20 --wav --output-dir refills/
+      genseq infill checkpoints/piano piece.mid --seconds 12-20 --wav --output-dir refills/
 
       genseq infill shakespeare-small scene.txt --chars 120-180 --seed 1
 

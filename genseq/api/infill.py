@@ -184,8 +184,7 @@ def infill(model: TrainedModel, piece: Any, span: str | tuple[Any, Any] | None =
     if model.tokenizer.kind == "voices":
         return infill_voices.infill_voices(model, piece, span, voices, config, candidates, on_step)
     if model.tokenizer.reads_midi:
-        return infill_midi.infill_midi(model, text, span, check_unit(model.tokenizer.kind, unit), config, candidates,
-                                       on_step)
+        return infill_midi.infill_midi(model, text, found, config, candidates, on_step)
     left, right = as_read(model, text, found)
     end = model.tokenizer.end_of_document
     prelude = list(model.payload.get("prelude") or [end])

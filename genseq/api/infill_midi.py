@@ -9,8 +9,8 @@ and track, a note struck before the span and held into it too; so do the tempo m
 The fill is drawn from what comes before, led to the span's first step, under `rules.infill_midi.FillTime` (the
 piece's instruments, meter and tempo; the fill ends where the model would move past the span). Candidates are ranked
 as ABC and text fills are (`api.infill`): by log p(rest | before, fill), the rest being the piece's tokens from the
-span's end on, read from the piece with each fill in place. A fill's notes are placed on the piece's own tempo map
-and cut at the span's end, so nothing after the span sounds different.
+span's end on (up to `REST_TOKENS`), read from the piece with each fill in place. A fill's notes are placed on the
+piece's own tempo map and cut at the span's end, so nothing after the span sounds different.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ TOKENS_PER_STEP = {"beat": 8, "midi": 2}
 """Tokens a fill may hold per step of its span (beyond `SPARE_TOKENS`), well above what music holds: a beat-grid
 step of a piano piece takes about 3 (a position, pitches and lengths), a 10 ms step of a performance under 1."""
 SPARE_TOKENS = 64
+REST_TOKENS = 1024
+"""Tokens of the rest of the piece a fill is ranked by: a few bars to a minute of music, enough to hear how a fill
+leads on, and a bound on the cost of ranking fills in a long piece (one pass over them)."""
 
 
 def read_midi_piece(tokenizer: MidiEncoding, piece: MidiPiece, model: str, draws: str) -> Score:
@@ -121,33 +124,37 @@ def led_context(tokenizer: MidiEncoding, score: Score, ids: list[int], span: Spa
 
 def with_fill(tokenizer: MidiEncoding, score: Score, span: Span, notes: dict[Any, list[StepNote]]) -> Score:
     """`score` with the notes that start inside `span` replaced by `notes` (grid steps by instrument, those that
-    start inside the span kept, cut at its end), placed on the score's tempo map; every other note as it was."""
-    tracks = []
-    added = {key: [note for note in found if span.start <= note[1] < span.end] for key, found in notes.items()}
+    start inside the span kept, cut at its end), placed on the score's tempo map; every other note as it was. Where
+    tracks share an instrument (the voices of a choir), each new note goes to the one whose notes lie nearest its
+    pitch (their median), as the encoding does not tell them apart."""
+    kept: list[list[Note]] = []
     for track in score.tracks:
-        onsets = tokenizer.time_steps(score, [note.start for note in track.notes])
-        kept = [note for note, onset in zip(track.notes, onsets.tolist(), strict=True)
-                if not span.start <= onset < span.end]
-        drawn = added.pop(instrument_of(track), [])
-        if drawn:
-            pitches, starts, ends, velocities = zip(*drawn, strict=True)
-            starts_s = tokenizer.step_seconds(score, starts).tolist()
-            ends_s = tokenizer.step_seconds(score, [min(end, span.end) for end in ends]).tolist()
-            kept += [Note(pitch, start, end, velocity)
-                     for pitch, start, end, velocity in zip(pitches, starts_s, ends_s, velocities, strict=True)]
-        if kept:
-            tracks.append(replace(track, notes=tuple(sorted(kept, key=lambda n: (n.start, n.pitch, n.end)))))
-    return replace(score, tracks=tuple(tracks))
+        onsets = tokenizer.time_steps(score, [note.start for note in track.notes]).tolist()
+        kept.append([note for note, onset in zip(track.notes, onsets, strict=True)
+                     if not span.start <= onset < span.end])
+    registers = [float(np.median([n.pitch for n in notes])) if notes else 60.0 for notes in kept]
+    for instrument, found in notes.items():
+        drawn = [note for note in found if span.start <= note[1] < span.end]
+        homes = [i for i, track in enumerate(score.tracks) if instrument_of(track) == instrument]
+        if not drawn or not homes:
+            continue
+        pitches, starts, ends, velocities = zip(*drawn, strict=True)
+        starts_s = tokenizer.step_seconds(score, starts).tolist()
+        ends_s = tokenizer.step_seconds(score, [min(end, span.end) for end in ends]).tolist()
+        for pitch, start, end, velocity in zip(pitches, starts_s, ends_s, velocities, strict=True):
+            home = min(homes, key=lambda i: abs(registers[i] - pitch))
+            kept[home].append(Note(pitch, start, end, velocity))
+    tracks = tuple(replace(track, notes=tuple(sorted(notes, key=lambda n: (n.start, n.pitch, n.end))))
+                   for track, notes in zip(score.tracks, kept, strict=True))  # a track left silent stays
+    return replace(score, tracks=tracks)
 
 
-def infill_midi(model: TrainedModel, piece: MidiPiece, span: str | tuple[Any, Any] | None, unit: str,
-                config: SampleConfig, candidates: int,
+def infill_midi(model: TrainedModel, score: Score, found: Span, config: SampleConfig, candidates: int,
                 on_step: Callable[[torch.Tensor], None] | None) -> list[pretty_midi.PrettyMIDI]:
-    """See `TrainedModel.infill`: `config` is the sampler's for one version (`api.infill.fill_config`)."""
+    """See `TrainedModel.infill`: the piece's notes and its span as `find_time_span` found it; `config` is the
+    sampler's for one version (`api.infill.fill_config`)."""
     tokenizer = model.tokenizer
     assert isinstance(tokenizer, MidiEncoding)
-    score = read_midi_piece(tokenizer, piece, "MIDI", "bars or seconds")
-    found = find_time_span(tokenizer, score, span, unit)
     left = led_context(tokenizer, score, tokenizer.encode(score), found)
     kept = config.num_samples
     drawn = dataclasses.replace(config, num_samples=kept * candidates, stop_at_end=True)
@@ -171,8 +178,8 @@ def infill_midi(model: TrainedModel, piece: MidiPiece, span: str | tuple[Any, An
 
 def rest_scores(model: TrainedModel, pieces: list[list[int]], until: int) -> torch.Tensor:
     """log p(rest | before, fill) [pieces] in nats for the tokens of one piece with different fills: the rest is
-    every token from the first that stands at step `until` or later, and the end of the piece; the context the
-    pieces share is read once."""
+    every token from the first that stands at step `until` or later, up to `REST_TOKENS` of them (with the end of
+    the piece where it comes within them); the context the pieces share is read once."""
     end = model.tokenizer.end_of_document
     clock = clock_for(model.tokenizer)
     rests = [next((i for i, time in enumerate(times(clock, ids)) if time >= until), len(ids)) for ids in pieces]
@@ -181,11 +188,12 @@ def rest_scores(model: TrainedModel, pieces: list[list[int]], until: int) -> tor
         if any(ids[index] != pieces[0][index] for ids in pieces):
             shared = index
             break
+    rows = [[*ids[shared:], end][:rest - shared + REST_TOKENS] for ids, rest in zip(pieces, rests, strict=True)]
     context = [*(model.payload.get("prelude") or [end]), *pieces[0][:shared]]
-    written = token_log_probs(model.network, context, [[*ids[shared:], end] for ids in pieces])
+    written = token_log_probs(model.network, context, rows)
     in_rest = torch.arange(written.shape[1])[None] >= torch.tensor([rest - shared for rest in rests])[:, None]
     return written.masked_fill(~in_rest, 0.0).sum(1)
 
 
-__all__ = ["MidiPiece", "SPARE_TOKENS", "TOKENS_PER_STEP", "fill_length", "find_time_span", "infill_midi",
-           "led_context", "read_midi_piece", "rest_scores", "with_fill"]
+__all__ = ["MidiPiece", "REST_TOKENS", "SPARE_TOKENS", "TOKENS_PER_STEP", "fill_length", "find_time_span",
+           "infill_midi", "led_context", "read_midi_piece", "rest_scores", "with_fill"]

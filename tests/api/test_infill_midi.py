@@ -61,12 +61,11 @@ def assert_filled(model: TrainedModel, piece: Path, span: str, unit: str, versio
         assert np.allclose(version.get_tempo_changes()[1], original.get_tempo_changes()[1])
         assert [(s.numerator, s.denominator) for s in version.time_signature_changes] == \
             [(s.numerator, s.denominator) for s in original.time_signature_changes]
-        tracks = dict(notes_by_track(version))
-        assert set(tracks) <= {key for key, _ in outside}
-        for key, kept in outside:
-            assert kept <= tracks.get(key, set()), key
-            new = tracks.get(key, set()) - kept
-            assert all(start - 1e-6 <= onset < end and off <= end + 1e-6 for _, onset, off, _ in new), (key, new)
+        tracks = notes_by_track(version)
+        assert [key for key, _ in tracks] == [key for key, _ in outside]
+        for (key, kept), (_, notes) in zip(outside, tracks, strict=True):
+            assert kept <= notes, key
+            assert all(start - 1e-6 <= onset < end and off <= end + 1e-6 for _, onset, off, _ in notes - kept)
 
 
 @pytest.mark.parametrize(("span", "unit"), [("3-4", "bars"), ("1-2", "bars"), ("9-10", "bars"),
@@ -146,3 +145,21 @@ def test_spans_a_midi_model_does_not_draw_are_refused():
 def test_text_for_a_midi_model_is_a_one_line_error(model):
     with pytest.raises(InputError, match="give the path of a .mid file, not text"):
         model.infill("X:1\nM:4/4\nK:C\nCDEF|\n", "1")
+
+
+def test_voices_that_share_an_instrument_get_the_new_notes_nearest_their_register(model):
+    """BWV 336's four voices are one instrument to a MIDI model: each new note goes to the voice whose notes lie
+    nearest its pitch."""
+    from tests.api.test_infill_voices import CHORALE
+
+    original = pretty_midi.PrettyMIDI(str(CHORALE))
+    assert len({(track.program, track.is_drum) for track in original.instruments}) == 1
+    registers = [float(np.median([n.pitch for n in track.notes])) for track in original.instruments]
+    assert registers == sorted(registers, reverse=True)  # soprano to bass
+    (version,) = model.infill(CHORALE, "3-4", candidates=2, seed=3)
+    assert_filled(model, CHORALE, "3-4", "bars", [version])
+    new = [{(n.pitch, n.start) for n in track.notes if 4 <= n.start < 8} for track in version.instruments]
+    assert sum(map(len, new)) > 0
+    for voice, notes in enumerate(new):
+        for pitch, _ in notes:
+            assert min(range(4), key=lambda v: abs(registers[v] - pitch)) == voice
