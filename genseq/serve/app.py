@@ -34,7 +34,7 @@ from genseq.errors import GenseqError
 from genseq.limits import MAX_JSON_DEPTH, json_depth
 from genseq.lm.config import STEP_PRECISIONS
 from genseq.output import audio
-from genseq.serve.studio import MAX_LENGTH, MAX_SAMPLES, MAX_UPLOAD_BYTES, Job, Studio
+from genseq.serve.studio import INFILL_UNITS, MAX_LENGTH, MAX_SAMPLES, MAX_UPLOAD_BYTES, Job, Studio
 from genseq.serve.training import MAX_ZIP_BYTES, Refusal, Trainings
 
 MAX_JSON_BYTES = 256 * 1024
@@ -196,6 +196,7 @@ def create_app(runs: Path | str = "checkpoints", host: str = "127.0.0.1", token:
                              "busy": studio.running is not None, "waiting": len(studio.waiting),
                              "training": trainings.busy(),
                              "precisions": ["auto", *STEP_PRECISIONS],
+                             "infill": INFILL_UNITS,
                              "limits": {"length": MAX_LENGTH, "num_samples": MAX_SAMPLES}})
 
     async def read_file(request: Request, limit: int, read: Any, *args: str) -> Response:

@@ -9,6 +9,7 @@ which result it is a version of.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import shutil
@@ -30,9 +31,11 @@ from genseq.lm.checkpoint import shipped_models
 from genseq.lm.config import SampleConfig, SampleOptions
 from genseq.lm.sampling import StopSampling
 from genseq.music.score import MAX_FILE_BYTES, MIDI_SUFFIXES
-from genseq.music.spans import bar_numbers
+from genseq.music.spans import bar_numbers, parse_seconds
 from genseq.rules import CANDIDATES
 from genseq.rules.harmonize import melody_template, pitched_tracks, read_melody
+from genseq.serve.rolls import beat_times, beats_in_seconds, midi_notes
+from genseq.tokenizers.midi import MidiEncoding
 
 MAX_LENGTH = 20_000
 """Tokens per sample a request may ask for (the sampler allocates length x samples up front)."""
@@ -52,13 +55,17 @@ DOWNLOADS = {"abc": "text/vnd.abc; charset=utf-8", "txt": "text/plain; charset=u
 _EXPORTED = ("text_file", "midi", "wav", "score", "musicxml")
 """Keys of the files `export.export_samples` lists per sample."""
 _RESULT_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-INFILL_UNITS = {"abc": "bars", "char": "chars"}
-"""What a span to draw again counts, by the kind of model the library infills (a chorale's beats, chosen on its
-piano roll, join here once the library fills them)."""
+INFILL_UNITS = {"abc": "bars", "char": "chars", "voices": "beats", "midi": "seconds", "beat": "seconds"}
+"""What a span to draw again counts, by the kind of model (the page reads it from /api/models): bars of a tune chosen
+on its score, characters of a text, beats of a chorale or seconds of other MIDI chosen on its piano roll."""
+TEXT_UNITS = ("bars", "chars")
+"""Spans found in a sample's text: a refill records where they lie in it (`start`, `end`, `after`)."""
+ROLL_UNITS = ("beats", "seconds")
+"""Spans of a MIDI sample: a refill records where they sound (`seconds`), for its piano rolls to shade."""
 MAX_CANDIDATES = 32
 """Fills drawn for each version kept: the batch is candidates x versions, so both are capped."""
 MAX_SPAN_CHARS = 40
-"""A span as the page sends it: `5-8`, `120-180`."""
+"""A span as the page sends it: `5-8`, `120-180`, `12.5-20`; and a chorale's voices to draw again: `alto,tenor`."""
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 """A file a record names: a plain name inside its folder (no separator, no leading dot, so never `..`)."""
 
@@ -237,31 +244,60 @@ class Studio:
 
     def refill(self, request: dict[str, Any]) -> Job:
         """A job that draws a span of a kept result's sample again (`TrainedModel.infill`): the piece is looked up by
-        its result's id and sample number, never sent or named as a path; the library checks the span (a one-line
-        GenseqError). Only the sampler's distribution, seed, precision, versions and candidates are taken: a fill is
-        as long as its span and written under its own rules."""
-        parent, number, text = self._piece(request)
-        span = request.get("span")
+        its result's id and sample number, never sent or named as a path; the library checks the span and the voices
+        (a one-line GenseqError). Only the sampler's distribution, seed, precision, versions and candidates are taken:
+        a fill is as long as its span and written under its own rules."""
+        parent, number, piece = self._piece(request)
+        span, voices = request.get("span"), request.get("voices") or None
         if not isinstance(span, str) or not span.strip() or len(span) > MAX_SPAN_CHARS:
-            raise InputError("name the span to draw again, e.g. 5-8 (bars of a tune) or 120-180 (characters of a text)")
+            raise InputError("name the span to draw again, e.g. 5-8 (bars of a tune), 9-16 (beats of a chorale), "
+                             "12.5-20 (seconds of MIDI) or 120-180 (characters of a text)")
+        if voices is not None and (not isinstance(voices, str) or len(voices) > MAX_SPAN_CHARS):
+            raise InputError("name the voices to draw again as text, e.g. alto,tenor (none: all of them)")
         candidates = _number_reader(request)("candidates", int, CANDIDATES)
         if not 0 < candidates <= MAX_CANDIDATES:
             raise InputError(f"candidates must lie in 1..{MAX_CANDIDATES}, got {candidates}")
         model = self.model(parent["model"])
-        sample = api.SampleRequest(_options(request), piece=text, span=span, candidates=candidates,
-                                   output_dir=self.folder)
+        unit = INFILL_UNITS.get(model.tokenizer.kind)
+        if unit is None:
+            raise InputError(f"the studio draws again spans of pieces of {', '.join(INFILL_UNITS)} models; this is a "
+                             f"{model.tokenizer.kind} model")
+        sample = api.SampleRequest(_options(request), piece=piece, span=span, unit=unit, voices=voices,
+                                   candidates=candidates, output_dir=self.folder)
         prepared = sample.prepare(model)
-        found = infill.find_span(model.tokenizer.kind, text, span)  # checked by prepare; here: where it lies
-        assert found.size is not None
-        first, last = found.first, found.first + found.size - 1
-        record = {"of": parent["id"], "sample": number, "root": _root(parent),
-                  "unit": INFILL_UNITS[model.tokenizer.kind], "first": first, "last": last,
-                  "start": found.start, "end": found.end, "after": len(text) - found.end}
-        settings = {**prepared.settings(), "span": f"{first}-{last}", "candidates": candidates}
+        record = {"of": parent["id"], "sample": number, "root": _root(parent), "unit": unit,
+                  **self._where(model, parent, number, piece, span, voices)}
+        shown = [f"{record[k]:g}" if isinstance(record[k], float) else str(record[k]) for k in ("first", "last")]
+        settings = {**prepared.settings(), "span": "-".join(shown), "candidates": candidates}
+        if voices is not None:
+            settings["voices"] = record["voices"] = voices
         return Job(secrets.token_hex(6), parent["model"], prepared, settings, infill=record)
 
-    def _piece(self, request: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
-        """The kept result, the sample number (from 1) and the text a refill request names."""
+    def _where(self, model: api.TrainedModel, parent: dict[str, Any], number: int, piece: Any, span: str,
+               voices: str | None) -> dict[str, Any]:
+        """Where a span the library accepted lies: its first and last as the user counts them; in a text, the
+        characters it replaces (and how many follow it); in MIDI, when it sounds, in seconds (for the piano roll)."""
+        kind = model.tokenizer.kind
+        if isinstance(piece, str):
+            found = infill.find_span(kind, piece, span)
+            assert found.size is not None
+            return {"first": found.first, "last": found.first + found.size - 1, "start": found.start,
+                    "end": found.end, "after": len(piece) - found.end}
+        unit = INFILL_UNITS[kind]
+        score, found = infill.piece_and_span(model, piece, span, voices, unit)
+        if unit == "beats":
+            assert found.size is not None
+            midi = self.download(parent["id"], number - 1, "mid")[0]
+            return {"first": found.first, "last": found.first + found.size - 1,
+                    "seconds": beats_in_seconds(midi, found.start, found.end)}
+        first, last = parse_seconds(span)  # as asked; the fill lies on the model's grid, which `seconds` shades
+        assert isinstance(model.tokenizer, MidiEncoding)
+        steps = model.tokenizer.step_seconds(score, [found.start, found.end])
+        return {"first": first, "last": last, "seconds": [round(float(t), 3) for t in steps]}
+
+    def _piece(self, request: dict[str, Any]) -> tuple[dict[str, Any], int, str | bytes]:
+        """The kept result, the sample number (from 1) and the piece a refill request names: a sample's text, or
+        the bytes of its MIDI file."""
         result_id = request.get("result")
         parent = self.results.get(result_id) if isinstance(result_id, str) else None
         if parent is None:
@@ -270,10 +306,17 @@ class Studio:
         if not 0 < number <= len(parent["samples"]):
             raise InputError(f"result {parent['id']} has no sample {number}")
         text = parent["samples"][number - 1].get("text")
-        if not isinstance(text, str):
-            raise InputError(f"sample {number} of result {parent['id']} is not text: the studio draws again bars of "
-                             "ABC tunes and characters of texts")
-        return parent, number, text
+        if isinstance(text, str):
+            return parent, number, text
+        try:
+            midi = self.download(parent["id"], number - 1, "mid")[0]
+        except LookupError:
+            raise InputError(f"sample {number} of result {parent['id']} is neither text nor MIDI: the studio draws "
+                             "again spans of tunes, texts and MIDI pieces") from None
+        if midi.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"sample {number} of result {parent['id']} is over the {MAX_FILE_BYTES // 2**20} MiB cap "
+                             "for a MIDI piece")
+        return parent, number, midi.read_bytes()
 
     def enqueue(self, job: Job) -> None:
         self.waiting.append(job)
@@ -420,9 +463,20 @@ class Studio:
             raise LookupError(f"no result {result_id!r}")
         root = _root(found)
         versions = sorted(r["id"] for r in self.results.values() if _root(r) == root)
-        samples = [s | {"bars": bar_numbers(s["text"])} if found.get("kind") == "abc" and isinstance(s.get("text"), str)
-                   else s for s in found["samples"]]
-        return found | {"samples": samples, "versions": versions}
+        return found | {"samples": [self._shown(found, s, i) for i, s in enumerate(found["samples"])],
+                        "versions": versions}
+
+    def _shown(self, result: dict[str, Any], sample: dict[str, Any], index: int) -> dict[str, Any]:
+        """A sample as the page shows it: for a tune, the number of each written bar (None for a pickup), for its
+        score; for a chorale, when each beat starts (`rolls.beat_times`), for its piano roll."""
+        if result.get("kind") == "abc" and isinstance(sample.get("text"), str):
+            return sample | {"bars": bar_numbers(sample["text"])}
+        if INFILL_UNITS.get(result.get("kind", "")) == "beats" and "mid" in sample["files"]:
+            try:
+                return sample | {"beats": beat_times(self.download(result["id"], index, "mid")[0])}
+            except LookupError:
+                return sample
+        return sample
 
     def download(self, result_id: str, index: int, kind: str) -> tuple[Path, str, str]:
         """(path, media type, download name) of a file the studio wrote; ids are looked up, never joined raw."""
@@ -468,9 +522,20 @@ def _is_result(record: Any, folder_name: str) -> bool:
 
 
 def _is_refill(record: Any) -> bool:
-    """Whether a result's `infill` is as `Studio.refill` writes it: the ids it names, where its span lies."""
-    return (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("of", "root"))
-            and all(type(record.get(k)) is int for k in ("sample", "first", "last", "start", "end", "after")))
+    """Whether a result's `infill` is as `Studio.refill` writes it: the ids it names, where its span lies (in its
+    text, or in seconds), the voices drawn again (a chorale's, where named)."""
+    if not (isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("of", "root"))
+            and type(record.get("sample")) is int and isinstance(record.get("voices"), str | None)):
+        return False
+    if record.get("unit") in TEXT_UNITS:
+        return all(type(record.get(k)) is int for k in ("first", "last", "start", "end", "after"))
+    seconds = record.get("seconds")
+    return (record.get("unit") in ROLL_UNITS and isinstance(seconds, list) and len(seconds) == 2
+            and all(_is_number(value) for value in (record.get("first"), record.get("last"), *seconds)))
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _read_file(model: api.TrainedModel, path: Path) -> tuple[str, Any, int | None]:
@@ -517,12 +582,3 @@ def _number_reader(request: dict[str, Any]) -> Callable[[str, type, Any], Any]:
 def _flag(value: Any) -> bool | None:
     """A checkbox's value as the page or a script sends it (absent: None, not chosen)."""
     return None if value is None else value not in (False, "false", "off", "0", 0)
-
-
-def midi_notes(midi_path: Path) -> list[list[float]]:
-    """[pitch, start, end, track, is_drum] of every note, for the page's piano roll."""
-    import pretty_midi
-
-    midi = pretty_midi.PrettyMIDI(str(midi_path))
-    return [[n.pitch, round(n.start, 3), round(n.end, 3), track, int(i.is_drum)]
-            for track, i in enumerate(midi.instruments) for n in i.notes]

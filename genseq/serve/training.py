@@ -37,7 +37,8 @@ from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
 from genseq.limits import read_json_number
 from genseq.lm.training import read_metrics
-from genseq.serve.studio import MAX_UPLOAD_BYTES, PLAIN_NAME, Studio, midi_notes
+from genseq.serve.rolls import midi_notes
+from genseq.serve.studio import MAX_UPLOAD_BYTES, PLAIN_NAME, Studio
 
 TRAIN_SUFFIXES = {".abc": "abc", ".txt": "char", ".mid": "midi", ".midi": "midi"}
 """What a training file may be, and the tokenizer kind it trains."""

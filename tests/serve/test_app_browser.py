@@ -12,7 +12,8 @@ from pathlib import Path
 import pretty_midi
 import pytest
 
-from tests.helpers import ROOT, TUNES, studio_process
+from genseq import api
+from tests.helpers import ROOT, TUNES, band_with_tempo_changes, studio_process
 
 playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[dev]')")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -377,3 +378,116 @@ def test_characters_selected_in_a_text_are_drawn_again(page):
     assert len(page.inner_text("#compare-new pre mark.refilled")) == 31
     assert refilled[:49] == original[:49] and refilled[80:] == original[80:]
     assert page.inner_text("#compare-original pre mark.chosen") == original[49:80]
+
+
+def generate_chorale(page) -> None:
+    """A chorale of 40 beats at 120 bpm (bach-chorales-small, 600 tokens, seed 1), shown with its piano roll."""
+    page.click("#models li[data-model=bach-chorales-small]")
+    page.fill("input[name=length]", "600")
+    page.uncheck("#new-seed")
+    page.fill("#seed", "1")
+    page.click("#generate")
+    page.wait_for_selector("#samples canvas.roll.pickable", timeout=90_000)
+
+
+def band(page, where: str, kind: str):
+    """The span shaded on a piano roll, in seconds (None where none is)."""
+    return page.eval_on_selector(f"{where} canvas.roll", f"roll => roll.bands.{kind} || null")
+
+
+def test_beats_dragged_across_a_chorales_piano_roll_are_drawn_again_beside_the_original_and_kept(page):
+    generate_chorale(page)
+    roll = page.locator("#samples canvas.roll")
+    box = roll.bounding_box()
+    start, end = roll.evaluate("roll => [roll.roll.x(4.2), roll.roll.x(7.8)]")  # inside beats 9 and 16
+    page.mouse.move(box["x"] + start, box["y"] + 60)
+    page.mouse.down()
+    page.mouse.move(box["x"] + end, box["y"] + 90, steps=4)
+    page.mouse.up()
+    assert page.input_value("#refill-span") == "9-16" and band(page, "#samples", "chosen") == [4, 8]
+    border = roll.evaluate("""roll => {  // the chosen span's left edge, above the notes, is drawn in blue
+        const ratio = window.devicePixelRatio || 1;
+        return [...roll.getContext('2d').getImageData(Math.round(roll.roll.x(4) * ratio), ratio, 1, 1).data];
+    }""")
+    assert border[2] > 200 and border[0] < 100
+    page.fill("#refill-voices", "alto,tenor")
+    page.click("#refill-go")
+    page.wait_for_selector("#compare:not([hidden]) #compare-new canvas.roll", timeout=90_000)
+    assert page.is_hidden("#error") and page.inner_text("#compare-meta") == "beats 9-16 (alto,tenor) drawn again"
+    assert band(page, "#compare-original", "chosen") == [4, 8] and band(page, "#compare-new", "refilled") == [4, 8]
+    for side in ("#compare-original", "#compare-new"):  # heard and seen, side by side
+        assert page.locator(f"{side} audio").count() == 1 and page.locator(f"{side} div.score").count() == 1
+    left, right = (page.locator(side).bounding_box() for side in ("#compare-original", "#compare-new"))
+    assert left["x"] + left["width"] <= right["x"] and abs(left["y"] - right["y"]) < 5
+
+    page.click("#keep-new")
+    page.wait_for_selector("#result:not([hidden]) #samples canvas.roll")
+    assert page.inner_text("#version-label") == "version 2 of 2"
+    assert "beats 9-16 (alto,tenor) drawn again (best of 8)" in page.inner_text("#result-meta")
+    assert band(page, "#samples", "refilled") == [4, 8]  # the new beats stay shaded
+    page.click("#version-previous")
+    page.wait_for_function("document.querySelector('#version-label').textContent === 'version 1 of 2'")
+    refills = page.locator("#history tbody tr:has-text('bach-chorales-small · beats 9-16 (alto,tenor) again')")
+    assert refills.count() >= 1
+
+
+def test_beats_typed_from_the_keyboard_are_shaded_a_bad_span_is_one_line_and_the_original_kept(page):
+    generate_chorale(page)
+    assert page.inner_text("#refill-unit") == "Beats" and page.is_visible("#refill-voices")
+    page.focus("#refill-span")
+    page.keyboard.type("9-")
+    assert page.inner_text("#refill-problem") == "write the span as 5-8, or one number"
+    page.keyboard.type("16")
+    assert page.inner_text("#refill-problem") == "" and band(page, "#samples", "chosen") == [4, 8]
+    page.fill("#refill-span", "38-44")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.inner_text("#error") == "--beats 38-44 lies outside the piece, which has 40 beats (counted from 1)"
+    page.fill("#refill-span", "1-4")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#compare:not([hidden]) #compare-new canvas.roll", timeout=90_000)
+    assert page.is_hidden("#error") and page.evaluate("document.activeElement.id") == "keep-new"
+    assert band(page, "#compare-new", "refilled") == [0, 2]
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # keep the original
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.inner_text("#version-label") == "version 1 of 2" and band(page, "#samples", "refilled") is None
+
+
+def test_seconds_dragged_across_a_midi_pieces_piano_roll_are_drawn_again_and_shaded_where_the_fill_lies(browser,
+                                                                                                        tmp_path):
+    """A beat-grid model of one's own (none ships): a tiny one trained in seconds continues a band file; a drag
+    across the piano roll chooses tenths of seconds, and the fill's band lies on the model's grid."""
+    bands = tmp_path / "bands"
+    bands.mkdir()
+    for seed in range(8):
+        (bands / f"band{seed}.mid").write_bytes(band_with_tempo_changes(seed))
+    api.train(str(bands), tokenizer="beat", name=str(tmp_path / "runs" / "tiny-beat"), progress=False,
+              model={"hidden_size": 32, "num_layers": 1}, steps=20, eval_every=10, batch_size=4, seq_len=32,
+              learning_rate=1e-2, threads=1)
+    with studio_process(tmp_path / "runs") as (url, _), studio_page(browser, url) as page:
+        page.click("#models li[data-model='run:tiny-beat']")
+        page.set_input_files("#primer-file", str(bands / "band3.mid"))
+        page.wait_for_selector("#upload-chip:not([hidden])")
+        page.fill("input[name=length]", "100")
+        page.uncheck("#new-seed")
+        page.fill("#seed", "1")
+        page.click("#generate")
+        page.wait_for_selector("#samples canvas.roll.pickable", timeout=90_000)
+        assert page.inner_text("#refill-unit") == "Seconds" and page.is_hidden("#refill-voices")
+        roll = page.locator("#samples canvas.roll")
+        box = roll.bounding_box()
+        start, end = roll.evaluate("roll => [roll.roll.x(2.52), roll.roll.x(4.24)]")
+        page.mouse.move(box["x"] + start, box["y"] + 60)
+        page.mouse.down()
+        page.mouse.move(box["x"] + end, box["y"] + 60, steps=4)
+        page.mouse.up()
+        assert page.input_value("#refill-span") == "2.5-4.3" and band(page, "#samples", "chosen") == [2.5, 4.3]
+        page.click("#refill-go")
+        page.wait_for_selector("#compare:not([hidden]) #compare-new canvas.roll", timeout=90_000)
+        assert page.is_hidden("#error") and page.inner_text("#compare-meta") == "seconds 2.5-4.3 drawn again"
+        shaded = band(page, "#compare-new", "refilled")
+        assert shaded == band(page, "#compare-original", "chosen") and abs(shaded[0] - 2.5) < 0.2
+        page.click("#keep-new")
+        page.wait_for_selector("#result:not([hidden]) #samples canvas.roll")
+        assert page.inner_text("#version-label") == "version 2 of 2" and band(page, "#samples", "refilled") == shaded

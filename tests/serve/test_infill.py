@@ -1,14 +1,17 @@
-"""Drawing a span of a kept result again in the studio (POST /api/infill): bars of a tune, characters of a text."""
+"""Drawing a span of a kept result again in the studio (POST /api/infill): bars of a tune, characters of a text,
+beats of a chorale (shaded on its piano roll in seconds), seconds of other MIDI."""
 
 import json
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from genseq import api
 from genseq.music.spans import bar_span
 from genseq.serve import create_app
 from genseq.serve.studio import REFILL_STOPPED
-from tests.helpers import FOLK, LOCAL, assert_one_line_4xx, read_events, stream
+from tests.helpers import FOLK, LOCAL, RAW, assert_one_line_4xx, band_with_tempo_changes, read_events, stream
 
 ATTACKER = "http://attacker.example"
 
@@ -112,13 +115,10 @@ def test_after_a_refused_span_the_next_one_is_drawn(client):
     assert refill(client, {"result": original["id"], "span": "5"})[-1][0] == "result"
 
 
-def test_only_a_kept_result_of_text_is_drawn_again_and_never_by_a_path(client):
+def test_only_a_kept_result_is_drawn_again_and_never_by_a_path(client):
     for result in ("../../../etc/passwd", "/etc/passwd", ["x"], None, "20260101-000000-aaaaaa"):
         assert_one_line_4xx(client.post("/api/infill", json={"result": result, "span": "5-8"}),
                             "to draw again; pick one from the history")
-    chorale = generated(client, "bach-chorales-small", 30, 1)
-    assert_one_line_4xx(client.post("/api/infill", json={"result": chorale["id"], "span": "1-2"}),
-                        f"sample 1 of result {chorale['id']} is not text")
 
 
 def test_a_refill_is_refused_while_a_training_runs(client, monkeypatch):
@@ -157,3 +157,166 @@ def test_a_planted_record_with_a_bad_refill_link_is_skipped(runs):
         history = client.get("/api/history").json()
         assert history["results"] == [] and history["skipped"] == 1
         assert_one_line_4xx(client.get(f"/api/results/{kept.name}"), status=404)
+
+
+# MIDI pieces: beats of a chorale, chosen on its piano roll (or typed), shaded there in seconds
+
+
+def by_voice(notes: list[list[float]]) -> list[set[tuple[float, float, float]]]:
+    """A result's notes ([pitch, start, end, track, drum]) as (pitch, start, end) per track (a chorale's voice)."""
+    voices: list[set] = [set() for _ in range(4)]
+    for pitch, start, end, track, _ in notes:
+        voices[int(track)].add((pitch, start, end))
+    return voices
+
+
+def assert_rest_unchanged(original: list, version: list, start: float, end: float, drawn=(0, 1, 2, 3)) -> None:
+    """Outside `start`-`end` seconds, every note keeps its pitch, onset and end (a note over a join is cut there, the
+    part outside kept); a kept voice keeps every note."""
+    for voice, (before, after) in enumerate(zip(by_voice(original), by_voice(version), strict=True)):
+        if voice not in drawn:
+            assert after == before, f"kept voice {voice} changed"
+            continue
+        outside = {(p, a, b) if b <= start or a >= end else (p, a, start) if a < start else (p, end, b)
+                   for p, a, b in before if not (start <= a and b <= end)}
+        assert outside <= after, f"voice {voice} lost {sorted(outside - after)[:3]}"
+        assert all(start <= a and b <= end for _, a, b in after - outside)
+
+
+@pytest.fixture
+def chorale(client) -> dict:
+    """A chorale kept by the studio: with bach-chorales-small, 600 tokens and seed 1, 40 beats at 120 bpm."""
+    return generated(client, "bach-chorales-small", 600, 1)
+
+
+def test_beats_of_a_chorale_are_drawn_again_shaded_in_seconds_and_the_rest_stays_note_for_note(client, chorale):
+    shown = client.get(f"/api/results/{chorale['id']}").json()["samples"][0]
+    assert shown["beats"][:4] == [0.0, 0.5, 1.0, 1.5]  # when each beat starts, for the piano roll to snap to
+    events = refill(client, {"result": chorale["id"], "span": "9-16", "seed": 1, "candidates": 4})
+    names = [name for name, _ in events]
+    assert names[:2] == ["job", "started"] and names[-2:] == ["rendering", "result"] and "tokens" in names
+    made = events[-1][1]
+    assert made["infill"] == {"of": chorale["id"], "sample": 1, "root": chorale["id"], "unit": "beats", "first": 9,
+                              "last": 16, "seconds": [4.0, 8.0]}
+    assert made["settings"]["span"] == "9-16" and made["settings"]["candidates"] == 4
+    assert set(made["samples"][0]["files"]) == {"mid", "wav", "svg", "musicxml"}
+    before, after = chorale["samples"][0]["notes"], made["samples"][0]["notes"]
+    assert by_voice(after) != by_voice(before)
+    assert_rest_unchanged(before, after, 4.0, 8.0)
+    assert client.get(f"/api/results/{made['id']}").json()["versions"] == [chorale["id"], made["id"]]
+
+
+def test_voices_named_are_drawn_again_and_the_others_kept_note_for_note(client, chorale):
+    made = refill(client, {"result": chorale["id"], "span": "5-12", "voices": "alto,tenor", "seed": 2,
+                           "candidates": 4})[-1][1]
+    assert made["infill"]["voices"] == "alto,tenor" and made["settings"]["voices"] == "alto,tenor"
+    assert_rest_unchanged(chorale["samples"][0]["notes"], made["samples"][0]["notes"], 2.0, 6.0, drawn=(1, 2))
+    again = refill(client, {"result": made["id"], "span": "1-4", "voices": "S", "seed": 3})[-1][1]
+    assert again["infill"]["root"] == chorale["id"] and again["infill"]["seconds"] == [0.0, 2.0]
+    assert client.get(f"/api/results/{again['id']}").json()["versions"] == [chorale["id"], made["id"], again["id"]]
+
+
+@pytest.mark.parametrize(("settings", "fragment"), [
+    ({"span": "38-44"}, "--beats 38-44 lies outside the piece, which has 40 beats (counted from 1)"),
+    ({"span": "16-9"}, "--beats 16-9 is empty"),
+    ({"span": "1-40"}, "--beats 1-40 is the whole piece"),
+    ({"span": "0-4"}, "--beats 0-4 lies outside the piece"),
+    ({"span": "9.5-16"}, "--beats '9.5-16' is not a span"),
+    ({"span": "9-16", "voices": "alto,viola"}, "'viola' is not a voice of this model; name some of soprano, alto"),
+    ({"span": "9-16", "voices": ["alto"]}, "name the voices to draw again as text, e.g. alto,tenor"),
+    ({"span": "9-16", "voices": "a" * 41}, "name the voices to draw again as text"),
+    ({"span": "9-16", "candidates": 33}, "candidates must lie in 1..32, got 33"),
+])
+def test_a_bad_span_of_beats_or_voices_is_a_one_line_400(client, chorale, settings, fragment):
+    assert_one_line_4xx(client.post("/api/infill", json={"result": chorale["id"], **settings}), fragment)
+    assert client.app.state.studio.running is None and not client.app.state.studio.waiting
+    assert [r["id"] for r in client.get("/api/history").json()["results"]] == [chorale["id"]]
+
+
+def test_voices_are_for_chorales_only(client):
+    original = generated(client)
+    assert_one_line_4xx(client.post("/api/infill", json={"result": original["id"], "span": "5-8", "voices": "alto"}),
+                        "--voices names voices of a chorale; this abc model has none")
+
+
+def test_a_planted_refill_of_midi_must_say_where_it_sounds(runs):
+    kept = runs / "studio" / "results"
+    for name, refill_record in [("20260101-000000-aaaaaa", {"unit": "beats", "first": 9, "last": 16}),
+                                ("20260101-000000-bbbbbb", {"unit": "beats", "first": 9, "last": 16,
+                                                            "seconds": [4.0, "8"]}),
+                                ("20260101-000000-cccccc", {"unit": "seconds", "first": 1.5, "last": 2.0,
+                                                            "seconds": [1.5, 2.0], "voices": 4}),
+                                ("20260101-000000-dddddd", {"unit": "beats", "first": 9, "last": 16,
+                                                            "seconds": [4.0, 8.0]})]:
+        (kept / name).mkdir(parents=True)
+        record = {"id": name, "settings": {}, "infill": {"of": "x", "root": "x", "sample": 1, **refill_record},
+                  "samples": [{"name": "x", "files": {"mid": "sample-01.mid"}, "notes": []}]}
+        (kept / name / "result.json").write_text(json.dumps(record))
+    with TestClient(create_app(runs), base_url=LOCAL) as client:
+        history = client.get("/api/history").json()
+        assert [r["id"] for r in history["results"]] == ["20260101-000000-dddddd"] and history["skipped"] == 3
+
+
+# MIDI pieces of other kinds: seconds, chosen on the piano roll
+
+
+@pytest.fixture(scope="module")
+def beat_runs(tmp_path_factory) -> Path:
+    """A runs folder holding a tiny beat (bar grid) model, trained for a few seconds on band files."""
+    folder = tmp_path_factory.mktemp("bands")
+    for seed in range(8):
+        (folder / f"band{seed}.mid").write_bytes(band_with_tempo_changes(seed))
+    runs = tmp_path_factory.mktemp("runs")
+    api.train(str(folder), tokenizer="beat", name=str(runs / "tiny-beat"), progress=False,
+              model={"hidden_size": 32, "num_layers": 1}, steps=20, eval_every=10, batch_size=4, seq_len=32,
+              learning_rate=1e-2, threads=1)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def beat_client(beat_runs):
+    with TestClient(create_app(beat_runs), base_url=LOCAL) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def band_piece(beat_client) -> dict:
+    """A piece kept by the studio: the tiny beat model continuing a band file (8.4 s with seed 1)."""
+    upload = beat_client.post("/api/primer?model=run:tiny-beat&name=band.mid", content=band_with_tempo_changes(3),
+                              headers=RAW).json()["upload"]
+    return stream(beat_client, {"model": "run:tiny-beat", "length": 100, "seed": 1, "upload": upload})[-1][1]
+
+
+def test_seconds_of_a_beat_model_piece_are_drawn_again_on_its_grid_and_the_rest_stays_note_for_note(beat_client,
+                                                                                                   band_piece):
+    assert beat_client.get("/api/models").json()["infill"] == {"abc": "bars", "char": "chars", "voices": "beats",
+                                                               "midi": "seconds", "beat": "seconds"}
+    assert "beats" not in beat_client.get(f"/api/results/{band_piece['id']}").json()["samples"][0]
+    events = refill(beat_client, {"result": band_piece["id"], "span": "2.5-4.25", "seed": 1, "candidates": 4})
+    assert [name for name, _ in events][-2:] == ["rendering", "result"]
+    made = events[-1][1]
+    record = made["infill"]
+    assert (record["unit"], record["first"], record["last"]) == ("seconds", 2.5, 4.25)
+    start, end = record["seconds"]  # where the fill lies, on the model's grid
+    assert abs(start - 2.5) < 0.2 and abs(end - 4.25) < 0.2 and made["settings"]["span"] == "2.5-4.25"
+    before, after = band_piece["samples"][0]["notes"], made["samples"][0]["notes"]
+
+    def near(note, notes):
+        return any(n[0] == note[0] and abs(n[1] - note[1]) < 0.01 and abs(n[2] - note[2]) < 0.01 for n in notes)
+
+    kept = [note for note in before if not start - 0.05 <= note[1] <= end + 0.05]
+    assert kept and all(near(note, after) for note in kept)  # every note starting outside the span, as it was
+    drawn = [note for note in after if not near(note, before)]
+    assert all(start - 0.01 <= note[1] and note[2] <= end + 0.01 for note in drawn)  # the new notes, inside it
+    assert beat_client.get(f"/api/results/{made['id']}").json()["versions"] == [band_piece["id"], made["id"]]
+
+
+@pytest.mark.parametrize(("settings", "fragment"), [
+    ({"span": "0-100"}, "--seconds 0-100 lies outside the piece, which lasts 8.4 s"),
+    ({"span": "3-1"}, "--seconds 3-1 is empty"),
+    ({"span": "5"}, "--seconds '5' is not a span of time; write e.g. --seconds 12-20"),
+    ({"span": "2-4", "voices": "alto"}, "--voices names voices of a chorale; this beat model has none"),
+])
+def test_a_bad_span_of_seconds_is_a_one_line_400(beat_client, band_piece, settings, fragment):
+    assert_one_line_4xx(beat_client.post("/api/infill", json={"result": band_piece["id"], **settings}), fragment)
+    assert beat_client.app.state.studio.running is None and not beat_client.app.state.studio.waiting

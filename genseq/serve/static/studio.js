@@ -6,17 +6,28 @@ const $ = (selector) => document.querySelector(selector);
 // samples at its own (which the slider shows)
 // trainingBusy: why the studio refuses a generation now (a training runs), or null
 // current: the result shown (as GET /api/results/{id} gives it); compare: {original, refill} while a refill is
-// shown beside its original
+// shown beside its original; units: what a span to draw again counts, by tokenizer (the studio's INFILL_UNITS)
 const state = { models: [], model: null, job: null, upload: null, busy: false, temperatureChosen: false,
-                trainingBusy: null, current: null, compare: null };
+                trainingBusy: null, current: null, compare: null, units: {} };
 // the tokenizers of MIDI models (their primer is a .mid file)
 const MIDI_KINDS = ["midi", "beat", "voices"];
 // the tokenizers whose samples come with a score, as the studio's SCORED_KINDS
 const SCORED_KINDS = ["abc", "beat", "voices"];
-// what a span to draw again counts, by tokenizer (as the studio's INFILL_UNITS); a chorale's beats, chosen on its
-// piano roll, join here (with a picker beside pickBars and pickChars) once the library infills voices models
-const SPAN_UNITS = { abc: "bars", char: "chars" };
+// spans chosen on a piano roll (the studio's ROLL_UNITS): beats of a chorale, seconds of other MIDI
+const ROLL_UNITS = ["beats", "seconds"];
+// how each unit's span is written, and its field's label, example and hint
 const SPAN_FORMAT = /^\s*\d+\s*(-\s*\d+\s*)?$/;
+const SECONDS_FORMAT = /^\s*\d+(\.\d+)?\s*-\s*\d+(\.\d+)?\s*$/;
+const SPAN_FIELDS = {
+  bars: ["Bars", "5-8", "Click a bar on the score, shift-click another to extend, or type the bars "
+                        + "(5-8; a pickup is bar 0 and stays)."],
+  chars: ["Characters", "120-180", "Select the characters in the text, or type them (120-180, counted from 1)."],
+  beats: ["Beats", "9-16", "Drag across the piano roll (whole beats), or type the beats (9-16, counted from 1 at "
+                           + "the start). Voices: all, or some (alto,tenor); the others are kept."],
+  seconds: ["Seconds", "12.5-20", "Drag across the piano roll, or type the seconds (12.5-20)."],
+};
+// a span's shading on a piano roll: the one chosen, the one drawn again
+const BANDS = { chosen: ["rgba(47, 111, 223, 0.16)", "#2f6fdf"], refilled: ["rgba(31, 157, 107, 0.2)", "#1f9d6b"] };
 const COLOURS = ["#2f6fdf", "#d9822b", "#1f9d6b", "#b04fc8", "#c23b3b", "#3aa6b9", "#8a7a1f", "#5a5fd6"];
 
 function showError(message) {
@@ -48,6 +59,7 @@ function element(tag, attributes = {}, ...children) {
 async function loadModels() {
   const data = await request("/api/models");
   state.models = data.models;
+  state.units = data.infill;
   $("#server-status").textContent = `audio: ${data.audio} · ${data.models.length} models`;
   const precision = document.querySelector("select[name=precision]");
   if (precision.options.length !== data.precisions.length) {
@@ -262,11 +274,15 @@ function describe(result) {
   if (s.transpose) parts.push(`transposed ${s.transpose > 0 ? "+" : ""}${s.transpose}`);
   if (s.voice_leading === false) parts.push("free voices");
   if (s.full_bars === false) parts.push("free bars");
-  const refill = result.infill;
-  if (refill) parts.push(`${refill.unit} ${refill.first}-${refill.last} drawn again (best of ${s.candidates})`);
+  if (result.infill) parts.push(`${spanName(result.infill)} drawn again (best of ${s.candidates})`);
   parts.push(`${result.steps.toLocaleString()} tokens in ${result.seconds} s`);
   if (result.stopped) parts.push("stopped early");
   return parts.join(" · ");
+}
+
+function spanName(refill) {
+  // "bars 5-8", "beats 9-16 (alto,tenor)", "seconds 12.5-20"
+  return `${refill.unit} ${refill.first}-${refill.last}${refill.voices ? ` (${refill.voices})` : ""}`;
 }
 
 function showResult(result) {
@@ -281,7 +297,7 @@ function showResult(result) {
   const box = $("#samples");
   box.replaceChildren();
   result.samples.forEach((sample, index) => {
-    box.append(sampleCard(result, sample, index + 1, refilledSpan(result, sample)));
+    box.append(sampleCard(result, sample, index + 1, refilledSpan(result, sample), true));
   });
   for (const row of document.querySelectorAll("#history tbody tr")) row.classList.toggle("current", row.dataset.result === result.id);
   showVersions(result);
@@ -299,11 +315,13 @@ function showVersions(result) {
 }
 
 function refilledSpan(result, sample) {
-  // where a refill's new span lies in one of its samples (null for a result that is no refill)
+  // where a refill's new span lies in one of its samples (null for a result that is no refill): bars first..last,
+  // characters start..end, seconds from..to on the piano roll
   const refill = result.infill;
-  if (!refill || !sample.text) return null;
-  return { first: refill.first, last: refill.last, start: refill.start, end: sample.text.length - refill.after,
-           kind: "refilled" };
+  if (!refill) return null;
+  const span = { first: refill.first, last: refill.last, kind: "refilled" };
+  if (refill.seconds) return { ...span, from: refill.seconds[0], to: refill.seconds[1] };
+  return sample.text ? { ...span, start: refill.start, end: sample.text.length - refill.after } : null;
 }
 
 function stepVersion(step) {
@@ -312,9 +330,10 @@ function stepVersion(step) {
   if (next) showSaved(next);
 }
 
-function sampleCard(result, sample, number, marked = null) {
+function sampleCard(result, sample, number, marked = null, pickable = false) {
   // one sample: downloads, audio, piano roll, score and text; `marked` highlights a span: bars first..last on the
-  // score, characters start..end of the text, as `kind` ("chosen" or "refilled")
+  // score, characters start..end of the text, seconds from..to on the piano roll, as `kind` ("chosen" or
+  // "refilled"); on a `pickable` card (the result shown, not a comparison) a span is chosen on the piano roll
   const url = (kind) => `/api/results/${result.id}/${number}/${kind}`;
   const card = element("div", { class: "sample", "data-sample": String(number) });
   const links = element("span", { class: "downloads" });
@@ -329,13 +348,25 @@ function sampleCard(result, sample, number, marked = null) {
     audio = element("audio", { controls: "", preload: "metadata", src: `${url("wav")}?inline=1` });
     card.append(audio);
   }
+  const unit = state.units[result.kind];
   if (sample.notes && sample.notes.length) {
-    const canvas = element("canvas", { "aria-label": "piano roll" });
+    const onRoll = pickable && ROLL_UNITS.includes(unit);
+    const canvas = element("canvas", { class: "roll", "aria-label": onRoll
+      ? `piano roll (drag across it to choose the ${unit} to draw again, or type them in the ${unit} field)` : "piano roll" });
+    canvas.bands = {};
+    if (marked && marked.from != null) canvas.bands[marked.kind] = [marked.from, marked.to];
     card.append(canvas);
-    requestAnimationFrame(() => pianoRoll(canvas, sample.notes, audio));
+    requestAnimationFrame(() => {
+      pianoRoll(canvas, sample.notes, audio, sample.beats);
+      if (onRoll) {
+        canvas.classList.add("pickable");
+        pickOnRoll(canvas, number, unit, sample.beats || [0]);
+      }
+    });
   }
   if (sample.files.svg) {
-    const score = element("div", { class: "score", role: "img", "aria-label": "score (type bars to choose them)" });
+    const score = element("div", { class: "score", role: "img",
+                                   "aria-label": unit === "bars" ? "score (type bars to choose them)" : "score" });
     card.append(score);
     engrave(score, `${url("svg")}?inline=1`, sample.bars || [], number, marked);
   }
@@ -408,8 +439,9 @@ function markText(pre, text, marked) {
 // drawing a span again ----------------------------------------------------------------------------------------
 
 function showRefillForm(result) {
-  const unit = SPAN_UNITS[result.kind];
-  $("#refill").hidden = !unit || !result.samples.some((s) => s.text);
+  const unit = state.units[result.kind];
+  const onRoll = ROLL_UNITS.includes(unit);
+  $("#refill").hidden = !unit || !result.samples.some((s) => (onRoll ? s.files.mid : s.text));
   if (!unit) return;
   const several = result.samples.length > 1;
   $("#refill-sample").hidden = $("#refill-sample-label").hidden = !several;
@@ -417,11 +449,10 @@ function showRefillForm(result) {
   $("#refill-sample").value = "1";
   $("#refill-span").value = "";
   $("#refill-problem").textContent = "";
-  $("#refill-unit").textContent = unit === "bars" ? "Bars" : "Characters";
-  $("#refill-span").placeholder = unit === "bars" ? "5-8" : "120-180";
-  $("#refill-hint").textContent = unit === "bars"
-    ? "Click a bar on the score, shift-click another to extend, or type the bars (5-8; a pickup is bar 0 and stays)."
-    : "Select the characters in the text, or type them (120-180, counted from 1).";
+  [$("#refill-unit").textContent, $("#refill-span").placeholder, $("#refill-hint").textContent] = SPAN_FIELDS[unit];
+  $("#refill-span").inputMode = unit === "seconds" ? "decimal" : "numeric";
+  $("#refill-voices").hidden = $("#refill-voices-label").hidden = unit !== "beats";
+  $("#refill-voices").value = "";
 }
 
 function pickBars(number, bar, extend) {
@@ -448,9 +479,61 @@ function pickChars(pre, number) {
   showChosen();
 }
 
-function spanNumbers(text) {
-  // [first, last] of a span as typed, or [] where it is not one
-  if (!SPAN_FORMAT.test(text)) return [];
+function pickOnRoll(canvas, number, unit, beats) {
+  // a drag across a piano roll chooses the span it covers: whole beats of a chorale (a click: one beat; a
+  // shift-click stretches the span to the beat clicked), tenths of seconds of other MIDI
+  let from = null;
+  const at = (event) => canvas.roll.seconds(event.clientX - canvas.getBoundingClientRect().left);
+  const choose = (a, b, extend) => {
+    const [low, high] = [Math.min(a, b), Math.max(a, b)];
+    let span;
+    if (unit === "beats") {
+      span = [beatAt(beats, low), beatAt(beats, high)];
+      const [first] = spanNumbers($("#refill-span").value);
+      if (extend && first != null && Number($("#refill-sample").value) === number) {
+        span = [Math.min(first, span[0]), Math.max(first, span[1])];
+      }
+    } else {
+      span = [Math.floor(low * 10) / 10, Math.ceil(high * 10) / 10];
+      if (span[1] - span[0] < 0.1) return;  // a click: no span of time
+    }
+    $("#refill-sample").value = String(number);
+    $("#refill-span").value = span[0] === span[1] && unit === "beats" ? `${span[0]}` : `${span[0]}-${span[1]}`;
+    showChosen();
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    from = at(event);
+    canvas.setPointerCapture(event.pointerId);
+    choose(from, from, event.shiftKey);
+  });
+  canvas.addEventListener("pointermove", (event) => { if (from != null && !event.shiftKey) choose(from, at(event), false); });
+  canvas.addEventListener("pointerup", () => { from = null; });
+}
+
+function beatTime(beats, beat) {
+  // when beat `beat` (from 0) starts: the studio's beat times, and past them the last beat's length again
+  const known = beats.length - 1;
+  if (beat <= known) return beats[beat];
+  const length = known > 0 ? beats[known] - beats[known - 1] : 0.5;
+  return beats[known] + (beat - known) * length;
+}
+
+function beatAt(beats, seconds) {
+  // the beat (from 1) sounding at `seconds`
+  let beat = 1;
+  while (beatTime(beats, beat) <= seconds && beat < 100000) beat += 1;
+  return beat;
+}
+
+function spanSeconds(sample, unit, first, last) {
+  // [from, to] of a span typed or picked, in seconds, where a piano roll shades it
+  const beats = sample.beats || [0];
+  return unit === "beats" ? [beatTime(beats, first - 1), beatTime(beats, last)] : [first, last];
+}
+
+function spanNumbers(text, unit = null) {
+  // [first, last] of a span as typed, or [] where it is not one (seconds: a start and an end, with decimals)
+  if (!(unit === "seconds" ? SECONDS_FORMAT : SPAN_FORMAT).test(text)) return [];
   const [first, last] = text.split("-").map((part) => Number(part.trim()));
   return [first, last ?? first];
 }
@@ -458,11 +541,18 @@ function spanNumbers(text) {
 function showChosen() {
   // the span typed or picked, marked on the page (the studio checks it against the piece when asked)
   const typed = $("#refill-span").value;
-  const [first, last] = spanNumbers(typed);
-  $("#refill-problem").textContent = typed.trim() && first == null ? "write the span as 5-8, or one number" : "";
+  const unit = state.units[state.current.kind];
+  const [first, last] = spanNumbers(typed, unit);
+  $("#refill-problem").textContent = typed.trim() && first == null ? wrongSpan(unit) : "";
   const number = Number($("#refill-sample").value);
   for (const card of document.querySelectorAll("#samples .sample")) {
     const here = Number(card.dataset.sample) === number && first != null;
+    const roll = card.querySelector("canvas.roll");
+    if (roll && ROLL_UNITS.includes(unit)) {
+      const sample = state.current.samples[Number(card.dataset.sample) - 1];
+      roll.bands.chosen = here && last >= first ? spanSeconds(sample, unit, first, last) : null;
+      if (roll.roll) roll.roll.redraw();
+    }
     const score = card.querySelector(".score");
     if (score) markBars(score, here ? first : null, last, "chosen");
     const pre = card.querySelector("pre.text");
@@ -473,19 +563,24 @@ function showChosen() {
   }
 }
 
+function wrongSpan(unit) {
+  return unit === "seconds" ? "write the span as 12.5-20 (its start and end)" : "write the span as 5-8, or one number";
+}
+
 async function refill(event) {
   event.preventDefault();
   if (state.busy || !state.current) return;
   const span = $("#refill-span").value;
-  if (spanNumbers(span)[0] == null) {
-    $("#refill-problem").textContent = span.trim() ? "write the span as 5-8, or one number"
-      : `choose the ${SPAN_UNITS[state.current.kind]} to draw again first`;
+  const unit = state.units[state.current.kind];
+  if (spanNumbers(span, unit)[0] == null) {
+    $("#refill-problem").textContent = span.trim() ? wrongSpan(unit) : `choose the ${unit} to draw again first`;
     $("#refill-span").focus();
     return;
   }
   const chosen = settings();
   const body = { result: state.current.id, sample: $("#refill-sample").value, span,
                  candidates: $("#refill-candidates").value };
+  if (unit === "beats" && $("#refill-voices").value.trim()) body.voices = $("#refill-voices").value.trim();
   for (const key of ["temperature", "top_k", "top_p", "seed", "precision"]) if (key in chosen) body[key] = chosen[key];
   const original = state.current;
   await runJob("/api/infill", body, (id) => showComparison(original, id));
@@ -499,9 +594,11 @@ async function showComparison(original, id) {
   state.compare = { original, refill: made };
   $("#result").hidden = true;
   $("#compare").hidden = false;
-  $("#compare-meta").textContent = `${refilled.unit} ${refilled.first}-${refilled.last} drawn again`;
+  $("#compare-meta").textContent = `${spanName(refilled)} drawn again`;
+  const seconds = refilled.seconds || [null, null];
   $("#compare-original").replaceChildren(sampleCard(original, sample, refilled.sample,
-    { first: refilled.first, last: refilled.last, start: refilled.start, end: refilled.end, kind: "chosen" }));
+    { first: refilled.first, last: refilled.last, start: refilled.start, end: refilled.end, from: seconds[0],
+      to: seconds[1], kind: "chosen" }));
   $("#compare-new").replaceChildren(
     ...made.samples.map((version, index) => sampleCard(made, version, index + 1, refilledSpan(made, version))));
   $("#keep-new").focus();
@@ -514,13 +611,15 @@ function keep(which) {
   return showSaved(which === "new" ? made.id : original.id);
 }
 
-function pianoRoll(canvas, notes, audio) {
+function pianoRoll(canvas, notes, audio, beats = null) {
+  // the notes ([pitch, start, end, track, drum], seconds) over time, a chorale's beats to its last, and the spans in
+  // `canvas.bands` ({kind: [from, to]} in seconds) shaded; `canvas.roll` maps a point across it to seconds
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth, height = canvas.clientHeight;
   canvas.width = width * ratio;
   canvas.height = height * ratio;
   const ctx = canvas.getContext("2d");
-  const end = Math.max(...notes.map((n) => n[2]), 0.1);
+  const end = Math.max(...notes.map((n) => n[2]), ...(beats || []), 0.1);
   const low = Math.min(...notes.map((n) => n[0])) - 2, high = Math.max(...notes.map((n) => n[0])) + 2;
   const left = 34, x = (t) => left + ((width - left - 8) * t) / end, row = (height - 22) / (high - low + 1);
   const y = (pitch) => 4 + (high - pitch) * row;
@@ -539,6 +638,17 @@ function pianoRoll(canvas, notes, audio) {
     ctx.fillStyle = "#6b7385";
     const step = end > 60 ? 10 : end > 20 ? 5 : 1;
     for (let t = 0; t <= end; t += step) ctx.fillText(`${t}s`, x(t) - 4, height - 5);
+    ctx.fillStyle = "#e6e9f0";
+    for (const beat of beats || []) ctx.fillRect(x(beat), 0, 1, height - 16);
+    for (const [kind, band] of Object.entries(canvas.bands || {})) {
+      if (!band) continue;
+      const [from, to] = [x(Math.min(band[0], end)), x(Math.min(band[1], end))];
+      ctx.fillStyle = BANDS[kind][0];
+      ctx.fillRect(from, 0, Math.max(to - from, 1), height - 16);
+      ctx.fillStyle = BANDS[kind][1];
+      ctx.fillRect(from, 0, 1, height - 16);
+      ctx.fillRect(to - 1, 0, 1, height - 16);
+    }
     for (const [pitch, start, stop, track, drum] of notes) {
       ctx.fillStyle = COLOURS[track % COLOURS.length];
       ctx.globalAlpha = now != null && start <= now && now < stop ? 1 : 0.78;
@@ -551,6 +661,9 @@ function pianoRoll(canvas, notes, audio) {
       ctx.beginPath(); ctx.moveTo(x(now), 0); ctx.lineTo(x(now), height - 16); ctx.stroke();
     }
   }
+  const playing = () => (audio && audio.currentTime > 0 ? audio.currentTime : null);
+  canvas.roll = { seconds: (across) => Math.min(end, Math.max(0, ((across - left) * end) / (width - left - 8))),
+                  x, redraw: () => draw(playing()) };
   draw(null);
   if (!audio) return;
   const follow = () => { draw(audio.currentTime); if (!audio.paused) requestAnimationFrame(follow); };
@@ -567,7 +680,7 @@ async function loadHistory() {
   $("#history-count").textContent = data.results.length ? `${data.results.length} kept on disk` : "nothing yet";
   for (const result of data.results) {
     const s = result.settings;
-    const refilled = result.infill ? ` · ${result.infill.unit} ${result.infill.first}-${result.infill.last} again` : "";
+    const refilled = result.infill ? ` · ${spanName(result.infill)} again` : "";
     const cells = [result.created, result.model + refilled, s.seed, s.temperature, s.top_k || "", s.top_p || "",
                    result.infill ? "" : s.length,
                    result.samples + (result.stopped ? " (stopped)" : "")];
