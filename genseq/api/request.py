@@ -21,6 +21,7 @@ from genseq.api.model import TrainedModel
 from genseq.errors import InputError
 from genseq.lm.config import SampleConfig, SampleOptions, to_dict
 from genseq.music import controls
+from genseq.music.spans import Span
 from genseq.rules.harmonize import CANDIDATES
 
 RULE_OPTIONS = ("voice_leading", "full_bars")
@@ -103,7 +104,7 @@ class SampleRequest:
             primer = controls.folk_primer(model.tokenizer, **header)
         controls.transpose_samples(model.tokenizer, [], self.transpose)  # a text model refuses before drawing
         if self.piece is not None:
-            return PreparedSample(self, model, piece, infill.fill_config(model, span, self.options))
+            return PreparedSample(self, model, piece, infill.fill_config(model, span, self.options), span)
         config = model.sample_config(**self.options)
         model.sampling_rule(config)  # a rule asked of another kind of model refuses now
         if self.melody is None:
@@ -119,9 +120,11 @@ class PreparedSample:
     model: TrainedModel
     primer: Any
     """What the samples continue: the text or document given, a primer file's, or the tune header built; with a
-    piece to fill, the piece's text."""
+    piece to fill, the piece as read (its text, or a MIDI piece's notes)."""
     config: SampleConfig
     """The settings the sampler runs with."""
+    span: Span | None = None
+    """With a piece to fill: where its span lies (`infill.piece_and_span`: in its text, its beats or its grid)."""
 
     def draw(self, on_step: Callable[[torch.Tensor], None] | None = None) -> list[Any]:
         """The samples (continuations of the primer, or settings of the melody), transposed as asked."""

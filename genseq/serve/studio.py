@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genseq import api
-from genseq.api import export, infill
+from genseq.api import export
 from genseq.errors import GenseqError, InputError
 from genseq.files import write_atomic
 from genseq.limits import read_json_number
@@ -266,33 +266,31 @@ class Studio:
                                    candidates=candidates, output_dir=self.folder)
         prepared = sample.prepare(model)
         record = {"of": parent["id"], "sample": number, "root": _root(parent), "unit": unit,
-                  **self._where(model, parent, number, piece, span, voices)}
+                  **self._where(prepared, parent, number, span)}
         shown = [f"{record[k]:g}" if isinstance(record[k], float) else str(record[k]) for k in ("first", "last")]
         settings = {**prepared.settings(), "span": "-".join(shown), "candidates": candidates}
         if voices is not None:
             settings["voices"] = record["voices"] = voices
         return Job(secrets.token_hex(6), parent["model"], prepared, settings, infill=record)
 
-    def _where(self, model: api.TrainedModel, parent: dict[str, Any], number: int, piece: Any, span: str,
-               voices: str | None) -> dict[str, Any]:
-        """Where a span the library accepted lies: its first and last as the user counts them; in a text, the
-        characters it replaces (and how many follow it); in MIDI, when it sounds, in seconds (for the piano roll)."""
-        kind = model.tokenizer.kind
+    def _where(self, prepared: api.PreparedSample, parent: dict[str, Any], number: int, span: str) -> dict[str, Any]:
+        """Where a span the library accepted lies (`PreparedSample.span`): its first and last as the user counts
+        them; in a text, the characters it replaces (and how many follow it); in MIDI, when it sounds, in seconds
+        (for the piano roll)."""
+        model, found, piece = prepared.model, prepared.span, prepared.primer
+        assert found is not None
         if isinstance(piece, str):
-            found = infill.find_span(kind, piece, span)
             assert found.size is not None
             return {"first": found.first, "last": found.first + found.size - 1, "start": found.start,
                     "end": found.end, "after": len(piece) - found.end}
-        unit = INFILL_UNITS[kind]
-        score, found = infill.piece_and_span(model, piece, span, voices, unit)
-        if unit == "beats":
+        if INFILL_UNITS[model.tokenizer.kind] == "beats":
             assert found.size is not None
             midi = self.download(parent["id"], number - 1, "mid")[0]
             return {"first": found.first, "last": found.first + found.size - 1,
                     "seconds": beats_in_seconds(midi, found.start, found.end)}
         first, last = parse_seconds(span)  # as asked; the fill lies on the model's grid, which `seconds` shades
         assert isinstance(model.tokenizer, MidiEncoding)
-        steps = model.tokenizer.step_seconds(score, [found.start, found.end])
+        steps = model.tokenizer.step_seconds(piece, [found.start, found.end])
         return {"first": first, "last": last, "seconds": [round(float(t), 3) for t in steps]}
 
     def _piece(self, request: dict[str, Any]) -> tuple[dict[str, Any], int, str | bytes]:
